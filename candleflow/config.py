@@ -1,0 +1,107 @@
+"""Configuration shared by every component, from environment variables (CANDLEFLOW_*).
+
+Each area adds its own settings class next to its code (ingest, jobs, serving); this
+module holds what they all share: where the stack runs and what the topics are called.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("CANDLEFLOW_CACHE", Path.home() / ".cache" / "candleflow"))
+
+
+def default_data_dir() -> Path:
+    state = os.environ.get("XDG_STATE_HOME", str(Path.home() / ".local" / "state"))
+    return Path(state) / "candleflow"
+
+
+class StackSettings(BaseSettings):
+    """Where the local stack listens and keeps its data. Override with CANDLEFLOW_<FIELD>."""
+
+    model_config = SettingsConfigDict(env_prefix="CANDLEFLOW_", extra="ignore")
+
+    data_dir: Path = Field(default_factory=default_data_dir, description="logs, Kafka data, warehouse")
+    cache_dir: Path = Field(default_factory=default_cache_dir, description="downloaded artifacts")
+    host: str = "127.0.0.1"
+    kafka_port: int = 19092
+    kafka_controller_port: int = 19093
+    registry_port: int = 18081
+    flink_rest_port: int = 18088
+    trino_port: int = 18080
+    grpc_port: int = 50051
+    catalog_name: str = "candleflow"
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return f"{self.host}:{self.kafka_port}"
+
+    @property
+    def registry_url(self) -> str:
+        """Confluent-compatible API of the schema registry."""
+        return f"http://{self.host}:{self.registry_port}/apis/ccompat/v7"
+
+    @property
+    def flink_rest_url(self) -> str:
+        return f"http://{self.host}:{self.flink_rest_port}"
+
+    @property
+    def warehouse_dir(self) -> Path:
+        return self.data_dir / "warehouse"
+
+    @property
+    def catalog_db(self) -> Path:
+        return self.data_dir / "catalog.db"
+
+    @property
+    def catalog_uri(self) -> str:
+        """SQLite JDBC catalog shared by Flink (jdbc:sqlite:) and PyIceberg (sqlite:///)."""
+        return f"jdbc:sqlite:{self.catalog_db}"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.data_dir / "logs"
+
+    @property
+    def jars_dir(self) -> Path:
+        return self.cache_dir / "jars"
+
+
+class Topics(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CANDLEFLOW_TOPIC_", extra="ignore")
+
+    trades: str = "trades.v1"
+    late_trades: str = "trades.late.v1"
+    candles: str = "candles.v1"
+    rejects: str = "ingest.rejects"
+    anomalies: str = "anomalies.v1"
+    explanations: str = "explanations.v1"
+
+
+class CandleSettings(BaseSettings):
+    """Candle semantics (see docs/semantics.md). Durations are in seconds."""
+
+    model_config = SettingsConfigDict(env_prefix="CANDLEFLOW_CANDLES_", extra="ignore")
+
+    intervals: str = "1m,5m,15m,1h"
+    # Grace: how far the watermark trails the highest trade time seen, per interval.
+    grace_seconds: dict[str, float] = {"1m": 10, "5m": 30, "15m": 60, "1h": 60}
+    default_grace_seconds: float = 10
+    # A trade this late after its window was emitted still corrects it (new revision);
+    # later than that it goes to the DLQ.
+    allowed_lateness_seconds: float = 300
+    dedup_ttl_seconds: float = 86400
+    emit_empty_windows: bool = True
+
+    def grace_us(self, interval: str) -> int:
+        return int(self.grace_seconds.get(interval, self.default_grace_seconds) * 1_000_000)
+
+    @property
+    def allowed_lateness_us(self) -> int:
+        return int(self.allowed_lateness_seconds * 1_000_000)

@@ -1,0 +1,130 @@
+"""Domain records. Prices and quantities are Decimal; times are UTC epoch microseconds.
+
+These mirror the Avro contracts in candleflow/contracts/ field for field (see
+candleflow.contracts for the mapping to and from Avro records).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import StrEnum
+
+
+class Side(StrEnum):
+    """The taker's side: BUY means the buyer was the aggressor (Binance is_buyer_maker=false)."""
+
+    BUY = "BUY"
+    SELL = "SELL"
+    UNKNOWN = "UNKNOWN"
+
+
+class InstrumentKind(StrEnum):
+    """How volume converts to the second volume column of a candle.
+
+    SPOT and LINEAR: quote volume = price x quantity (in the quote asset).
+    INVERSE (Binance COIN-M): quantity is in contracts of `contract_size` quote units;
+    the second column is the base-asset volume = quantity x contract_size / price,
+    exactly the column Binance's COIN-M klines report there.
+    """
+
+    SPOT = "SPOT"
+    LINEAR = "LINEAR"
+    INVERSE = "INVERSE"
+
+
+@dataclass(frozen=True, slots=True)
+class Trade:
+    exchange: str  # lower case: binance, coinbase, kraken
+    symbol: str  # canonical BASE-QUOTE[-SUFFIX]
+    native_symbol: str
+    trade_id: int  # identity within (exchange, symbol); for an aggregate trade, its agg id
+    price: Decimal
+    quantity: Decimal
+    side: Side
+    event_time_us: int  # the exchange's trade time
+    ingest_time_us: int  # when Candleflow received it
+    # An exchange aggregate trade stands for first..last raw trades (count = last - first + 1).
+    first_trade_id: int | None = None
+    last_trade_id: int | None = None
+    kind: InstrumentKind = InstrumentKind.SPOT
+    contract_size: Decimal | None = None  # INVERSE only
+
+    @property
+    def trade_count(self) -> int:
+        if self.first_trade_id is None or self.last_trade_id is None:
+            return 1
+        return self.last_trade_id - self.first_trade_id + 1
+
+    @property
+    def quote_quantity(self) -> Decimal:
+        if self.kind is InstrumentKind.INVERSE:
+            assert self.contract_size is not None
+            return self.quantity * self.contract_size / self.price
+        return self.price * self.quantity
+
+    @property
+    def key(self) -> str:
+        """Kafka message key: all trades of one market land in one partition, in order."""
+        return f"{self.exchange}:{self.symbol}"
+
+
+@dataclass(frozen=True, slots=True)
+class Candle:
+    exchange: str
+    symbol: str
+    interval: str
+    window_start_us: int
+    window_end_us: int
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    close: Decimal
+    volume: Decimal
+    quote_volume: Decimal
+    trade_count: int
+    taker_buy_volume: Decimal
+    taker_buy_quote_volume: Decimal
+    vwap: Decimal | None  # None for an empty window
+    first_trade_id: int | None
+    last_trade_id: int | None
+    revision: int = 0
+    is_empty: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class LateTrade:
+    trade: Trade
+    interval: str
+    window_start_us: int
+    reason: str  # e.g. BEYOND_ALLOWED_LATENESS
+    watermark_us: int
+
+
+@dataclass(frozen=True, slots=True)
+class Anomaly:
+    anomaly_id: str
+    rule: str
+    severity: str
+    exchange: str
+    symbol: str
+    interval: str
+    window_start_us: int
+    window_end_us: int
+    value: float
+    threshold: float
+    status: str = "ACTIVE"  # or RETRACTED
+    candle_revision: int = 0
+    details: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    anomaly_id: str
+    summary: str
+    key_factors: list[str]
+    confidence: float
+    caveats: list[str]
+    model: str
+    offline: bool
+    created_at_us: int

@@ -1,0 +1,4 @@
+#!/usr/bin/env bash
+# placeholder: filled in by the owning workstream
+set -euo pipefail
+echo "setup_jars: nothing to do yet"
