@@ -96,6 +96,9 @@ class CandleSettings(BaseSettings):
     # A trade this late after its window was emitted still corrects it (new revision);
     # later than that it goes to the DLQ.
     allowed_lateness_seconds: float = 300
+    # The global watermark finalises an idle market's pending windows this long after
+    # window end + grace (docs/semantics.md "Idle markets").
+    idle_flush_delay_seconds: float = 60
     dedup_ttl_seconds: float = 86400
     emit_empty_windows: bool = True
 
