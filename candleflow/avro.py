@@ -41,20 +41,23 @@ def contract_for_topic(topic: str, contract: str | None = None) -> str:
         ) from None
 
 
-def serializer(client: SchemaRegistryClient, contract: str, *, domain: bool = True,
-               auto_register: bool = True) -> AvroSerializer:
+def serializer(
+    client: SchemaRegistryClient, contract: str, *, domain: bool = True, auto_register: bool = True
+) -> AvroSerializer:
     """Serializer for `contract`: takes a domain object (or an Avro dict when domain=False).
 
     The subject is "<topic>-value" (TopicNameStrategy), the same as Flink's
     avro-confluent format uses, so both sides agree on the schema id.
     """
     to_dict = (lambda obj, _ctx: records.to_avro(obj)) if domain else None
-    return AvroSerializer(client, schema_text(contract), to_dict,
-                          {"auto.register.schemas": auto_register})
+    return AvroSerializer(
+        client, schema_text(contract), to_dict, {"auto.register.schemas": auto_register}
+    )
 
 
-def deserializer(client: SchemaRegistryClient, contract: str, *, domain: bool = True
-                 ) -> AvroDeserializer:
+def deserializer(
+    client: SchemaRegistryClient, contract: str, *, domain: bool = True
+) -> AvroDeserializer:
     """Deserializer reading with the contract's newest schema as reader schema."""
     from_dict = (lambda d, _ctx: records.from_avro(contract, d)) if domain else None
     return AvroDeserializer(client, schema_text(contract), from_dict)
@@ -64,20 +67,23 @@ def value_context(topic: str) -> SerializationContext:
     return SerializationContext(topic, MessageField.VALUE)
 
 
-def register_contracts(client: SchemaRegistryClient,
-                       topics: dict[str, str] | None = None) -> dict[str, int]:
+def register_contracts(
+    client: SchemaRegistryClient, topics: dict[str, str] | None = None
+) -> dict[str, int]:
     """Register every topic's contract under "<topic>-value"; returns subject -> schema id.
 
     Idempotent: registering the same schema again returns the same id.
     """
     out: dict[str, int] = {}
     for topic, contract in (topics or TOPIC_CONTRACTS).items():
-        out[subject(topic)] = client.register_schema(subject(topic),
-                                                     Schema(schema_text(contract), "AVRO"))
+        out[subject(topic)] = client.register_schema(
+            subject(topic), Schema(schema_text(contract), "AVRO")
+        )
     return out
 
 
 # --- schemaless (no registry) ------------------------------------------------------------
+
 
 @cache
 def parsed_schema(contract: str, version: int | None = None) -> Any:

@@ -31,8 +31,9 @@ class DecimalRangeError(ValueError):
     """A value that does not fit the contracts' DECIMAL(38,18)."""
 
 
-def fit_decimal(value: Decimal | int | str, *, rounding: str | None = None, name: str = "value"
-                ) -> Decimal:
+def fit_decimal(
+    value: Decimal | int | str, *, rounding: str | None = None, name: str = "value"
+) -> Decimal:
     """`value` at exactly 18 decimal places, or DecimalRangeError.
 
     By default a value with more than 18 significant fractional digits is refused (it
@@ -51,11 +52,13 @@ def fit_decimal(value: Decimal | int | str, *, rounding: str | None = None, name
     except Inexact:
         raise DecimalRangeError(
             f"{name}: {dec} has more than {DECIMAL_SCALE} decimal places; round it first "
-            f"(candleflow.records.fit_decimal(v, rounding=ROUND_HALF_UP))") from None
+            f"(candleflow.records.fit_decimal(v, rounding=ROUND_HALF_UP))"
+        ) from None
     if quantized.copy_abs() >= _MAX_ABS:  # copy_abs: abs() would round to 28 digits
         raise DecimalRangeError(
             f"{name}: {dec} does not fit DECIMAL({DECIMAL_PRECISION},{DECIMAL_SCALE}) "
-            f"(|value| must be < 10^{DECIMAL_PRECISION - DECIMAL_SCALE})")
+            f"(|value| must be < 10^{DECIMAL_PRECISION - DECIMAL_SCALE})"
+        )
     return quantized
 
 
@@ -104,6 +107,7 @@ def micros_to_datetime(us: int) -> datetime:
 
 # --- Trade -------------------------------------------------------------------------------
 
+
 def _trade_fields(t: Trade) -> AvroDict:
     return {
         "exchange": t.exchange,
@@ -150,6 +154,7 @@ def trade_from_avro(d: Mapping[str, Any]) -> Trade:
 
 # --- LateTrade (a Trade's fields flattened, plus why it is late) ---------------------------
 
+
 def late_trade_to_avro(lt: LateTrade) -> AvroDict:
     return {
         **_trade_fields(lt.trade),
@@ -172,8 +177,16 @@ def late_trade_from_avro(d: Mapping[str, Any]) -> LateTrade:
 
 # --- Candle ------------------------------------------------------------------------------
 
-_CANDLE_DECIMALS = ("open", "high", "low", "close", "volume", "quote_volume",
-                    "taker_buy_volume", "taker_buy_quote_volume")
+_CANDLE_DECIMALS = (
+    "open",
+    "high",
+    "low",
+    "close",
+    "volume",
+    "quote_volume",
+    "taker_buy_volume",
+    "taker_buy_quote_volume",
+)
 
 
 def candle_to_avro(c: Candle) -> AvroDict:
@@ -216,6 +229,7 @@ def candle_from_avro(d: Mapping[str, Any]) -> Candle:
 
 
 # --- Anomaly / Explanation ---------------------------------------------------------------
+
 
 def anomaly_to_avro(a: Anomaly) -> AvroDict:
     return {
@@ -282,16 +296,25 @@ def explanation_from_avro(d: Mapping[str, Any]) -> Explanation:
 # --- dispatch ----------------------------------------------------------------------------
 
 CONTRACT_OF_TYPE: dict[type, str] = {
-    Trade: "trade", Candle: "candle", LateTrade: "late_trade",
-    Anomaly: "anomaly", Explanation: "explanation",
+    Trade: "trade",
+    Candle: "candle",
+    LateTrade: "late_trade",
+    Anomaly: "anomaly",
+    Explanation: "explanation",
 }
 _TO: dict[str, Callable[[Any], AvroDict]] = {
-    "trade": trade_to_avro, "candle": candle_to_avro, "late_trade": late_trade_to_avro,
-    "anomaly": anomaly_to_avro, "explanation": explanation_to_avro,
+    "trade": trade_to_avro,
+    "candle": candle_to_avro,
+    "late_trade": late_trade_to_avro,
+    "anomaly": anomaly_to_avro,
+    "explanation": explanation_to_avro,
 }
 _FROM: dict[str, Callable[[Mapping[str, Any]], Any]] = {
-    "trade": trade_from_avro, "candle": candle_from_avro, "late_trade": late_trade_from_avro,
-    "anomaly": anomaly_from_avro, "explanation": explanation_from_avro,
+    "trade": trade_from_avro,
+    "candle": candle_from_avro,
+    "late_trade": late_trade_from_avro,
+    "anomaly": anomaly_from_avro,
+    "explanation": explanation_from_avro,
 }
 
 
