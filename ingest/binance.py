@@ -1,0 +1,184 @@
+"""Binance spot (and COIN-M) trades: `<symbol>@trade` and `<symbol>@aggTrade` over combined
+streams, and the REST backfill by trade id. Pure functions, no I/O.
+
+Formats and limits are from Binance's own documentation (shared/reference/binance/).
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from functools import lru_cache
+from typing import Any
+
+from candleflow.domain import InstrumentKind, Side, Trade
+from candleflow.symbols import from_binance, to_binance
+from ingest.common import (
+    DEFAULT_OPTIONS,
+    Bad,
+    ParseOptions,
+    Reject,
+    RejectReason,
+    TradeBatch,
+    check_skew,
+    check_symbol,
+    dec,
+    epoch_to_us,
+    flag,
+    get,
+    integer,
+    parse_json,
+    reject,
+)
+from ingest.rest import RestRequest
+
+EXCHANGE = "binance"
+WS_URL = "wss://stream.binance.com:9443"
+REST_URL = "https://api.binance.com"
+
+# "A single connection can listen to a maximum of 1024 streams."
+MAX_STREAMS_PER_CONNECTION = 1024
+# "WebSocket connections have a limit of 5 incoming messages per second" (ping, pong and
+# JSON control messages we send count; market data we receive does not).
+MAX_INCOMING_MESSAGES_PER_SECOND = 5
+# "A single connection ... is only valid for 24 hours"; reconnect a little before.
+MAX_CONNECTION_AGE_S = 24 * 3600 - 300
+# "If the WebSocket server does not receive a pong frame back ... within a minute".
+SERVER_PING_INTERVAL_S = 20
+# "300 connections per attempt every 5 minutes per IP".
+MAX_CONNECTIONS_PER_5_MIN = 300
+# REST: historicalTrades weight 25, aggTrades weight 4, limit <= 1000 per call.
+REST_MAX_LIMIT = 1000
+REST_WEIGHT = {"/api/v3/historicalTrades": 25, "/api/v3/aggTrades": 4}
+REST_WEIGHT_PER_MINUTE = 6000
+
+STREAM_KINDS = ("trade", "aggTrade")
+
+
+@lru_cache(maxsize=4096)
+def _market(native: str) -> tuple[str, InstrumentKind, Decimal | None]:
+    """Canonical symbol and instrument kind of a native symbol (cached: hot path)."""
+    symbol = from_binance(native)
+    if native.upper().endswith("_PERP") or "_" in native and native[-4:].isdigit():
+        # COIN-M inverse contracts: 100 USD for BTC, 10 USD for every other coin.
+        size = Decimal(100) if native.upper().startswith("BTC") else Decimal(10)
+        return symbol, InstrumentKind.INVERSE, size
+    return symbol, InstrumentKind.SPOT, None
+
+
+def market_of(native: Any) -> tuple[str, InstrumentKind, Decimal | None]:
+    if type(native) is not str:
+        raise Bad(RejectReason.BAD_TYPE, "symbol is not a string")
+    try:
+        return _market(native)
+    except ValueError:
+        raise Bad(RejectReason.UNKNOWN_SYMBOL, f"unknown symbol {native[:40]!r}") from None
+
+
+def stream_names(symbols: list[str], kind: str = "trade") -> list[str]:
+    if kind not in STREAM_KINDS:
+        raise ValueError(f"stream kind must be one of {STREAM_KINDS}")
+    return [f"{to_binance(s).lower()}@{kind}" for s in symbols]
+
+
+def combined_stream_path(symbols: list[str], kind: str = "trade") -> str:
+    """The URL path of one combined-stream connection (at most 1024 streams)."""
+    names = stream_names(symbols, kind)
+    if len(names) > MAX_STREAMS_PER_CONNECTION:
+        raise ValueError(f"{len(names)} streams exceed {MAX_STREAMS_PER_CONNECTION} per connection")
+    return "/stream?streams=" + "/".join(names)
+
+
+def subscribe_message(symbols: list[str], kind: str = "trade", request_id: int = 1) -> str:
+    """SUBSCRIBE for an already open combined-stream connection (one control message)."""
+    return json.dumps({"method": "SUBSCRIBE", "params": stream_names(symbols, kind),
+                       "id": request_id})
+
+
+def _trade(data: dict[str, Any], ingest_time_us: int, options: ParseOptions) -> Trade:
+    native = get(data, "s")
+    symbol, kind, contract_size = market_of(native)
+    check_symbol(symbol, options)
+    event = data.get("e")
+    if event == "aggTrade":
+        trade_id = integer(get(data, "a"), "a")
+        first, last = integer(get(data, "f"), "f"), integer(get(data, "l"), "l")
+        if last < first:
+            raise Bad(RejectReason.BAD_TYPE, f"aggTrade last id {last} < first id {first}")
+    else:
+        trade_id = integer(get(data, "t"), "t")
+        first = last = None
+    event_time_us = epoch_to_us(get(data, "T"), "T")
+    check_skew(event_time_us, ingest_time_us, options)
+    return Trade(
+        exchange=EXCHANGE, symbol=symbol, native_symbol=native, trade_id=trade_id,
+        price=dec(get(data, "p"), "p"), quantity=dec(get(data, "q"), "q"),
+        side=Side.SELL if flag(get(data, "m"), "m") else Side.BUY,
+        event_time_us=event_time_us, ingest_time_us=ingest_time_us,
+        first_trade_id=first, last_trade_id=last, kind=kind, contract_size=contract_size,
+    )
+
+
+def parse(frame: str | bytes, ingest_time_us: int,
+          options: ParseOptions = DEFAULT_OPTIONS) -> TradeBatch | Reject:
+    """One WebSocket frame (combined or raw stream) -> its trades, a control note, or a Reject."""
+    try:
+        obj = parse_json(frame)
+        if type(obj) is not dict:
+            raise Bad(RejectReason.UNEXPECTED_MESSAGE, f"top level is {type(obj).__name__}")
+        data = obj.get("data", obj) if "stream" in obj else obj
+        if type(data) is not dict:
+            raise Bad(RejectReason.BAD_TYPE, "data is not an object")
+        event = data.get("e")
+        if event == "trade" or event == "aggTrade":
+            return TradeBatch((_trade(data, ingest_time_us, options),))
+        if event == "serverShutdown":
+            return TradeBatch(control="server_shutdown")
+        if "result" in obj and "id" in obj:  # reply to SUBSCRIBE / LIST_SUBSCRIPTIONS
+            return TradeBatch(control="subscribe_ack")
+        if "stream" not in obj and "e" not in obj and not ({"code", "msg"} - obj.keys()):
+            raise Bad(RejectReason.UNEXPECTED_MESSAGE, f"error {obj.get('code')}: "
+                      f"{str(obj.get('msg'))[:100]}")
+        if "stream" in obj and "data" not in obj:
+            raise Bad(RejectReason.MISSING_FIELD, "missing data")
+        raise Bad(RejectReason.UNEXPECTED_MESSAGE, f"event {str(event)[:40]!r} is not a trade")
+    except Bad as bad:
+        return reject(EXCHANGE, frame, bad, ingest_time_us)
+
+
+# --- REST backfill ------------------------------------------------------------------
+
+
+def backfill_request(symbol: str, from_id: int, aggregate: bool = False,
+                     limit: int = REST_MAX_LIMIT) -> RestRequest:
+    """Trades with id >= from_id (historicalTrades), or aggregate trades (aggTrades)."""
+    path = "/api/v3/aggTrades" if aggregate else "/api/v3/historicalTrades"
+    return RestRequest("GET", REST_URL + path,
+                       {"symbol": to_binance(symbol), "fromId": str(from_id),
+                        "limit": str(min(limit, REST_MAX_LIMIT))},
+                       weight=REST_WEIGHT[path])
+
+
+def parse_backfill(body: str | bytes, symbol: str, aggregate: bool, ingest_time_us: int,
+                   options: ParseOptions = DEFAULT_OPTIONS) -> list[Trade] | Reject:
+    """The JSON array of /api/v3/historicalTrades or /api/v3/aggTrades -> trades, id order."""
+    try:
+        rows = parse_json(body)
+        if type(rows) is not list:
+            raise Bad(RejectReason.UNEXPECTED_MESSAGE, "REST response is not an array")
+        native = to_binance(symbol)
+        trades = []
+        for row in rows:
+            if type(row) is not dict:
+                raise Bad(RejectReason.BAD_TYPE, "REST row is not an object")
+            if aggregate:
+                data = dict(row, e="aggTrade", s=native)
+            else:
+                data = {"e": "trade", "s": native, "t": get(row, "id"), "p": get(row, "price"),
+                        "q": get(row, "qty"), "T": get(row, "time"),
+                        "m": get(row, "isBuyerMaker")}
+            trades.append(_trade(data, ingest_time_us, options))
+        trades.sort(key=lambda t: t.trade_id)
+        return trades
+    except Bad as bad:
+        return reject(EXCHANGE, body, bad, ingest_time_us)

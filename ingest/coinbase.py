@@ -1,0 +1,161 @@
+"""Coinbase trades from both public WebSocket APIs, and REST backfill by trade id.
+
+- Advanced Trade (wss://advanced-trade-ws.coinbase.com): channel `market_trades`; a
+  snapshot arrives newest first (and so can an update carrying several trades); every
+  frame of a connection carries `sequence_num`, counting across all channels, so a jump
+  means frames were lost.
+- Exchange (wss://ws-feed.exchange.coinbase.com): channel `matches`, `match` and
+  `last_match` messages, `trade_id` per product without gaps.
+
+Side: in both APIs `side` is the MAKER order's side (documented for Exchange; for
+Advanced Trade the recorded capture shows it: "SELL" trades print at the best ask, "BUY"
+at the best bid). Candleflow stores the taker side, so it is inverted here.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from candleflow.domain import InstrumentKind, Side, Trade
+from candleflow.symbols import is_canonical
+from ingest.common import (
+    DEFAULT_OPTIONS,
+    Bad,
+    ParseOptions,
+    Reject,
+    RejectReason,
+    TradeBatch,
+    check_skew,
+    check_symbol,
+    dec,
+    get,
+    integer,
+    iso_to_us,
+    parse_json,
+    reject,
+)
+from ingest.rest import RestRequest
+
+EXCHANGE = "coinbase"
+ADVANCED_WS_URL = "wss://advanced-trade-ws.coinbase.com"
+EXCHANGE_WS_URL = "wss://ws-feed.exchange.coinbase.com"
+EXCHANGE_REST_URL = "https://api.exchange.coinbase.com"
+REST_MAX_LIMIT = 1000  # /products/{id}/trades page size
+# Public REST endpoints: 10 requests/s per IP.
+REST_REQUESTS_PER_SECOND = 10
+
+_TAKER = {"BUY": Side.SELL, "SELL": Side.BUY, "buy": Side.SELL, "sell": Side.BUY}
+_CONTROL_CHANNELS = {"subscriptions": "subscriptions", "heartbeats": "heartbeat",
+                     "status": "status"}
+_CONTROL_TYPES = {"subscriptions": "subscriptions", "heartbeat": "heartbeat"}
+
+
+def subscribe_message(symbols: list[str], api: str = "advanced") -> list[str]:
+    """The frames that subscribe to trades (plus heartbeats, which keep a quiet product's
+    connection alive and give the watchdog something to see)."""
+    for s in symbols:
+        if not is_canonical(s):
+            raise ValueError(f"{s!r} is not a canonical symbol like BTC-USD")
+    if api == "advanced":
+        return [json.dumps({"type": "subscribe", "product_ids": symbols, "channel": channel})
+                for channel in ("market_trades", "heartbeats")]
+    if api == "exchange":
+        return [json.dumps({"type": "subscribe", "product_ids": symbols,
+                            "channels": ["matches", "heartbeat"]})]
+    raise ValueError("api must be 'advanced' or 'exchange'")
+
+
+def _trade(row: Any, ingest_time_us: int, options: ParseOptions) -> Trade:
+    if type(row) is not dict:
+        raise Bad(RejectReason.BAD_TYPE, "trade is not an object")
+    product = get(row, "product_id")
+    if type(product) is not str or not is_canonical(product):
+        raise Bad(RejectReason.UNKNOWN_SYMBOL, f"product {str(product)[:40]!r}")
+    check_symbol(product, options)
+    maker_side = get(row, "side")
+    side = _TAKER.get(maker_side) if type(maker_side) is str else None
+    if side is None:
+        raise Bad(RejectReason.BAD_TYPE, f"side {str(maker_side)[:20]!r}")
+    event_time_us = iso_to_us(get(row, "time"), "time")
+    check_skew(event_time_us, ingest_time_us, options)
+    return Trade(
+        exchange=EXCHANGE, symbol=product, native_symbol=product,
+        trade_id=integer(get(row, "trade_id"), "trade_id"),
+        price=dec(get(row, "price"), "price"), quantity=dec(get(row, "size"), "size"),
+        side=side, event_time_us=event_time_us, ingest_time_us=ingest_time_us,
+        kind=InstrumentKind.SPOT,
+    )
+
+
+def _sorted(trades: list[Trade]) -> list[Trade]:
+    # Snapshots (and multi-trade updates) come newest first: hand them on in id order.
+    return sorted(trades, key=lambda t: (t.symbol, t.trade_id)) if len(trades) > 1 else trades
+
+
+def _advanced(obj: dict[str, Any], ingest_time_us: int, options: ParseOptions) -> TradeBatch:
+    channel = obj["channel"]
+    sequence = obj.get("sequence_num")
+    if sequence is not None and type(sequence) is not int:
+        raise Bad(RejectReason.BAD_TYPE, "sequence_num is not an integer")
+    if channel == "market_trades":
+        events = get(obj, "events")
+        if type(events) is not list:
+            raise Bad(RejectReason.BAD_TYPE, "events is not an array")
+        trades = []
+        for event in events:
+            rows = get(event, "trades")
+            if type(rows) is not list:
+                raise Bad(RejectReason.BAD_TYPE, "trades is not an array")
+            trades.extend(_trade(row, ingest_time_us, options) for row in rows)
+        return TradeBatch(_sorted(trades), sequence=sequence)
+    control = _CONTROL_CHANNELS.get(channel) if type(channel) is str else None
+    if control is None:
+        raise Bad(RejectReason.UNEXPECTED_MESSAGE, f"channel {str(channel)[:40]!r}")
+    return TradeBatch(control=control, sequence=sequence)
+
+
+def parse(frame: str | bytes, ingest_time_us: int,
+          options: ParseOptions = DEFAULT_OPTIONS) -> TradeBatch | Reject:
+    """One frame of either API -> trades in id order, a control note, or a Reject."""
+    try:
+        obj = parse_json(frame)
+        if type(obj) is not dict:
+            raise Bad(RejectReason.UNEXPECTED_MESSAGE, f"top level is {type(obj).__name__}")
+        if "channel" in obj:
+            return _advanced(obj, ingest_time_us, options)
+        kind = obj.get("type")
+        if kind == "match" or kind == "last_match":
+            return TradeBatch((_trade(obj, ingest_time_us, options),))
+        control = _CONTROL_TYPES.get(kind) if type(kind) is str else None
+        if control is not None:
+            return TradeBatch(control=control)
+        if kind is None:
+            raise Bad(RejectReason.MISSING_FIELD, "missing channel/type")
+        detail = obj.get("message") or obj.get("reason") or ""
+        raise Bad(RejectReason.UNEXPECTED_MESSAGE, f"type {str(kind)[:40]!r} {str(detail)[:80]}")
+    except Bad as bad:
+        return reject(EXCHANGE, frame, bad, ingest_time_us)
+
+
+# --- REST backfill (Exchange API: trades by id, newest first, `after` = older than) ---
+
+
+def backfill_request(symbol: str, before_id: int, limit: int = REST_MAX_LIMIT) -> RestRequest:
+    """Trades with trade_id < before_id, newest first: page backwards from the gap's end+1."""
+    return RestRequest("GET", f"{EXCHANGE_REST_URL}/products/{symbol}/trades",
+                       {"after": str(before_id), "limit": str(min(limit, REST_MAX_LIMIT))})
+
+
+def parse_backfill(body: str | bytes, symbol: str, ingest_time_us: int,
+                   options: ParseOptions = DEFAULT_OPTIONS) -> list[Trade] | Reject:
+    try:
+        rows = parse_json(body)
+        if type(rows) is not list:
+            raise Bad(RejectReason.UNEXPECTED_MESSAGE, "REST response is not an array")
+        trades = [_trade(dict(row, product_id=symbol) if type(row) is dict else row,
+                         ingest_time_us, options) for row in rows]
+        trades.sort(key=lambda t: t.trade_id)
+        return trades
+    except Bad as bad:
+        return reject(EXCHANGE, body, bad, ingest_time_us)

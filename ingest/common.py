@@ -1,0 +1,253 @@
+"""What every exchange adapter shares: the parse result types, reject reasons and the
+strict field readers that turn a bad field into a Reject instead of an exception.
+
+Adapters are pure: `parse(frame, ingest_time_us, options) -> TradeBatch | Reject`. A
+TradeBatch is a list of Trades (empty for control frames) that also says whether the
+frame was a control message and which connection sequence number it carried.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+from functools import lru_cache
+from typing import Any
+
+try:  # orjson is several times faster on the hot path; the stdlib is the fallback
+    import orjson
+
+    def loads(frame: str | bytes) -> Any:
+        return orjson.loads(frame)
+
+    _JSON_ERRORS: tuple[type[Exception], ...] = (orjson.JSONDecodeError, ValueError)
+except ImportError:  # pragma: no cover
+    def loads(frame: str | bytes) -> Any:
+        return json.loads(frame)
+
+    _JSON_ERRORS = (ValueError,)
+
+
+def loads_exact(frame: str | bytes) -> Any:
+    """JSON with every non-integer number read as Decimal (Kraken v2 sends prices as numbers)."""
+    return json.loads(frame, parse_float=Decimal)
+
+
+def now_us() -> int:
+    return time.time_ns() // 1000
+
+
+class RejectReason(StrEnum):
+    MALFORMED_JSON = "MALFORMED_JSON"
+    MISSING_FIELD = "MISSING_FIELD"
+    BAD_TYPE = "BAD_TYPE"
+    NON_POSITIVE = "NON_POSITIVE"
+    NON_FINITE = "NON_FINITE"
+    CLOCK_SKEW = "CLOCK_SKEW"
+    UNKNOWN_SYMBOL = "UNKNOWN_SYMBOL"
+    UNEXPECTED_MESSAGE = "UNEXPECTED_MESSAGE"
+
+
+@dataclass(frozen=True, slots=True)
+class Reject:
+    """A frame that could not become trades. The whole frame is rejected, never half of it."""
+
+    exchange: str
+    reason: RejectReason
+    raw: str
+    detail: str
+    ingest_time_us: int
+
+    def to_json(self) -> bytes:
+        return json.dumps({
+            "exchange": self.exchange,
+            "reason": self.reason.value,
+            "detail": self.detail,
+            "ingest_time_us": self.ingest_time_us,
+            "ingest_time": datetime.fromtimestamp(self.ingest_time_us / 1e6, UTC).isoformat(),
+            "raw": self.raw,
+        }, separators=(",", ":")).encode()
+
+
+class TradeBatch(list):  # type: ignore[type-arg]
+    """The trades of one frame, plus what the connection loop needs to know about the frame.
+
+    control: a recognised non-trade message (subscription ack, heartbeat, status), by name.
+    sequence: the connection-level sequence number, where the exchange sends one
+    (Coinbase Advanced Trade `sequence_num`); a jump means frames were lost.
+    """
+
+    __slots__ = ("control", "sequence")
+
+    def __init__(self, trades: Any = (), control: str | None = None,
+                 sequence: int | None = None) -> None:
+        super().__init__(trades)
+        self.control = control
+        self.sequence = sequence
+
+
+@dataclass(frozen=True, slots=True)
+class ParseOptions:
+    """symbols: canonical symbols we subscribed to (None: accept any well-formed symbol).
+    max_skew_us: reject trades whose time is further than this from the ingest time
+    (None: off, as for replay of recorded data)."""
+
+    symbols: frozenset[str] | None = None
+    max_skew_us: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+DEFAULT_OPTIONS = ParseOptions()
+LIVE_MAX_SKEW_US = 5 * 60 * 1_000_000  # trade time more than 5 minutes off the clock
+
+
+class Bad(Exception):
+    """Raised by the field readers; parse() turns it into a Reject."""
+
+    def __init__(self, reason: RejectReason, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+def reject(exchange: str, frame: str | bytes, bad: Bad, ingest_time_us: int) -> Reject:
+    raw = frame.decode("utf-8", "replace") if isinstance(frame, bytes | bytearray) else frame
+    return Reject(exchange, bad.reason, raw, bad.detail, ingest_time_us)
+
+
+def parse_json(frame: str | bytes, exact: bool = False) -> Any:
+    try:
+        return loads_exact(frame) if exact else loads(frame)
+    except _JSON_ERRORS as exc:
+        raise Bad(RejectReason.MALFORMED_JSON, str(exc)[:200]) from None
+    except (TypeError, UnicodeDecodeError) as exc:
+        raise Bad(RejectReason.MALFORMED_JSON, str(exc)[:200]) from None
+
+
+def get(obj: Any, key: str | int, what: str = "") -> Any:
+    """obj[key], or a MISSING_FIELD / BAD_TYPE reject."""
+    try:
+        value = obj[key]
+    except (KeyError, IndexError):
+        raise Bad(RejectReason.MISSING_FIELD, f"missing {what or key}") from None
+    except TypeError:
+        raise Bad(RejectReason.BAD_TYPE, f"{what or 'container'} is {type(obj).__name__}") from None
+    if value is None:
+        raise Bad(RejectReason.MISSING_FIELD, f"{what or key} is null")
+    return value
+
+
+def dec(value: Any, what: str) -> Decimal:
+    """A strictly positive, finite Decimal from a JSON string (or an exact JSON number)."""
+    if type(value) is str:
+        try:
+            result = Decimal(value)
+        except InvalidOperation:
+            raise Bad(RejectReason.BAD_TYPE, f"{what} {value[:40]!r} is not a number") from None
+    elif type(value) is Decimal or type(value) is int:
+        result = Decimal(value)
+    else:  # a float already lost exactness; bool, list, dict are wrong outright
+        raise Bad(RejectReason.BAD_TYPE, f"{what} is {type(value).__name__}")
+    if not result.is_finite():
+        raise Bad(RejectReason.NON_FINITE, f"{what} is {value}")
+    if result <= 0:
+        raise Bad(RejectReason.NON_POSITIVE, f"{what} is {value}")
+    return result
+
+
+def integer(value: Any, what: str) -> int:
+    """A non-negative int from a JSON integer or a decimal-digit string."""
+    if type(value) is int:
+        if value < 0:
+            raise Bad(RejectReason.BAD_TYPE, f"{what} is negative")
+        return value
+    if type(value) is str and value.isascii() and value.isdigit():
+        return int(value)
+    raise Bad(RejectReason.BAD_TYPE, f"{what} {str(value)[:40]!r} is not an id")
+
+
+def flag(value: Any, what: str) -> bool:
+    if type(value) is bool:
+        return value
+    raise Bad(RejectReason.BAD_TYPE, f"{what} is {type(value).__name__}, not bool")
+
+
+# Epoch numbers: below this an epoch value is in ms, above it in µs (year 2286 in ms is
+# 1e13; year 1970+ in µs above 1e13 is 1970-04-26). Binance switched files to µs in 2025.
+_MS_US_BOUNDARY = 10**13
+
+
+def epoch_to_us(value: Any, what: str) -> int:
+    """Epoch milliseconds or microseconds (told apart by magnitude) -> µs."""
+    if type(value) is not int or value <= 0:
+        raise Bad(RejectReason.BAD_TYPE, f"{what} {str(value)[:40]!r} is not an epoch time")
+    return value * 1000 if value < _MS_US_BOUNDARY else value
+
+
+def seconds_to_us(value: Any, what: str) -> int:
+    """Epoch seconds with a fraction, as a string or exact number ("1618678142.557535") -> µs."""
+    if type(value) is str:
+        try:
+            number = Decimal(value)
+        except InvalidOperation:
+            raise Bad(RejectReason.BAD_TYPE, f"{what} {value[:40]!r} is not a time") from None
+    elif type(value) is Decimal or type(value) is int:
+        number = Decimal(value)
+    elif type(value) is float and math.isfinite(value):
+        number = Decimal(repr(value))
+    else:
+        raise Bad(RejectReason.BAD_TYPE, f"{what} is {type(value).__name__}")
+    if not number.is_finite() or number <= 0:
+        raise Bad(RejectReason.BAD_TYPE, f"{what} {value!r} is not an epoch time")
+    return int(number.scaleb(6).to_integral_value(rounding="ROUND_DOWN"))
+
+
+@lru_cache(maxsize=64)
+def _day_start_us(date_part: str) -> int:
+    day = datetime.strptime(date_part, "%Y-%m-%d").replace(tzinfo=UTC)
+    return int(day.timestamp()) * 1_000_000
+
+
+def iso_to_us(value: Any, what: str) -> int:
+    """RFC 3339 UTC time with 0-9 fraction digits ("2026-08-09T21:05:38.50436Z") -> µs.
+
+    Hand-rolled because datetime.fromisoformat on 3.11 rejects nanoseconds and it sits on
+    the per-trade hot path. Digits beyond microseconds are truncated, never rounded up.
+    """
+    if type(value) is not str:
+        raise Bad(RejectReason.BAD_TYPE, f"{what} is {type(value).__name__}")
+    try:
+        if len(value) < 20 or value[10] != "T" or value[-1] != "Z" or value[13] != ":" \
+                or value[16] != ":":
+            raise ValueError
+        base = _day_start_us(value[:10])
+        hh, mm, ss = int(value[11:13]), int(value[14:16]), int(value[17:19])
+        if hh > 23 or mm > 59 or ss > 60:
+            raise ValueError
+        frac = value[19:-1]
+        micros = 0
+        if frac:
+            if frac[0] != "." or not frac[1:].isdigit() or len(frac) > 10:
+                raise ValueError
+            micros = int((frac[1:] + "00000")[:6])
+    except ValueError:
+        raise Bad(RejectReason.BAD_TYPE, f"{what} {value[:40]!r} is not an RFC 3339 UTC time") \
+            from None
+    return base + ((hh * 60 + mm) * 60 + ss) * 1_000_000 + micros
+
+
+def check_skew(event_time_us: int, ingest_time_us: int, options: ParseOptions) -> None:
+    limit = options.max_skew_us
+    if limit is not None and abs(event_time_us - ingest_time_us) > limit:
+        raise Bad(RejectReason.CLOCK_SKEW,
+                  f"trade time {event_time_us} is {(event_time_us - ingest_time_us) / 1e6:+.1f}s"
+                  " from the ingest clock")
+
+
+def check_symbol(symbol: str, options: ParseOptions) -> None:
+    if options.symbols is not None and symbol not in options.symbols:
+        raise Bad(RejectReason.UNKNOWN_SYMBOL, f"{symbol} was not subscribed")
