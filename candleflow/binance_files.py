@@ -1,0 +1,335 @@
+"""Read data.binance.vision files: trades, aggTrades and klines, zip or csv.
+
+Formats (see ../shared/reference/binance/binance-public-data-README.md):
+
+- spot trades (no header): id,price,qty,quoteQty,time,isBuyerMaker,isBestMatch
+- futures trades: id,price,qty,quoteQty|baseQty,time,isBuyerMaker (header optional)
+- aggTrades: agg_trade_id,price,quantity,first_trade_id,last_trade_id,transact_time,
+  is_buyer_maker[,is_best_match (spot)] (header optional)
+- klines: openTime,open,high,low,close,volume,closeTime,quoteVolume,count,takerBuyBase,
+  takerBuyQuote,ignore (header optional)
+
+Timestamps are milliseconds or microseconds (spot files from 2025-01-01 on are µs). The
+unit is decided per file from the first row's magnitude, never from the date, and every
+later row must agree. Prices and quantities are parsed from the text into Decimal, never
+through float. A malformed row raises `BinanceFileError` naming the file and line, or,
+when the caller passes an `errors` list, is appended there and skipped — never dropped
+silently.
+
+COIN-M (inverse) quantities are contracts. Contract size: 100 USD for BTCUSD contracts,
+10 USD for every other COIN-M contract. Source: Binance COIN-M exchangeInfo
+(`contractSize`); confirmed for BTCUSD by the COIN-M trades example in the public-data
+README (qty 1 at price 9635.0 -> baseQty 0.01037883 = 100 / 9635).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import IO
+
+from candleflow import symbols
+from candleflow.domain import InstrumentKind, Side, Trade
+
+EXCHANGE = "binance"
+BTC_COINM_CONTRACT_USD = Decimal(100)
+OTHER_COINM_CONTRACT_USD = Decimal(10)
+
+# A µs epoch passes 1e14 in 1973, a ms epoch only in the year 5138: the magnitude decides.
+_US_THRESHOLD = 10**14
+_MS_MINIMUM = 10**11  # 1973 in ms; anything smaller is neither unit (seconds, garbage)
+
+_NAME = re.compile(
+    r"^(?P<symbol>[A-Z0-9]+(?:_[A-Z0-9]+)?)-(?P<kind>trades|aggTrades|\d+[smhdwM])-"
+    r"(?P<date>\d{4}-\d{2}(?:-\d{2})?)\.(?:zip|csv)$"
+)
+_BOOL = {"true": True, "false": False}
+_ZERO = Decimal(0)
+_INF = Decimal("Infinity")
+
+
+class BinanceFileError(ValueError):
+    """A row or file that is not what the format says; names the file and the line."""
+
+    def __init__(self, path: str, line: int | None, message: str) -> None:
+        where = f"{path}:{line}" if line is not None else path
+        super().__init__(f"{where}: {message}")
+        self.path = path
+        self.line = line
+        self.reason = message
+
+
+@dataclass(frozen=True, slots=True)
+class FileName:
+    """What a data.binance.vision file name says: BTCUSD_PERP-aggTrades-2026-05-08.zip."""
+
+    native_symbol: str
+    kind: str  # "trades", "aggTrades" or "klines"
+    interval: str | None  # klines only, e.g. "1m"
+    day: date | None  # daily files
+    month: str | None  # "2020-08" for monthly files
+
+
+def parse_file_name(path: str | Path) -> FileName | None:
+    """Parse a data.binance.vision file name; None when it does not follow the scheme."""
+    match = _NAME.match(Path(path).name)
+    if not match:
+        return None
+    kind = match.group("kind")
+    text = match.group("date")
+    day = date.fromisoformat(text) if len(text) == 10 else None
+    is_kline = kind not in ("trades", "aggTrades")
+    return FileName(
+        native_symbol=match.group("symbol"),
+        kind="klines" if is_kline else kind,
+        interval=kind if is_kline else None,
+        day=day,
+        month=text if day is None else None,
+    )
+
+
+def contract_size_for(native_symbol: str) -> Decimal:
+    """USD per COIN-M contract: 100 for BTCUSD_*, 10 for the others."""
+    return BTC_COINM_CONTRACT_USD if native_symbol.upper().startswith("BTCUSD_") \
+        else OTHER_COINM_CONTRACT_USD
+
+
+def instrument_kind_for(native_symbol: str, columns: int, file_kind: str) -> InstrumentKind:
+    """COIN-M by name (XXXUSD_PERP, XXXUSD_250627); futures vs spot by column count.
+
+    USD-M and spot files share symbol names (BTCUSDT), but spot files carry an extra
+    isBestMatch column: trades 7 vs 6 columns, aggTrades 8 vs 7.
+    """
+    upper = native_symbol.upper()
+    if "_" in upper:
+        pair = upper.split("_", 1)[0]
+        return InstrumentKind.INVERSE if pair.endswith("USD") else InstrumentKind.LINEAR
+    spot_columns = 7 if file_kind == "trades" else 8
+    return InstrumentKind.SPOT if columns >= spot_columns else InstrumentKind.LINEAR
+
+
+def canonical_and_native(symbol: str, kind: InstrumentKind) -> tuple[str, str]:
+    """Accept canonical (BTC-USDT) or native (BTCUSDT) names; return (canonical, native).
+
+    A USD-M perpetual has the same native name as the spot pair (BTCUSDT), so its
+    canonical symbol gets a -PERP suffix (BTC-USDT-PERP) to stay a distinct market.
+    """
+    if "-" in symbol:
+        canonical = symbol.upper()
+        native = symbols.to_binance(canonical)
+        if kind is InstrumentKind.LINEAR and native.endswith("_PERP") and \
+                not native.split("_", 1)[0].endswith("USD"):
+            native = native.split("_", 1)[0]
+        return canonical, native
+    native = symbol.upper()
+    canonical = symbols.from_binance(native)
+    if kind is InstrumentKind.LINEAR and "_" not in native:
+        canonical = f"{canonical}-PERP"
+    return canonical, native
+
+
+def _open_text(path: Path) -> IO[str]:
+    if path.suffix.lower() != ".zip":
+        return path.open("r", newline="", encoding="utf-8")
+    archive = zipfile.ZipFile(path)
+    members = [m for m in archive.namelist() if m.lower().endswith(".csv")]
+    if len(members) != 1:
+        archive.close()
+        raise BinanceFileError(str(path), None, f"expected one .csv in the zip, found {members}")
+    return io.TextIOWrapper(archive.open(members[0]), encoding="utf-8", newline="")
+
+
+def _rows(path: Path) -> Iterator[tuple[int, list[str]]]:
+    """(line number, fields) of the data rows; a header line, if any, is skipped."""
+    with _open_text(path) as handle:
+        for line_no, row in enumerate(csv.reader(handle), start=1):
+            if not row or (len(row) == 1 and not row[0].strip()):
+                continue
+            if line_no == 1 and not row[0].strip().lstrip("-").isdigit():
+                continue  # header
+            yield line_no, row
+
+
+class _TimeUnit:
+    """Decides ms vs µs from the first timestamp of a file; later rows must agree."""
+
+    def __init__(self) -> None:
+        self.factor: int | None = None
+
+    def to_us(self, text: str) -> int:
+        value = int(text)
+        is_us = value >= _US_THRESHOLD
+        if self.factor is None:
+            if value < _MS_MINIMUM:
+                raise ValueError(f"timestamp {value} is neither epoch ms nor epoch µs")
+            self.factor = 1 if is_us else 1000
+        elif is_us != (self.factor == 1) or value < _MS_MINIMUM:
+            unit = "µs" if self.factor == 1 else "ms"
+            raise ValueError(f"timestamp {value} does not match the file's unit ({unit})")
+        return value * self.factor
+
+
+def _decimal(text: str, name: str, positive: bool = True) -> Decimal:
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise ValueError(f"{name} {text!r} is not a decimal number") from None
+    if not value.is_finite() or (value <= 0 if positive else value < 0):
+        raise ValueError(f"{name} {text!r} must be {'positive' if positive else '>= 0'}")
+    return value
+
+
+def _bool(text: str, name: str) -> bool:
+    try:
+        return _BOOL[text.strip().lower()]
+    except KeyError:
+        raise ValueError(f"{name} {text!r} is not true/false") from None
+
+
+def read_trades(
+    path: str | Path,
+    *,
+    symbol: str | None = None,
+    kind: InstrumentKind | None = None,
+    contract_size: Decimal | None = None,
+    file_kind: str | None = None,
+    exchange: str = EXCHANGE,
+    ingest_time_us: int | None = None,
+    errors: list[BinanceFileError] | None = None,
+) -> Iterator[Trade]:
+    """Trades of a trades or aggTrades file, in file order.
+
+    `symbol` (canonical or native), `kind` and `file_kind` ("trades"/"aggTrades") default
+    to what the file name and the column count say. `ingest_time_us` defaults to the
+    trade's own time (a file has no arrival time). With `errors` given, malformed rows
+    are appended there and skipped instead of raising.
+    """
+    path = Path(path)
+    name = parse_file_name(path)
+    file_kind = file_kind or (name.kind if name else None)
+    if file_kind not in ("trades", "aggTrades"):
+        raise BinanceFileError(str(path), None, "not a trades/aggTrades file name; pass file_kind")
+    native_hint = symbol or (name.native_symbol if name else None)
+    if native_hint is None:
+        raise BinanceFileError(str(path), None, "no symbol in the file name; pass symbol")
+    is_agg = file_kind == "aggTrades"
+    expected = (7, 8) if is_agg else (6, 7)
+    unit = _TimeUnit()
+    canonical = native = ""
+    size: Decimal | None = None
+    resolved: InstrumentKind | None = kind
+    for line_no, row in _rows(path):
+        try:
+            if len(row) not in expected:
+                raise ValueError(f"expected {' or '.join(map(str, expected))} columns, "
+                                 f"got {len(row)}")
+            if not canonical:  # first data row: settle kind, symbol and contract size
+                native_for_kind = native_hint if "-" not in native_hint else \
+                    symbols.to_binance(native_hint)
+                resolved = resolved or instrument_kind_for(native_for_kind, len(row), file_kind)
+                canonical, native = canonical_and_native(native_hint, resolved)
+                if resolved is InstrumentKind.INVERSE:
+                    size = contract_size or contract_size_for(native)
+            try:  # fast path; _decimal below only to explain a bad value
+                price, quantity = Decimal(row[1]), Decimal(row[2])
+                valid = _ZERO < price < _INF and _ZERO < quantity < _INF
+            except InvalidOperation:  # not a number, or a NaN compared
+                valid = False
+            if not valid:
+                price = _decimal(row[1], "price")
+                quantity = _decimal(row[2], "quantity")
+            if is_agg:
+                trade_id, first_id, last_id = int(row[0]), int(row[3]), int(row[4])
+                if last_id < first_id:
+                    raise ValueError(f"last_trade_id {last_id} < first_trade_id {first_id}")
+                time_text, maker_text = row[5], row[6]
+            else:
+                trade_id, first_id, last_id = int(row[0]), None, None
+                time_text, maker_text = row[4], row[5]
+            event_us = unit.to_us(time_text)
+            # The buyer was the maker => the taker (aggressor) sold.
+            maker = _BOOL[maker_text] if maker_text in _BOOL else \
+                _bool(maker_text, "is_buyer_maker")
+            side = Side.SELL if maker else Side.BUY
+        except ValueError as exc:
+            error = BinanceFileError(str(path), line_no, f"{exc} in row {row!r}")
+            if errors is None:
+                raise error from None
+            errors.append(error)
+            continue
+        yield Trade(
+            exchange=exchange,
+            symbol=canonical,
+            native_symbol=native,
+            trade_id=trade_id,
+            price=price,
+            quantity=quantity,
+            side=side,
+            event_time_us=event_us,
+            ingest_time_us=event_us if ingest_time_us is None else ingest_time_us,
+            first_trade_id=first_id,
+            last_trade_id=last_id,
+            kind=resolved or InstrumentKind.SPOT,
+            contract_size=size,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Kline:
+    """One row of an official kline file; decimals keep the file's own precision.
+
+    For COIN-M klines `quote_volume` is the base-asset volume and `taker_buy_volume` is
+    in contracts, `taker_buy_quote_volume` in base asset (see docs/semantics.md).
+    """
+
+    open_time_us: int
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    close: Decimal
+    volume: Decimal
+    close_time_us: int
+    quote_volume: Decimal
+    trade_count: int
+    taker_buy_volume: Decimal
+    taker_buy_quote_volume: Decimal
+
+
+def read_klines(
+    path: str | Path, *, errors: list[BinanceFileError] | None = None
+) -> Iterator[Kline]:
+    """Klines of an official kline file (header optional, ms or µs), in file order."""
+    path = Path(path)
+    unit = _TimeUnit()
+    for line_no, row in _rows(path):
+        try:
+            if len(row) not in (11, 12):
+                raise ValueError(f"expected 12 columns, got {len(row)}")
+            kline = Kline(
+                open_time_us=unit.to_us(row[0]),
+                open=_decimal(row[1], "open"),
+                high=_decimal(row[2], "high"),
+                low=_decimal(row[3], "low"),
+                close=_decimal(row[4], "close"),
+                volume=_decimal(row[5], "volume", positive=False),
+                close_time_us=unit.to_us(row[6]),
+                quote_volume=_decimal(row[7], "quote_volume", positive=False),
+                trade_count=int(row[8]),
+                taker_buy_volume=_decimal(row[9], "taker_buy_volume", positive=False),
+                taker_buy_quote_volume=_decimal(row[10], "taker_buy_quote_volume",
+                                                positive=False),
+            )
+        except ValueError as exc:
+            error = BinanceFileError(str(path), line_no, f"{exc} in row {row!r}")
+            if errors is None:
+                raise error from None
+            errors.append(error)
+            continue
+        yield kline
