@@ -105,8 +105,16 @@ class _Point:
 
     @classmethod
     def of(cls, c: Candle) -> _Point:
-        return cls(c.window_start_us, c.window_end_us, c.high, c.low, c.close, c.volume,
-                   c.is_empty, c.revision)
+        return cls(
+            c.window_start_us,
+            c.window_end_us,
+            c.high,
+            c.low,
+            c.close,
+            c.volume,
+            c.is_empty,
+            c.revision,
+        )
 
     @property
     def range_ratio(self) -> float:
@@ -173,8 +181,11 @@ class SeriesDetector:
         fired = self.evaluate(ws)
         before = self.active.get(ws, {})
         out = [a for rule, a in sorted(fired.items()) if rule not in before]
-        out += [replace(a, status=RETRACTED, candle_revision=point.revision)
-                for rule, a in sorted(before.items()) if rule not in fired]
+        out += [
+            replace(a, status=RETRACTED, candle_revision=point.revision)
+            for rule, a in sorted(before.items())
+            if rule not in fired
+        ]
         kept = {rule: a for rule, a in before.items() if rule in fired}
         kept.update({rule: a for rule, a in fired.items() if rule not in before})
         if kept:
@@ -199,8 +210,11 @@ class SeriesDetector:
             fired[GAP] = gap
         if p.is_empty:
             return fired
-        base = [self.points[w] for w in range(ws - cfg.window * step, ws, step)
-                if w in self.points and not self.points[w].is_empty]
+        base = [
+            self.points[w]
+            for w in range(ws - cfg.window * step, ws, step)
+            if w in self.points and not self.points[w].is_empty
+        ]
         if len(base) < cfg.min_samples:
             return fired
         n = str(len(base))
@@ -210,12 +224,26 @@ class SeriesDetector:
             sev = _severity(z, cfg.volume_z, cfg.volume_severity, cfg.volume_high)
             if sev:
                 ratio = float(p.volume) / mean if mean > 0 else math.inf
-                fired[VOLUME_SPIKE] = self._anomaly(VOLUME_SPIKE, sev, p, z, cfg.volume_z, {
-                    "volume": _num(p.volume), "mean_volume": _num(mean), "std_volume": _num(std),
-                    "ratio": _num(ratio), "samples": n})
+                fired[VOLUME_SPIKE] = self._anomaly(
+                    VOLUME_SPIKE,
+                    sev,
+                    p,
+                    z,
+                    cfg.volume_z,
+                    {
+                        "volume": _num(p.volume),
+                        "mean_volume": _num(mean),
+                        "std_volume": _num(std),
+                        "ratio": _num(ratio),
+                        "samples": n,
+                    },
+                )
         ret = _log_return(p, self.points.get(ws - step))
-        rets = [r for b in base if (r := _log_return(b, self.points.get(b.window_start_us - step)))
-                is not None]
+        rets = [
+            r
+            for b in base
+            if (r := _log_return(b, self.points.get(b.window_start_us - step))) is not None
+        ]
         if ret is not None and len(rets) >= cfg.min_samples:
             move = _zscore(abs(ret), [abs(r) for r in rets])
             pct = (math.exp(ret) - 1.0) * 100.0
@@ -224,20 +252,41 @@ class SeriesDetector:
                 sev = _severity(z, cfg.price_z, cfg.price_severity, cfg.price_high)
                 if sev:
                     prev = self.points[ws - step]
-                    fired[PRICE_MOVE] = self._anomaly(PRICE_MOVE, sev, p, z, cfg.price_z, {
-                        "close": _num(p.close), "previous_close": _num(prev.close),
-                        "pct_change": _num(pct), "log_return": _num(ret),
-                        "mean_abs_log_return": _num(mean), "samples": str(len(rets))})
+                    fired[PRICE_MOVE] = self._anomaly(
+                        PRICE_MOVE,
+                        sev,
+                        p,
+                        z,
+                        cfg.price_z,
+                        {
+                            "close": _num(p.close),
+                            "previous_close": _num(prev.close),
+                            "pct_change": _num(pct),
+                            "log_return": _num(ret),
+                            "mean_abs_log_return": _num(mean),
+                            "samples": str(len(rets)),
+                        },
+                    )
         rng = _zscore(p.range_ratio, [b.range_ratio for b in base])
         if rng is not None:
             z, mean, std = rng
             sev = _severity(z, cfg.volatility_z, cfg.volatility_severity, cfg.volatility_high)
             if sev:
                 fired[VOLATILITY_SPIKE] = self._anomaly(
-                    VOLATILITY_SPIKE, sev, p, z, cfg.volatility_z, {
-                        "high": _num(p.high), "low": _num(p.low), "close": _num(p.close),
-                        "range_pct": _num(p.range_ratio * 100), "mean_range_pct": _num(mean * 100),
-                        "samples": n})
+                    VOLATILITY_SPIKE,
+                    sev,
+                    p,
+                    z,
+                    cfg.volatility_z,
+                    {
+                        "high": _num(p.high),
+                        "low": _num(p.low),
+                        "close": _num(p.close),
+                        "range_pct": _num(p.range_ratio * 100),
+                        "mean_range_pct": _num(mean * 100),
+                        "samples": n,
+                    },
+                )
         return fired
 
     def _gap(self, ws: int) -> Anomaly | None:
@@ -252,19 +301,45 @@ class SeriesDetector:
         sev = _severity(float(run), float(cfg.gap_windows), cfg.gap_severity, cfg.gap_high)
         assert sev is not None
         p = self.points[ws]
-        return self._anomaly(GAP, sev, p, float(run), float(cfg.gap_windows), {
-            "empty_windows": str(run), "run_start_us": str(ws - (run - 1) * step),
-            "last_close": _num(p.close)})
+        return self._anomaly(
+            GAP,
+            sev,
+            p,
+            float(run),
+            float(cfg.gap_windows),
+            {
+                "empty_windows": str(run),
+                "run_start_us": str(ws - (run - 1) * step),
+                "last_close": _num(p.close),
+            },
+        )
 
-    def _anomaly(self, rule: str, severity: str, p: _Point, value: float, threshold: float,
-                 details: dict[str, str]) -> Anomaly:
+    def _anomaly(
+        self,
+        rule: str,
+        severity: str,
+        p: _Point,
+        value: float,
+        threshold: float,
+        details: dict[str, str],
+    ) -> Anomaly:
         return Anomaly(
-            anomaly_id=anomaly_id(rule, self.exchange, self.symbol, self.interval,
-                                  p.window_start_us),
-            rule=rule, severity=severity, exchange=self.exchange, symbol=self.symbol,
-            interval=self.interval, window_start_us=p.window_start_us,
-            window_end_us=p.window_end_us, value=round(value, 6), threshold=threshold,
-            status=ACTIVE, candle_revision=p.revision, details=details)
+            anomaly_id=anomaly_id(
+                rule, self.exchange, self.symbol, self.interval, p.window_start_us
+            ),
+            rule=rule,
+            severity=severity,
+            exchange=self.exchange,
+            symbol=self.symbol,
+            interval=self.interval,
+            window_start_us=p.window_start_us,
+            window_end_us=p.window_end_us,
+            value=round(value, 6),
+            threshold=threshold,
+            status=ACTIVE,
+            candle_revision=p.revision,
+            details=details,
+        )
 
 
 @dataclass
@@ -287,8 +362,12 @@ class DivergenceDetector:
         stored = by_exchange.get(candle.exchange)
         if stored is not None and candle.revision <= stored[0]:
             return []
-        by_exchange[candle.exchange] = (candle.revision, candle.close, candle.window_end_us,
-                                        candle.is_empty)
+        by_exchange[candle.exchange] = (
+            candle.revision,
+            candle.close,
+            candle.window_end_us,
+            candle.is_empty,
+        )
         fired = self.evaluate(ws)
         before = self.active.get(ws)
         out: list[Anomaly] = []
@@ -303,8 +382,11 @@ class DivergenceDetector:
 
     def evaluate(self, ws: int) -> Anomaly | None:
         cfg = self.config
-        live = {ex: (close, end) for ex, (_, close, end, empty) in self.closes[ws].items()
-                if not empty and close > 0}
+        live = {
+            ex: (close, end)
+            for ex, (_, close, end, empty) in self.closes[ws].items()
+            if not empty and close > 0
+        }
         if len(live) < 2:
             return None
         hi_ex = max(sorted(live), key=lambda ex: live[ex][0])
@@ -317,12 +399,22 @@ class DivergenceDetector:
         details = {f"close_{ex}": _num(live[ex][0]) for ex in sorted(live)}
         details.update({"high_exchange": hi_ex, "low_exchange": lo_ex, "bps": _num(bps)})
         return Anomaly(
-            anomaly_id=anomaly_id(CROSS_EXCHANGE_DIVERGENCE, ALL_EXCHANGES, self.symbol,
-                                  self.interval, ws),
-            rule=CROSS_EXCHANGE_DIVERGENCE, severity=sev, exchange=ALL_EXCHANGES,
-            symbol=self.symbol, interval=self.interval, window_start_us=ws,
-            window_end_us=live[hi_ex][1], value=round(bps, 6), threshold=cfg.divergence_bps,
-            status=ACTIVE, candle_revision=0, details=details)
+            anomaly_id=anomaly_id(
+                CROSS_EXCHANGE_DIVERGENCE, ALL_EXCHANGES, self.symbol, self.interval, ws
+            ),
+            rule=CROSS_EXCHANGE_DIVERGENCE,
+            severity=sev,
+            exchange=ALL_EXCHANGES,
+            symbol=self.symbol,
+            interval=self.interval,
+            window_start_us=ws,
+            window_end_us=live[hi_ex][1],
+            value=round(bps, 6),
+            threshold=cfg.divergence_bps,
+            status=ACTIVE,
+            candle_revision=0,
+            details=details,
+        )
 
     def _prune(self) -> None:
         step = Interval.parse(self.interval).micros
@@ -339,8 +431,10 @@ def detect_all(candles: list[Candle], config: DetectorConfig | None = None) -> l
     cross: dict[tuple[str, str], DivergenceDetector] = {}
     out: list[Anomaly] = []
     for c in candles:
-        s = series.setdefault((c.exchange, c.symbol, c.interval),
-                              SeriesDetector(c.exchange, c.symbol, c.interval, cfg))
+        s = series.setdefault(
+            (c.exchange, c.symbol, c.interval),
+            SeriesDetector(c.exchange, c.symbol, c.interval, cfg),
+        )
         out.extend(s.update(c))
         d = cross.setdefault((c.symbol, c.interval), DivergenceDetector(c.symbol, c.interval, cfg))
         out.extend(d.update(c))

@@ -16,9 +16,19 @@ DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 COINM_ZIP = DATA / "binance" / "BTCUSD_PERP-aggTrades-2026-05-08.zip"
 
 
-def candle(i: int, close: str | Decimal, volume: str | Decimal = "10", *, high: str | None = None,
-           low: str | None = None, empty: bool = False, revision: int = 0,
-           exchange: str = "binance", symbol: str = "BTC-USDT", start: int = T0) -> Candle:
+def candle(
+    i: int,
+    close: str | Decimal,
+    volume: str | Decimal = "10",
+    *,
+    high: str | None = None,
+    low: str | None = None,
+    empty: bool = False,
+    revision: int = 0,
+    exchange: str = "binance",
+    symbol: str = "BTC-USDT",
+    start: int = T0,
+) -> Candle:
     """The i-th 1m candle from `start`; high/low default to close +- 0.05%."""
     c = Decimal(close)
     hi = Decimal(high) if high is not None else c * Decimal("1.0005")
@@ -26,16 +36,32 @@ def candle(i: int, close: str | Decimal, volume: str | Decimal = "10", *, high: 
     vol = Decimal(0) if empty else Decimal(volume)
     if empty:
         hi = lo = c
-    return Candle(exchange=exchange, symbol=symbol, interval="1m",
-                  window_start_us=start + i * MINUTE_US, window_end_us=start + (i + 1) * MINUTE_US,
-                  open=c, high=hi, low=lo, close=c, volume=vol, quote_volume=vol * c,
-                  trade_count=0 if empty else 5, taker_buy_volume=vol / 2,
-                  taker_buy_quote_volume=vol * c / 2, vwap=None if empty else c,
-                  first_trade_id=None, last_trade_id=None, revision=revision, is_empty=empty)
+    return Candle(
+        exchange=exchange,
+        symbol=symbol,
+        interval="1m",
+        window_start_us=start + i * MINUTE_US,
+        window_end_us=start + (i + 1) * MINUTE_US,
+        open=c,
+        high=hi,
+        low=lo,
+        close=c,
+        volume=vol,
+        quote_volume=vol * c,
+        trade_count=0 if empty else 5,
+        taker_buy_volume=vol / 2,
+        taker_buy_quote_volume=vol * c / 2,
+        vwap=None if empty else c,
+        first_trade_id=None,
+        last_trade_id=None,
+        revision=revision,
+        is_empty=empty,
+    )
 
 
-def noisy_series(n: int, *, exchange: str = "binance", symbol: str = "BTC-USDT",
-                 base: str = "100") -> list[Candle]:
+def noisy_series(
+    n: int, *, exchange: str = "binance", symbol: str = "BTC-USDT", base: str = "100"
+) -> list[Candle]:
     """A calm series with a fixed, small wiggle in price, volume and range (no rule fires)."""
     wiggle_p = [0, 3, -2, 4, -1, 2, -3, 1]  # in basis points x 1/10 of the base price
     wiggle_v = [10, 12, 9, 11, 13, 8, 10, 12, 9, 11]
@@ -45,8 +71,17 @@ def noisy_series(n: int, *, exchange: str = "binance", symbol: str = "BTC-USDT",
     for i in range(n):
         close = b * (1 + Decimal(wiggle_p[i % 8]) / Decimal(10_000))
         low = close * Decimal(wiggle_r[i % 5])
-        out.append(candle(i, close, str(wiggle_v[i % 10]), high=str(close * Decimal("1.0004")),
-                          low=str(low), exchange=exchange, symbol=symbol))
+        out.append(
+            candle(
+                i,
+                close,
+                str(wiggle_v[i % 10]),
+                high=str(close * Decimal("1.0004")),
+                low=str(low),
+                exchange=exchange,
+                symbol=symbol,
+            )
+        )
     return out
 
 
@@ -61,8 +96,14 @@ def coinm_1m_candles() -> list[Candle]:
         name = zf.namelist()[0]
         with zf.open(name) as raw:
             for row in csv.DictReader(io.TextIOWrapper(raw, "utf-8")):
-                trades.append((int(row["transact_time"]) * 1000, int(row["agg_trade_id"]),
-                               Decimal(row["price"]), Decimal(row["quantity"])))
+                trades.append(
+                    (
+                        int(row["transact_time"]) * 1000,
+                        int(row["agg_trade_id"]),
+                        Decimal(row["price"]),
+                        Decimal(row["quantity"]),
+                    )
+                )
     trades.sort()
     by_minute: dict[int, list[tuple[int, int, Decimal, Decimal]]] = {}
     for t in trades:
@@ -74,14 +115,21 @@ def coinm_1m_candles() -> list[Candle]:
         ts = by_minute.get(ws)
         if not ts:
             assert prev_close is not None
-            out.append(candle((ws - T0) // MINUTE_US, prev_close, empty=True,
-                              symbol="BTC-USD-PERP"))
+            out.append(
+                candle((ws - T0) // MINUTE_US, prev_close, empty=True, symbol="BTC-USD-PERP")
+            )
             continue
         prices = [t[2] for t in ts]
         vol = sum((t[3] for t in ts), Decimal(0))
         prev_close = ts[-1][2]
-        c = candle((ws - T0) // MINUTE_US, prev_close, vol, high=str(max(prices)),
-                   low=str(min(prices)), symbol="BTC-USD-PERP")
+        c = candle(
+            (ws - T0) // MINUTE_US,
+            prev_close,
+            vol,
+            high=str(max(prices)),
+            low=str(min(prices)),
+            symbol="BTC-USD-PERP",
+        )
         out.append(Candle(**{**_fields(c), "open": ts[0][2]}))
     return out
 

@@ -72,12 +72,15 @@ def test_real_coinm_day_anomalies(candles):
     assert got == EXPECTED
     assert {a.status for a in events} == {ACTIVE}
     assert {(a.exchange, a.symbol, a.interval) for a in events} == {
-        ("binance", "BTC-USD-PERP", "1m")}
-    big = next(a for a in events if a.rule == "VOLUME_SPIKE" and _minute(a.window_start_us)
-               == "14:18")
+        ("binance", "BTC-USD-PERP", "1m")
+    }
+    big = next(
+        a for a in events if a.rule == "VOLUME_SPIKE" and _minute(a.window_start_us) == "14:18"
+    )
     assert big.details["volume"] == "200425"
-    jump = next(a for a in events if a.rule == "PRICE_MOVE" and _minute(a.window_start_us)
-                == "14:18")
+    jump = next(
+        a for a in events if a.rule == "PRICE_MOVE" and _minute(a.window_start_us) == "14:18"
+    )
     assert (jump.details["previous_close"], jump.details["close"]) == ("80005.9", "80312")
 
 

@@ -123,8 +123,7 @@ def test_correction_re_evaluates_later_windows():
     series = noisy_series(80)
     assert [e for c in series for e in det.update(c)] == []
     # window 70's close was wrong by +1%: its return and window 71's return both jump
-    fixed = replace(scale(series[70], "1.01"), high=series[70].high * Decimal("1.01"),
-                    revision=1)
+    fixed = replace(scale(series[70], "1.01"), high=series[70].high * Decimal("1.01"), revision=1)
     assert fired(det.update(fixed)) == [("PRICE_MOVE", 70, ACTIVE), ("PRICE_MOVE", 71, ACTIVE)]
 
 
@@ -143,8 +142,10 @@ def test_result_depends_on_event_time_not_arrival_order():
     series[100] = replace(series[100], low=series[100].close * Decimal("0.99"))
     expected = {k: (a.rule, a.window_start_us) for k, a in active_after(detect_all(series)).items()}
     assert sorted(expected.values()) == [
-        ("PRICE_MOVE", T0 + 90 * MINUTE_US), ("VOLATILITY_SPIKE", T0 + 100 * MINUTE_US),
-        ("VOLUME_SPIKE", T0 + 70 * MINUTE_US)]
+        ("PRICE_MOVE", T0 + 90 * MINUTE_US),
+        ("VOLATILITY_SPIKE", T0 + 100 * MINUTE_US),
+        ("VOLUME_SPIKE", T0 + 70 * MINUTE_US),
+    ]
     for seed in range(5):
         rng = random.Random(seed)
         shuffled = list(series[:1])
@@ -171,12 +172,14 @@ def test_divergence_fires_once_per_window_and_retracts():
     assert first == []  # one exchange alone: nothing to compare
     hit = det.update(candle(5, "101", exchange="coinbase", symbol="BTC-USD"))  # ~99.5 bps
     assert [(a.rule, a.exchange, a.status) for a in hit] == [
-        ("CROSS_EXCHANGE_DIVERGENCE", ALL_EXCHANGES, ACTIVE)]
+        ("CROSS_EXCHANGE_DIVERGENCE", ALL_EXCHANGES, ACTIVE)
+    ]
     a = hit[0]
     assert a.details["high_exchange"] == "coinbase" and a.details["low_exchange"] == "binance"
     assert a.value == round(float(Decimal(1) / Decimal("100.5") * 10_000), 6)
-    assert a.anomaly_id == anomaly_id("CROSS_EXCHANGE_DIVERGENCE", "*", "BTC-USD", "1m",
-                                      T0 + 5 * MINUTE_US)
+    assert a.anomaly_id == anomaly_id(
+        "CROSS_EXCHANGE_DIVERGENCE", "*", "BTC-USD", "1m", T0 + 5 * MINUTE_US
+    )
     # a third exchange in the same window: still diverging, no second record
     assert det.update(candle(5, "100.2", exchange="kraken", symbol="BTC-USD")) == []
     # an empty candle's close is stale, so it never counts
@@ -188,7 +191,8 @@ def test_divergence_fires_once_per_window_and_retracts():
 
 
 def test_divergence_only_compares_the_same_symbol():
-    events = detect_all([candle(i, "100", exchange="binance", symbol="BTC-USDT") for i in range(3)]
-                        + [candle(i, "103", exchange="coinbase", symbol="BTC-USD")
-                           for i in range(3)])
+    events = detect_all(
+        [candle(i, "100", exchange="binance", symbol="BTC-USDT") for i in range(3)]
+        + [candle(i, "103", exchange="coinbase", symbol="BTC-USD") for i in range(3)]
+    )
     assert events == []
