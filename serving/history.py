@@ -1,0 +1,100 @@
+"""Candle and anomaly history from the Iceberg tables, behind one interface, two backends.
+
+- DuckDBHistory (embedded default): PyIceberg resolves the snapshot (current, by id, or
+  as of a time) and lists its data files; DuckDB reads them. PyIceberg 0.8 cannot apply
+  the equality deletes Flink's upsert sink writes, so the upsert is resolved here the way
+  it is defined: one row per (exchange, symbol, interval, window_start), the highest
+  revision (a correction always raises the revision; see docs/serving.md).
+- TrinoHistory (production): the same query in Trino SQL, `FOR VERSION AS OF` /
+  `FOR TIMESTAMP AS OF`, on the same catalog (serving/history_trino.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Protocol
+
+from candleflow.config import StackSettings
+from candleflow.domain import Anomaly, Candle, Explanation
+
+DEFAULT_LIMIT = 10_000
+CANDLE_COLUMNS = ("exchange", "symbol", "interval", "window_start", "window_end", "open", "high",
+                  "low", "close", "volume", "quote_volume", "trade_count", "taker_buy_volume",
+                  "taker_buy_quote_volume", "vwap", "first_trade_id", "last_trade_id",
+                  "revision", "is_empty")
+
+
+@dataclass(frozen=True, slots=True)
+class CandleQuery:
+    symbol: str
+    interval: str
+    start_us: int = 0
+    end_us: int | None = None  # exclusive, on window_start
+    exchange: str | None = None
+    limit: int = DEFAULT_LIMIT
+    snapshot_id: int | None = None
+    as_of_us: int | None = None
+
+
+class NotFound(LookupError):
+    """A table, snapshot or row that does not exist (-> NOT_FOUND)."""
+
+
+class History(Protocol):
+    def get_candles(self, q: CandleQuery) -> tuple[list[Candle], int]: ...
+
+    def list_symbols(self) -> list[tuple[str, str, list[str]]]: ...
+
+    def get_anomaly(self, anomaly_id: str) -> tuple[Anomaly | None, Explanation | None]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Tables:
+    candles: str = "silver.candles"
+    anomalies: str = "gold.anomalies"
+    explanations: str = "gold.explanations"
+
+
+def candle_from_row(row: dict[str, Any]) -> Candle:
+    """A Candle from a query row whose window_start/window_end are epoch microseconds."""
+    def dec(v: Any) -> Decimal | None:
+        return None if v is None else Decimal(v)
+    return Candle(
+        exchange=row["exchange"], symbol=row["symbol"], interval=row["interval"],
+        window_start_us=int(row["window_start"]), window_end_us=int(row["window_end"]),
+        open=dec(row["open"]), high=dec(row["high"]), low=dec(row["low"]),  # type: ignore[arg-type]
+        close=dec(row["close"]), volume=dec(row["volume"]),  # type: ignore[arg-type]
+        quote_volume=dec(row["quote_volume"]), trade_count=int(row["trade_count"]),  # type: ignore[arg-type]
+        taker_buy_volume=dec(row["taker_buy_volume"]),  # type: ignore[arg-type]
+        taker_buy_quote_volume=dec(row["taker_buy_quote_volume"]),  # type: ignore[arg-type]
+        vwap=dec(row["vwap"]), first_trade_id=row["first_trade_id"],
+        last_trade_id=row["last_trade_id"], revision=int(row["revision"]),
+        is_empty=bool(row["is_empty"]),
+    )
+
+
+def load_catalog(settings: StackSettings) -> Any:
+    """The stack's JDBC (SQLite) catalog through PyIceberg's SqlCatalog."""
+    try:  # the stack workstream's helper, when present, is the one source of truth
+        from candleflow import catalog as cf_catalog
+
+        return cf_catalog.load_catalog(settings)
+    except (ImportError, AttributeError):
+        from pyiceberg.catalog.sql import SqlCatalog
+
+        return SqlCatalog(settings.catalog_name, uri=f"sqlite:///{settings.catalog_db}",
+                          warehouse=f"file://{settings.warehouse_dir}")
+
+
+def make_history(backend: str, settings: StackSettings, tables: Tables | None = None) -> History:
+    tables = tables or Tables()
+    if backend == "duckdb":
+        from serving.history_duckdb import DuckDBHistory
+
+        return DuckDBHistory(settings, tables)
+    if backend == "trino":
+        from serving.history_trino import TrinoHistory
+
+        return TrinoHistory(settings, tables)
+    raise ValueError(f"unknown history backend {backend!r}: duckdb or trino")

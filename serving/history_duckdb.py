@@ -1,0 +1,150 @@
+"""History through PyIceberg (snapshot, data files) + DuckDB (the query). Embedded default."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlparse
+
+import duckdb
+from pyiceberg.exceptions import NoSuchTableError
+from pyiceberg.manifest import DataFileContent, ManifestContent
+
+from candleflow.config import StackSettings
+from candleflow.domain import Anomaly, Candle, Explanation
+from serving.history import CandleQuery, NotFound, Tables, candle_from_row, load_catalog
+
+_SELECT = """
+SELECT exchange, symbol, "interval", epoch_us(window_start) AS window_start,
+       epoch_us(window_end) AS window_end, open, high, low, close, volume, quote_volume,
+       trade_count, taker_buy_volume, taker_buy_quote_volume, vwap, first_trade_id,
+       last_trade_id, revision, is_empty
+FROM read_parquet($files, union_by_name = true)
+WHERE symbol = $symbol AND "interval" = $interval
+  AND ($exchange IS NULL OR exchange = $exchange)
+  AND epoch_us(window_start) >= $start AND ($end IS NULL OR epoch_us(window_start) < $end)
+QUALIFY row_number() OVER (PARTITION BY exchange, symbol, "interval", window_start
+                           ORDER BY revision DESC) = 1
+ORDER BY window_start, exchange
+LIMIT $limit
+"""
+
+
+def _local_path(uri: str) -> str:
+    parsed = urlparse(uri)
+    if parsed.scheme in ("", "file"):
+        return parsed.path
+    raise NotImplementedError(
+        f"{uri}: the embedded history backend reads local warehouses; use --history trino")
+
+
+class DuckDBHistory:
+    def __init__(self, settings: StackSettings, tables: Tables):
+        self.settings = settings
+        self.tables = tables
+        self._catalog: Any = None
+        self._lock = threading.Lock()
+
+    @property
+    def catalog(self) -> Any:
+        if self._catalog is None:
+            self._catalog = load_catalog(self.settings)
+        return self._catalog
+
+    def _table(self, name: str) -> Any:
+        try:
+            return self.catalog.load_table(name)
+        except NoSuchTableError:
+            raise NotFound(f"table {name} does not exist yet") from None
+
+    @staticmethod
+    def snapshot(table: Any, snapshot_id: int | None, as_of_us: int | None) -> Any:
+        if snapshot_id is not None:
+            snap = table.snapshot_by_id(snapshot_id)
+            if snap is None:
+                raise NotFound(f"snapshot_id: {snapshot_id} is not a snapshot of {table.name()}")
+            return snap
+        if as_of_us is not None:
+            snap = table.snapshot_as_of_timestamp(as_of_us // 1000)
+            if snap is None:
+                raise NotFound(f"as_of_us: {table.name()} has no snapshot at or before it")
+            return snap
+        return table.current_snapshot()
+
+    @staticmethod
+    def data_files(table: Any, snap: Any) -> list[str]:
+        files = []
+        for manifest in snap.manifests(table.io):
+            if manifest.content != ManifestContent.DATA:
+                continue  # delete files: resolved by the highest-revision rule instead
+            for entry in manifest.fetch_manifest_entry(table.io, discard_deleted=True):
+                if entry.data_file.content == DataFileContent.DATA:
+                    files.append(_local_path(entry.data_file.file_path))
+        return files
+
+    def _query(self, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        with self._lock:  # one connection per call: DuckDB connections are not thread-safe
+            con = duckdb.connect()
+        try:
+            cur = con.execute(sql, params)
+            cols = [d[0] for d in cur.description]
+            return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
+        finally:
+            con.close()
+
+    def get_candles(self, q: CandleQuery) -> tuple[list[Candle], int]:
+        table = self._table(self.tables.candles)
+        snap = self.snapshot(table, q.snapshot_id, q.as_of_us)
+        if snap is None:
+            return [], 0
+        files = self.data_files(table, snap)
+        if not files:
+            return [], snap.snapshot_id
+        rows = self._query(_SELECT, {
+            "files": files, "symbol": q.symbol, "interval": q.interval,
+            "exchange": q.exchange, "start": q.start_us, "end": q.end_us, "limit": q.limit})
+        return [candle_from_row(r) for r in rows], snap.snapshot_id
+
+    def list_symbols(self) -> list[tuple[str, str, list[str]]]:
+        table = self._table(self.tables.candles)
+        snap = table.current_snapshot()
+        files = self.data_files(table, snap) if snap is not None else []
+        if not files:
+            return []
+        rows = self._query(
+            'SELECT exchange, symbol, list(DISTINCT "interval" ORDER BY "interval") AS i '
+            "FROM read_parquet($files, union_by_name = true) GROUP BY 1, 2 ORDER BY 1, 2",
+            {"files": files})
+        return [(r["exchange"], r["symbol"], list(r["i"])) for r in rows]
+
+    def get_anomaly(self, anomaly_id: str) -> tuple[Anomaly | None, Explanation | None]:
+        from candleflow import records
+
+        out: list[Any] = []
+        for name, contract in ((self.tables.anomalies, "anomaly"),
+                               (self.tables.explanations, "explanation")):
+            try:
+                table = self._table(name)
+            except NotFound:
+                out.append(None)
+                continue
+            snap = table.current_snapshot()
+            files = self.data_files(table, snap) if snap is not None else []
+            rows = self._query(
+                "SELECT * FROM read_parquet($files, union_by_name = true) "
+                "WHERE anomaly_id = $id", {"files": files, "id": anomaly_id}) if files else []
+            out.append(_row_to_record(contract, rows[-1], records) if rows else None)
+        return out[0], out[1]
+
+
+def _row_to_record(contract: str, row: dict[str, Any], records: Any) -> Any:
+    """Iceberg row -> domain object via the Avro mapping (same field names)."""
+    for k, v in row.items():  # DuckDB hands TIMESTAMP back naive; Iceberg stores UTC
+        if isinstance(v, datetime) and v.tzinfo is None:
+            row[k] = v.replace(tzinfo=UTC)
+    if isinstance(row.get("details"), list):  # DuckDB map as key/value list
+        row["details"] = {kv["key"]: kv["value"] for kv in row["details"]}
+    if isinstance(row.get("details"), dict) is False and row.get("details") is not None:
+        row["details"] = dict(row["details"])
+    return records.from_avro(contract, row)

@@ -1,0 +1,126 @@
+"""History through Trino's Iceberg connector (production), with Iceberg time travel."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import trino
+
+from candleflow.config import StackSettings
+from candleflow.domain import Anomaly, Candle, Explanation
+from serving import trino as trino_server
+from serving.history import CANDLE_COLUMNS, CandleQuery, NotFound, Tables, candle_from_row
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _us(value: datetime) -> int:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return (value - _EPOCH) // _ONE_US
+
+
+_ONE_US = datetime(1970, 1, 1, 0, 0, 0, 1, tzinfo=UTC) - _EPOCH
+
+
+def _ts_literal(us: int) -> str:
+    """A TIMESTAMP WITH TIME ZONE literal with microseconds, for FOR TIMESTAMP AS OF."""
+    dt = _EPOCH + us * _ONE_US
+    return f"TIMESTAMP '{dt.strftime('%Y-%m-%d %H:%M:%S.%f')} UTC'"
+
+
+def _table_ref(name: str) -> str:
+    schema, table = name.split(".", 1)
+    return f'{trino_server.CATALOG}."{schema}"."{table}"'
+
+
+def time_travel(q: CandleQuery) -> str:
+    if q.snapshot_id is not None:
+        return f" FOR VERSION AS OF {int(q.snapshot_id)}"
+    if q.as_of_us is not None:
+        return f" FOR TIMESTAMP AS OF {_ts_literal(int(q.as_of_us))}"
+    return ""
+
+
+class TrinoHistory:
+    def __init__(self, settings: StackSettings, tables: Tables, user: str = "candleflow"):
+        self.settings = settings
+        self.tables = tables
+        self.user = user
+
+    def connect(self) -> Any:
+        return trino.dbapi.connect(host=self.settings.host, port=self.settings.trino_port,
+                                   user=self.user, catalog=trino_server.CATALOG,
+                                   timezone="UTC")
+
+    def query(self, sql: str, params: list[Any] | None = None) -> tuple[list[str], list[list]]:
+        conn = self.connect()
+        try:
+            cur = conn.cursor()
+            try:
+                cur.execute(sql, params or [])
+            except trino.exceptions.TrinoUserError as exc:
+                if exc.error_name in ("TABLE_NOT_FOUND", "SCHEMA_NOT_FOUND"):
+                    raise NotFound(exc.message) from None
+                if "snapshot" in (exc.message or "").lower():
+                    raise NotFound(exc.message) from None
+                raise
+            rows = cur.fetchall()
+            return [d[0] for d in cur.description], rows
+        finally:
+            conn.close()
+
+    def _snapshot_id(self, q: CandleQuery) -> int:
+        if q.snapshot_id is not None:
+            return q.snapshot_id
+        ref = _table_ref(self.tables.candles).rsplit(".", 1)
+        snaps = f'{ref[0]}."{ref[1].strip(chr(34))}$snapshots"'
+        where = ""
+        if q.as_of_us is not None:
+            where = f" WHERE committed_at <= {_ts_literal(q.as_of_us)}"
+        _, rows = self.query(f"SELECT snapshot_id FROM {snaps}{where} "
+                             "ORDER BY committed_at DESC LIMIT 1")
+        return int(rows[0][0]) if rows else 0
+
+    def get_candles(self, q: CandleQuery) -> tuple[list[Candle], int]:
+        cols = ", ".join(f'"{c}"' for c in CANDLE_COLUMNS)
+        sql = (f"SELECT {cols} FROM {_table_ref(self.tables.candles)}{time_travel(q)} "
+               'WHERE symbol = ? AND "interval" = ? AND window_start >= ?')
+        params: list[Any] = [q.symbol, q.interval, _EPOCH + q.start_us * _ONE_US]
+        if q.end_us is not None:
+            sql += " AND window_start < ?"
+            params.append(_EPOCH + q.end_us * _ONE_US)
+        if q.exchange:
+            sql += " AND exchange = ?"
+            params.append(q.exchange)
+        sql += f" ORDER BY window_start, exchange LIMIT {int(q.limit)}"
+        names, rows = self.query(sql, params)
+        out = []
+        for row in rows:
+            d = dict(zip(names, row, strict=True))
+            d["window_start"], d["window_end"] = _us(d["window_start"]), _us(d["window_end"])
+            out.append(candle_from_row(d))
+        return out, self._snapshot_id(q)
+
+    def list_symbols(self) -> list[tuple[str, str, list[str]]]:
+        _, rows = self.query(
+            'SELECT exchange, symbol, array_agg(DISTINCT "interval") FROM '
+            f"{_table_ref(self.tables.candles)} GROUP BY 1, 2 ORDER BY 1, 2")
+        return [(r[0], r[1], sorted(r[2])) for r in rows]
+
+    def get_anomaly(self, anomaly_id: str) -> tuple[Anomaly | None, Explanation | None]:
+        from candleflow import records
+
+        out: list[Any] = []
+        for name, contract in ((self.tables.anomalies, "anomaly"),
+                               (self.tables.explanations, "explanation")):
+            try:
+                names, rows = self.query(
+                    f"SELECT * FROM {_table_ref(name)} WHERE anomaly_id = ?", [anomaly_id])
+            except NotFound:
+                out.append(None)
+                continue
+            out.append(records.from_avro(contract, dict(zip(names, rows[-1], strict=True)))
+                       if rows else None)
+        return out[0], out[1]

@@ -1,0 +1,29 @@
+"""Settings of the gRPC service (CANDLEFLOW_SERVING_*). Secrets (the token) only from env."""
+
+from __future__ import annotations
+
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServingSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CANDLEFLOW_SERVING_", extra="ignore")
+
+    # Bearer tokens accepted (comma separated); required unless local mode.
+    tokens: SecretStr = SecretStr("")
+    local: bool = False  # local mode: no auth, plaintext allowed
+    tls_cert: str = ""  # PEM server certificate chain; with tls_key enables TLS
+    tls_key: str = ""
+    tls_client_ca: str = ""  # PEM CA: clients must present a certificate it signed (mTLS)
+    metrics_port: int = 9464  # 0: no metrics endpoint
+    history: str = "duckdb"  # or trino
+    candles_table: str = "silver.candles"
+    anomalies_table: str = "gold.anomalies"
+    explanations_table: str = "gold.explanations"
+    queue_capacity: int = 10_000  # events per subscriber before RESOURCE_EXHAUSTED
+    heartbeat_seconds: float = 15.0
+    history_timeout_seconds: float = 30.0  # a history call's own deadline
+    shutdown_grace_seconds: float = 5.0
+
+    def token_set(self) -> frozenset[str]:
+        return frozenset(t.strip() for t in self.tokens.get_secret_value().split(",") if t.strip())
