@@ -37,15 +37,18 @@ class StackSettings(BaseSettings):
     trino_port: int = 18080
     grpc_port: int = 50051
     catalog_name: str = "candleflow"
+    # Remote services (Kubernetes: set by the chart's ConfigMap); empty = the local stack.
+    kafka_bootstrap: str = ""
+    registry: str = ""
 
     @property
     def bootstrap_servers(self) -> str:
-        return f"{self.host}:{self.kafka_port}"
+        return self.kafka_bootstrap or f"{self.host}:{self.kafka_port}"
 
     @property
     def registry_url(self) -> str:
         """Confluent-compatible API of the schema registry."""
-        return f"http://{self.host}:{self.registry_port}/apis/ccompat/v7"
+        return self.registry or f"http://{self.host}:{self.registry_port}/apis/ccompat/v7"
 
     @property
     def flink_rest_url(self) -> str:
