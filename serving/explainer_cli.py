@@ -1,0 +1,33 @@
+"""`candleflow explainer run`: the long-running anomaly explainer (Claude, or offline)."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(no_args_is_help=True)
+
+
+@app.command()
+def run(
+    model: str = typer.Option(None, help="Claude model id (default: claude-haiku-4-5)"),
+    metrics_port: int = typer.Option(None, help="port of /metrics and /healthz"),
+    log_level: str = typer.Option("INFO", help="DEBUG, INFO, WARNING"),
+    no_iceberg: bool = typer.Option(False, help="do not write gold.explanations"),
+) -> None:
+    """Explain each anomaly of anomalies.v1 once; write explanations.v1 and gold.explanations.
+
+    Online when ANTHROPIC_API_KEY is set (read from the environment only), otherwise the
+    offline explainer. Stops cleanly on SIGTERM.
+    """
+    from serving.explainer.service import configure_logging, serve
+    from serving.explainer.settings import ExplainerSettings
+
+    configure_logging(log_level)
+    overrides: dict[str, object] = {}
+    if model:
+        overrides["model"] = model
+    if metrics_port is not None:
+        overrides["metrics_port"] = metrics_port
+    if no_iceberg:
+        overrides["write_iceberg"] = False
+    serve(ExplainerSettings(**overrides))  # type: ignore[arg-type]

@@ -1,0 +1,11 @@
+from __future__ import annotations
+
+import pytest
+
+from tests.fakes.anthropic_server import FakeAnthropic
+
+
+@pytest.fixture
+def fake_anthropic():
+    with FakeAnthropic() as server:
+        yield server
