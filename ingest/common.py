@@ -18,6 +18,8 @@ from enum import StrEnum
 from functools import lru_cache
 from typing import Any
 
+from candleflow.records import MAX_MICROS
+
 try:  # orjson is several times faster on the hot path; the stdlib is the fallback
     import orjson
 
@@ -185,7 +187,10 @@ def epoch_to_us(value: Any, what: str) -> int:
     """Epoch milliseconds or microseconds (told apart by magnitude) -> µs."""
     if type(value) is not int or value <= 0:
         raise Bad(RejectReason.BAD_TYPE, f"{what} {str(value)[:40]!r} is not an epoch time")
-    return value * 1000 if value < _MS_US_BOUNDARY else value
+    us = value * 1000 if value < _MS_US_BOUNDARY else value
+    if us > MAX_MICROS:
+        raise Bad(RejectReason.BAD_TYPE, f"{what} {value} is past year 9999")
+    return us
 
 
 def seconds_to_us(value: Any, what: str) -> int:
@@ -203,7 +208,10 @@ def seconds_to_us(value: Any, what: str) -> int:
         raise Bad(RejectReason.BAD_TYPE, f"{what} is {type(value).__name__}")
     if not number.is_finite() or number <= 0:
         raise Bad(RejectReason.BAD_TYPE, f"{what} {value!r} is not an epoch time")
-    return int(number.scaleb(6).to_integral_value(rounding="ROUND_DOWN"))
+    us = int(number.scaleb(6).to_integral_value(rounding="ROUND_DOWN"))
+    if us > MAX_MICROS:
+        raise Bad(RejectReason.BAD_TYPE, f"{what} {value} is past year 9999")
+    return us
 
 
 @lru_cache(maxsize=64)

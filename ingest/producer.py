@@ -1,0 +1,150 @@
+"""The idempotent Kafka producer of trades (Avro via the registry) and rejects (JSON).
+
+- enable.idempotence + acks=all: a retry after a broker restart or a lost ack never
+  writes a trade twice, and the per-partition order (one key = one market) is kept.
+- key = "exchange:symbol", so every trade of a market lands in one partition, in order.
+- delivery reports are checked and counted; a failed delivery is logged with its key.
+- bounded memory: librdkafka's queue is capped (queue.buffering.max.messages); when it is
+  full, produce() serves delivery reports until there is room (backpressure) instead of
+  buffering more.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
+from confluent_kafka.schema_registry import Schema
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from candleflow.avro import registry_client
+from candleflow.config import StackSettings, Topics
+from candleflow.contracts import schema_text, subject
+from candleflow.domain import Trade
+from ingest import metrics
+from ingest.avro_trade import TradeEncoder
+from ingest.common import Reject
+
+log = logging.getLogger(__name__)
+
+
+class ProducerSettings(BaseSettings):
+    """Producer tuning, from CANDLEFLOW_INGEST_<FIELD>."""
+
+    model_config = SettingsConfigDict(env_prefix="CANDLEFLOW_INGEST_", extra="ignore")
+
+    max_in_flight: int = 100_000  # messages queued or awaiting ack before produce() waits
+    linger_ms: int = 20
+    compression: str = "lz4"
+    # How long librdkafka keeps retrying one message (broker restarts must fit in here).
+    delivery_timeout_ms: int = 600_000
+
+
+class DeliveryError(RuntimeError):
+    pass
+
+
+class TradeProducer:
+    def __init__(self, stack: StackSettings | None = None, topics: Topics | None = None, *,
+                 trades_topic: str | None = None, rejects_topic: str | None = None,
+                 settings: ProducerSettings | None = None,
+                 extra_config: dict[str, Any] | None = None) -> None:
+        stack = stack or StackSettings()
+        topics = topics or Topics()
+        self.settings = settings or ProducerSettings()
+        self.trades_topic = trades_topic or topics.trades
+        self.rejects_topic = rejects_topic or topics.rejects
+        self.encode = TradeEncoder(self._schema_id(stack))
+        config: dict[str, Any] = {
+            "bootstrap.servers": stack.bootstrap_servers,
+            "enable.idempotence": True,
+            "acks": "all",
+            "linger.ms": self.settings.linger_ms,
+            "compression.type": self.settings.compression,
+            "queue.buffering.max.messages": self.settings.max_in_flight,
+            "message.timeout.ms": self.settings.delivery_timeout_ms,
+            "client.id": "candleflow-ingest",
+        }
+        config.update(extra_config or {})
+        self._producer = Producer(config)
+        self.delivered = 0
+        self.failed = 0
+        self.failures: list[str] = []  # first few failure descriptions, for the report
+        self._on_delivery = self._delivery_report
+
+    def _schema_id(self, stack: StackSettings) -> int:
+        """Register (idempotently) the Trade contract under "<topic>-value"; its id."""
+        client = registry_client(stack)
+        return client.register_schema(subject(self.trades_topic),
+                                      Schema(schema_text("trade"), "AVRO"))
+
+    def _delivery_report(self, err: KafkaError | None, msg: Message) -> None:
+        topic = msg.topic() or "?"
+        if err is None:
+            self.delivered += 1
+            metrics.DELIVERED.labels(topic).inc()
+            latency = msg.latency()
+            if latency is not None:
+                metrics.PRODUCE_LATENCY.observe(latency)
+            return
+        self.failed += 1
+        metrics.DELIVERY_FAILED.labels(topic).inc()
+        description = f"{topic} key={msg.key()!r}: {err}"
+        if len(self.failures) < 20:
+            self.failures.append(description)
+        log.error("delivery failed: %s", description)
+
+    def _produce(self, topic: str, key: bytes, value: bytes) -> None:
+        while True:
+            try:
+                self._producer.produce(topic, value, key, on_delivery=self._on_delivery)
+                return
+            except BufferError:
+                # Queue full: serve delivery reports until the broker has acked some.
+                metrics.BACKPRESSURE.inc()
+                self._producer.poll(0.05)
+
+    def produce(self, trade: Trade) -> None:
+        self._produce(self.trades_topic, trade.key.encode(), self.encode(trade))
+
+    def produce_many(self, trades: list[Trade]) -> None:
+        encode, topic = self.encode, self.trades_topic
+        for trade in trades:
+            self._produce(topic, trade.key.encode(), encode(trade))
+        self._producer.poll(0)
+
+    def produce_reject(self, reject: Reject) -> None:
+        self._produce(self.rejects_topic, reject.exchange.encode(), reject.to_json())
+
+    def poll(self, timeout: float = 0) -> int:
+        served = self._producer.poll(timeout)
+        metrics.QUEUE_DEPTH.set(len(self._producer))
+        return served
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._producer)
+
+    def flush(self, timeout: float = 30.0) -> int:
+        """Wait for every queued message to be acked; the number still unacked."""
+        deadline = time.monotonic() + timeout
+        remaining = len(self._producer)
+        while remaining and time.monotonic() < deadline:
+            remaining = self._producer.flush(min(1.0, max(0.0, deadline - time.monotonic())))
+        metrics.QUEUE_DEPTH.set(remaining)
+        return remaining
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Flush (SIGTERM path); raise if anything was not delivered."""
+        remaining = self.flush(timeout)
+        if remaining or self.failed:
+            raise DeliveryError(f"{remaining} messages unacknowledged, {self.failed} failed: "
+                                f"{self.failures[:3]}")
+
+    def healthy(self) -> bool:
+        return self.failed == 0
+
+
+__all__ = ["DeliveryError", "KafkaException", "ProducerSettings", "TradeProducer"]
