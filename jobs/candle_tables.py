@@ -1,0 +1,220 @@
+"""Table DDL for the candles job: the trades source and the four sinks, as builders.
+
+Each builder takes the table name and its config and returns one CREATE TABLE statement,
+so the job (jobs/candles.py) wires the same logic to Kafka + Iceberg in production and to
+bounded files in tests and backfill.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from candleflow.contracts import schema_text, subject
+
+DEC = "DECIMAL(38, 18)"
+
+# The trades.v1 contract as Flink columns (Avro timestamp-micros <-> TIMESTAMP(6)).
+TRADE_COLUMNS = [
+    ("exchange", "STRING NOT NULL"),
+    ("symbol", "STRING NOT NULL"),
+    ("native_symbol", "STRING NOT NULL"),
+    ("trade_id", "BIGINT NOT NULL"),
+    ("price", f"{DEC} NOT NULL"),
+    ("quantity", f"{DEC} NOT NULL"),
+    ("side", "STRING NOT NULL"),
+    ("event_time", "TIMESTAMP(6) NOT NULL"),
+    ("ingest_time", "TIMESTAMP(6) NOT NULL"),
+    ("first_trade_id", "BIGINT"),
+    ("last_trade_id", "BIGINT"),
+    ("kind", "STRING NOT NULL"),
+    ("contract_size", DEC),
+]
+
+CANDLE_COLUMNS = [
+    ("exchange", "STRING NOT NULL"),
+    ("symbol", "STRING NOT NULL"),
+    ("interval", "STRING NOT NULL"),
+    ("window_start", "TIMESTAMP(6) NOT NULL"),
+    ("window_end", "TIMESTAMP(6) NOT NULL"),
+    ("open", f"{DEC} NOT NULL"),
+    ("high", f"{DEC} NOT NULL"),
+    ("low", f"{DEC} NOT NULL"),
+    ("close", f"{DEC} NOT NULL"),
+    ("volume", f"{DEC} NOT NULL"),
+    ("quote_volume", f"{DEC} NOT NULL"),
+    ("trade_count", "BIGINT NOT NULL"),
+    ("taker_buy_volume", f"{DEC} NOT NULL"),
+    ("taker_buy_quote_volume", f"{DEC} NOT NULL"),
+    ("vwap", DEC),
+    ("first_trade_id", "BIGINT"),
+    ("last_trade_id", "BIGINT"),
+    ("revision", "INT NOT NULL"),
+    ("is_empty", "BOOLEAN NOT NULL"),
+]
+
+LATE_COLUMNS = TRADE_COLUMNS + [
+    ("interval", "STRING NOT NULL"),
+    ("window_start", "TIMESTAMP(6) NOT NULL"),
+    ("reason", "STRING NOT NULL"),
+    ("watermark", "TIMESTAMP(6) NOT NULL"),
+]
+
+# How each sink's columns are selected from the PTF output (view candle_events).
+CANDLE_SELECT = """exchange, symbol, ivl, window_start, window_end, `open`, high, low, `close`,
+  volume, quote_volume, trade_count, taker_buy_volume, taker_buy_quote_volume, vwap,
+  first_trade_id, last_trade_id, revision, is_empty"""
+TRADE_SELECT = """exchange, symbol, t_native_symbol, t_trade_id, t_price, t_quantity, t_side,
+  t_event_time, t_ingest_time, t_first_trade_id, t_last_trade_id, t_kind, t_contract_size"""
+LATE_SELECT = f"{TRADE_SELECT}, ivl, window_start, reason, clock"
+
+
+def columns_sql(columns: list[tuple[str, str]], *, nullable: bool = False) -> str:
+    parts = []
+    for name, typ in columns:
+        if nullable:
+            typ = typ.replace(" NOT NULL", "")
+        parts.append(f"  `{name}` {typ}")
+    return ",\n".join(parts)
+
+
+def _with(options: dict[str, str]) -> str:
+    body = ",\n".join(f"  '{k}' = '{v.replace(chr(39), chr(39) * 2)}'" for k, v in options.items())
+    return f"WITH (\n{body}\n)"
+
+
+def _watermark(watermark_delay_ms: int) -> str:
+    # The PTF decides lateness on each market's own clock; this watermark only drives the
+    # idle flush of quiet markets (docs/semantics.md), so it trails the newest trade by a
+    # small delay rather than by a grace.
+    delay = f"{watermark_delay_ms / 1000:.3f}"
+    return (
+        ",\n  `rowtime` AS CAST(`event_time` AS TIMESTAMP(3)),\n"
+        f"  WATERMARK FOR `rowtime` AS `rowtime` - INTERVAL '{delay}' SECOND"
+    )
+
+
+@dataclass(frozen=True)
+class KafkaSource:
+    topic: str
+    bootstrap_servers: str
+    registry_url: str
+    group_id: str = "candleflow-candles"
+    startup_mode: str = "group-offsets"  # or earliest-offset / latest-offset
+    idle_timeout_ms: int = 5000
+    watermark_delay_ms: int = 0
+    bounded: bool = False  # stop at the latest offsets (tests, replays)
+
+    def ddl(self, name: str) -> str:
+        options = {
+            "connector": "kafka",
+            "topic": self.topic,
+            "properties.bootstrap.servers": self.bootstrap_servers,
+            "properties.group.id": self.group_id,
+            "properties.isolation.level": "read_committed",
+            "scan.startup.mode": self.startup_mode,
+            # An idle partition must not hold the global watermark (idle flush).
+            "scan.watermark.idle-timeout": f"{self.idle_timeout_ms} ms",
+            "value.format": "avro-confluent",
+            "value.avro-confluent.url": self.registry_url,
+            "value.avro-confluent.subject": subject(self.topic),
+        }
+        if self.startup_mode == "group-offsets":
+            options["properties.auto.offset.reset"] = "earliest"
+        if self.bounded:
+            options["scan.bounded.mode"] = "latest-offset"
+        return (
+            f"CREATE TEMPORARY TABLE `{name}` (\n{columns_sql(TRADE_COLUMNS, nullable=True)}"
+            f"{_watermark(self.watermark_delay_ms)}\n) {_with(options)}"
+        )
+
+
+@dataclass(frozen=True)
+class FileSource:
+    """A bounded CSV of trades in arrival order (tests, backfill): TRADE_COLUMNS, no header."""
+
+    path: Path
+    watermark_delay_ms: int = 0
+
+    def ddl(self, name: str) -> str:
+        options = {"connector": "filesystem", "path": str(self.path), "format": "csv",
+                   "csv.null-literal": ""}
+        return (
+            f"CREATE TEMPORARY TABLE `{name}` (\n{columns_sql(TRADE_COLUMNS, nullable=True)}"
+            f"{_watermark(self.watermark_delay_ms)}\n) {_with(options)}"
+        )
+
+
+@dataclass(frozen=True)
+class KafkaSink:
+    """An exactly-once Avro topic (Kafka transactions committed on checkpoints)."""
+
+    topic: str
+    contract: str
+    bootstrap_servers: str
+    registry_url: str
+    transactional_id_prefix: str
+    # Must not exceed the broker's transaction.max.timeout.ms (the stack raises it to 1 h).
+    transaction_timeout_ms: int = 900_000
+
+    def ddl(self, name: str, columns: list[tuple[str, str]]) -> str:
+        options = {
+            "connector": "kafka",
+            "topic": self.topic,
+            "properties.bootstrap.servers": self.bootstrap_servers,
+            "key.format": "raw",
+            "key.fields": "market_key",
+            "value.format": "avro-confluent",
+            "value.fields-include": "EXCEPT_KEY",
+            "value.avro-confluent.url": self.registry_url,
+            "value.avro-confluent.subject": subject(self.topic),
+            "value.avro-confluent.schema": schema_text(self.contract),
+            "sink.delivery-guarantee": "exactly-once",
+            "sink.transactional-id-prefix": self.transactional_id_prefix,
+            "properties.transaction.timeout.ms": str(self.transaction_timeout_ms),
+        }
+        cols = columns_sql([("market_key", "STRING NOT NULL"), *columns])
+        return f"CREATE TEMPORARY TABLE `{name}` (\n{cols}\n) {_with(options)}"
+
+    keyed = True
+
+
+@dataclass(frozen=True)
+class FileSink:
+    """Newline-delimited JSON files (tests, backfill); decimals as plain numbers."""
+
+    path: Path
+
+    def ddl(self, name: str, columns: list[tuple[str, str]]) -> str:
+        options = {
+            "connector": "filesystem",
+            "path": str(self.path),
+            "format": "json",
+            "json.encode.decimal-as-plain-number": "true",
+            "json.timestamp-format.standard": "ISO-8601",
+        }
+        return f"CREATE TEMPORARY TABLE `{name}` (\n{columns_sql(columns)}\n) {_with(options)}"
+
+    keyed = False
+
+
+@dataclass(frozen=True)
+class IcebergSink:
+    """A table of the shared Iceberg catalog (created by the catalog DDL, see build())."""
+
+    catalog: str
+    database: str
+    table: str
+
+    @property
+    def qualified(self) -> str:
+        return f"`{self.catalog}`.`{self.database}`.`{self.table}`"
+
+    keyed = False
+
+
+@dataclass
+class Sinks:
+    candles: list[KafkaSink | FileSink | IcebergSink] = field(default_factory=list)
+    late: list[KafkaSink | FileSink] = field(default_factory=list)
+    trades: list[FileSink | IcebergSink] = field(default_factory=list)

@@ -1,0 +1,344 @@
+package io.candleflow.udfs;
+
+import java.math.BigDecimal;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import org.apache.flink.table.annotation.ArgumentHint;
+import org.apache.flink.table.annotation.ArgumentTrait;
+import org.apache.flink.table.annotation.DataTypeHint;
+import org.apache.flink.table.annotation.StateHint;
+import org.apache.flink.table.api.dataview.MapView;
+import org.apache.flink.table.functions.ProcessTableFunction;
+import org.apache.flink.table.types.DataType;
+import org.apache.flink.types.Row;
+
+/**
+ * The candles operator: one Process Table Function, partitioned by (exchange, symbol), that
+ * deduplicates trades, makes the late/not-late decision once per trade and interval against the
+ * market's own clock, and emits final candles, corrections (revision + 1), empty flat candles and
+ * DLQ rows. The rules are in docs/semantics.md; this class follows them step by step.
+ *
+ * <p>Call: {@code CandleFunction(trades => TABLE t PARTITION BY exchange, symbol,
+ * spec => '...', on_time => DESCRIPTOR(rowtime), uid => 'candles-ptf-v1')}.
+ */
+@DataTypeHint(Rows.OUTPUT_TYPE)
+public class CandleFunction extends ProcessTableFunction<Row> {
+  private static final long serialVersionUID = 1L;
+  private static final String FLUSH = "flush-";
+
+  private transient Spec spec;
+  private transient Trade.Layout layout;
+
+  public void eval(
+      Context ctx,
+      @StateHint Market market,
+      @StateHint MapView<Long, Win> windows,
+      @StateHint MapView<Long, Long> seen,
+      @ArgumentHint({ArgumentTrait.SET_SEMANTIC_TABLE, ArgumentTrait.REQUIRE_ON_TIME}) Row trades,
+      String spec)
+      throws Exception {
+    Spec s = spec(spec);
+    if (layout == null) {
+      DataType type = ctx.tableSemanticsFor("trades").dataType();
+      layout = new Trade.Layout(DataType.getFieldNames(type));
+    }
+    if (market.spec == null) {
+      market.init(s);
+    } else if (!market.spec.equals(s.text)) {
+      // Changing intervals would reinterpret state by index: refuse rather than corrupt.
+      throw new IllegalStateException(
+          "CandleFunction: candle spec changed from '" + market.spec + "' to '" + s.text
+              + "'; start from a fresh state (no savepoint) to change intervals");
+    }
+    Trade t = Trade.read(trades, layout);
+
+    // 1. Dedup by trade id within the market.
+    if (seen.contains(t.tradeId)) {
+      return;
+    }
+    seen.put(t.tradeId, t.eventTimeUs);
+    if (s.emitTrades) {
+      collect(Rows.trade(Rows.TRADE, t));
+    }
+
+    // 2. Late or not, per interval, against the market clock before this trade (t is inside
+    // its own window, so the clock after it would give the same answer), then 3. advance the
+    // clock and emit every window that became due.
+    Long before = market.clockUs;
+    long clock = before == null ? t.eventTimeUs : Math.max(before, t.eventTimeUs);
+    market.clockUs = clock;
+    TimeContext<Long> time = ctx.timeContext(Long.class);
+    for (int i = 0; i < s.count(); i++) {
+      long size = s.sizeUs[i];
+      long start = t.eventTimeUs - Math.floorMod(t.eventTimeUs, size);
+      if (before != null && before >= start + size + s.graceUs[i] + s.latenessUs) {
+        collect(Rows.late(t, s.names[i], start, size, before));
+      } else {
+        accept(s, i, market, windows, time, t, start);
+      }
+      emitUpTo(s, i, market, windows, alignDown(clock - s.graceUs[i] - size, size));
+      purge(s, i, market, windows, clock);
+    }
+    if (market.nextPruneUs == null) {
+      market.nextPruneUs = clock + s.dedupUs / 4;
+    } else if (clock >= market.nextPruneUs) {
+      pruneSeen(seen, clock - s.dedupUs);
+      market.nextPruneUs = clock + s.dedupUs / 4;
+    }
+  }
+
+  /** Idle flush: the global watermark finalises pending windows of a market that went quiet. */
+  public void onTimer(
+      OnTimerContext ctx, Market market, MapView<Long, Win> windows, MapView<Long, Long> seen)
+      throws Exception {
+    String name = ctx.currentTimer();
+    if (name == null || !name.startsWith(FLUSH) || market.spec == null) {
+      return;
+    }
+    Spec s = spec(market.spec);
+    int i = Integer.parseInt(name.substring(FLUSH.length()));
+    market.flushAtMs[i] = null;
+    Long wmMs = ctx.timeContext(Long.class).currentWatermark();
+    if (wmMs == null || market.maxPending[i] == null) {
+      return;
+    }
+    long size = s.sizeUs[i];
+    long wm = wmMs == Long.MAX_VALUE ? Long.MAX_VALUE : wmMs * 1000L;
+    long bound = wm == Long.MAX_VALUE
+        ? market.maxPending[i]
+        : Math.min(market.maxPending[i], alignDown(wm - s.graceUs[i] - s.idleUs - size, size));
+    emitUpTo(s, i, market, windows, bound);
+    Long last = market.lastEmitted[i];
+    if (last != null && market.maxPending[i] > last) {
+      registerFlush(s, i, market, ctx.timeContext(Long.class), last + size);
+    }
+  }
+
+  private void accept(Spec s, int i, Market m, MapView<Long, Win> windows,
+      TimeContext<Long> time, Trade t, long start) throws Exception {
+    long size = s.sizeUs[i];
+    long key = key(start, i);
+    Win w = windows.get(key);
+    if (w == null) {
+      w = new Win();
+    }
+    add(w, t);
+    if (m.maxPending[i] == null || start > m.maxPending[i]) {
+      m.maxPending[i] = start;
+    }
+    Long last = m.lastEmitted[i];
+    if (m.seqStart[i] == null) {
+      m.seqStart[i] = start;
+    }
+    if (last == null || start > last) {
+      // Not emitted yet: accumulate; it is emitted when the clock (or an idle flush) gets there.
+      if (start < m.seqStart[i]) {
+        m.seqStart[i] = start;
+      }
+      windows.put(key, w);
+      registerFlush(s, i, m, time, start);
+      return;
+    }
+    if (start < m.seqStart[i]) {
+      // Before the first emitted window: the sequence grows backwards. Emit this window and the
+      // empty windows up to the old start, all due since a later window already was.
+      long oldStart = m.seqStart[i];
+      m.seqStart[i] = start;
+      w.revision = 0;
+      windows.put(key, w);
+      collect(Rows.candle(s.names[i], start, size, w, 0));
+      emitEmptyChain(s, i, m, windows, start + size, oldStart - size, w.close, false);
+      return;
+    }
+    // Already emitted and within the allowed lateness: a correction, revision + 1.
+    int revision = w.revision == null ? 1 : w.revision + 1;
+    w.revision = revision;
+    windows.put(key, w);
+    collect(Rows.candle(s.names[i], start, size, w, revision));
+    // Following empty windows were flat at the old close: re-price those that change.
+    emitEmptyChain(s, i, m, windows, start + size, last, w.close, true);
+  }
+
+  /** (Re-)emit the empty windows from..to at price `flat`, stopping at a window with trades. */
+  private void emitEmptyChain(Spec s, int i, Market m, MapView<Long, Win> windows, long from,
+      long to, BigDecimal flat, boolean corrections) throws Exception {
+    long size = s.sizeUs[i];
+    long x = from;
+    for (; x <= to; x += size) {
+      long key = key(x, i);
+      Win e = windows.get(key);
+      if (e != null && e.hasTrades()) {
+        return;
+      }
+      if (e == null) {
+        e = new Win();
+      } else if (e.flat != null && e.flat.compareTo(flat) == 0) {
+        continue;
+      }
+      int revision = corrections && e.revision != null ? e.revision + 1 : 0;
+      e.flat = flat;
+      e.revision = revision;
+      windows.put(key, e);
+      if (s.emitEmpty) {
+        collect(Rows.candle(s.names[i], x, size, e, revision));
+      }
+    }
+    if (m.lastEmitted[i] != null && to >= m.lastEmitted[i]) {
+      m.lastClose[i] = flat;
+    }
+  }
+
+  /**
+   * Emit, in window order, every not yet emitted window with trades up to start `due`, each
+   * preceded by the empty windows of the gap before it (flat at the previous close). Empty
+   * windows after the last window with trades wait for the next one (as the reference does).
+   */
+  private void emitUpTo(Spec s, int i, Market m, MapView<Long, Win> windows, long due)
+      throws Exception {
+    if (m.seqStart[i] == null || m.maxPending[i] == null) {
+      return;
+    }
+    long size = s.sizeUs[i];
+    long bound = Math.min(due, m.maxPending[i]);
+    long x = m.lastEmitted[i] == null ? m.seqStart[i] : m.lastEmitted[i] + size;
+    for (; x <= bound; x += size) {
+      long key = key(x, i);
+      Win w = windows.get(key);
+      if (w == null || !w.hasTrades()) {
+        continue;
+      }
+      if (m.lastEmitted[i] != null) {
+        emitGap(s, i, m, windows, m.lastEmitted[i] + size, x - size);
+      }
+      w.revision = 0;
+      windows.put(key, w);
+      collect(Rows.candle(s.names[i], x, size, w, 0));
+      m.lastClose[i] = w.close;
+      m.lastEmitted[i] = x;
+    }
+  }
+
+  private void emitGap(Spec s, int i, Market m, MapView<Long, Win> windows, long from, long to)
+      throws Exception {
+    long size = s.sizeUs[i];
+    for (long x = from; x <= to; x += size) {
+      Win e = new Win();
+      e.flat = m.lastClose[i];
+      e.revision = 0;
+      windows.put(key(x, i), e);
+      if (s.emitEmpty) {
+        collect(Rows.candle(s.names[i], x, size, e, 0));
+      }
+    }
+  }
+
+  /** Drop windows no trade can reach any more: end + grace + allowed lateness <= clock. */
+  private void purge(Spec s, int i, Market m, MapView<Long, Win> windows, long clock)
+      throws Exception {
+    if (m.seqStart[i] == null || m.lastEmitted[i] == null) {
+      return;
+    }
+    long size = s.sizeUs[i];
+    long limit = alignDown(clock - s.graceUs[i] - s.latenessUs - size, size);
+    limit = Math.min(limit, m.lastEmitted[i]);
+    long x = m.purgedTo[i] == null ? m.seqStart[i] : m.purgedTo[i];
+    for (; x <= limit; x += size) {
+      windows.remove(key(x, i));
+    }
+    if (m.purgedTo[i] == null || x > m.purgedTo[i]) {
+      m.purgedTo[i] = x;
+    }
+  }
+
+  private void registerFlush(Spec s, int i, Market m, TimeContext<Long> time, long start) {
+    long deadlineUs = start + s.sizeUs[i] + s.graceUs[i] + s.idleUs;
+    long ms = Math.floorDiv(deadlineUs + 999, 1000L);
+    if (m.flushAtMs[i] == null || ms < m.flushAtMs[i]) {
+      time.registerOnTime(FLUSH + i, ms);
+      m.flushAtMs[i] = ms;
+    }
+  }
+
+  private static void add(Win w, Trade t) {
+    BigDecimal quote = t.quoteQuantity();
+    if (w.open == null) {
+      w.open = t.price;
+      w.high = t.price;
+      w.low = t.price;
+      w.close = t.price;
+      w.openTime = t.eventTimeUs;
+      w.openId = t.tradeId;
+      w.closeTime = t.eventTimeUs;
+      w.closeId = t.tradeId;
+      w.volume = BigDecimal.ZERO;
+      w.quoteVolume = BigDecimal.ZERO;
+      w.takerBuyVolume = BigDecimal.ZERO;
+      w.takerBuyQuoteVolume = BigDecimal.ZERO;
+      w.tradeCount = 0L;
+      w.firstTradeId = t.firstRawId();
+      w.lastTradeId = t.lastRawId();
+      w.inverse = t.inverse();
+      w.contractSize = t.contractSize;
+      w.flat = null;
+    } else {
+      if (before(t.eventTimeUs, t.tradeId, w.openTime, w.openId)) {
+        w.open = t.price;
+        w.openTime = t.eventTimeUs;
+        w.openId = t.tradeId;
+      }
+      if (before(w.closeTime, w.closeId, t.eventTimeUs, t.tradeId)) {
+        w.close = t.price;
+        w.closeTime = t.eventTimeUs;
+        w.closeId = t.tradeId;
+      }
+      if (t.price.compareTo(w.high) > 0) {
+        w.high = t.price;
+      }
+      if (t.price.compareTo(w.low) < 0) {
+        w.low = t.price;
+      }
+      w.firstTradeId = Math.min(w.firstTradeId, t.firstRawId());
+      w.lastTradeId = Math.max(w.lastTradeId, t.lastRawId());
+    }
+    w.volume = w.volume.add(t.quantity);
+    w.quoteVolume = w.quoteVolume.add(quote);
+    w.tradeCount += t.count();
+    if (t.takerBuy()) {
+      w.takerBuyVolume = w.takerBuyVolume.add(t.quantity);
+      w.takerBuyQuoteVolume = w.takerBuyQuoteVolume.add(quote);
+    }
+  }
+
+  private static boolean before(long time1, long id1, long time2, long id2) {
+    return time1 < time2 || (time1 == time2 && id1 < id2);
+  }
+
+  private static void pruneSeen(MapView<Long, Long> seen, long olderThanUs) throws Exception {
+    List<Long> old = new ArrayList<>();
+    for (Map.Entry<Long, Long> e : seen.entries()) {
+      if (e.getValue() < olderThanUs) {
+        old.add(e.getKey());
+      }
+    }
+    for (Long id : old) {
+      seen.remove(id);
+    }
+  }
+
+  private Spec spec(String text) {
+    if (spec == null || !spec.text.equals(text)) {
+      spec = Spec.parse(text);
+    }
+    return spec;
+  }
+
+  /** Window start and interval index in one map key (at most 16 intervals). */
+  private static long key(long start, int i) {
+    return start * 16 + i;
+  }
+
+  private static long alignDown(long us, long size) {
+    return us - Math.floorMod(us, size);
+  }
+}
