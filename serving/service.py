@@ -56,13 +56,17 @@ class MarketDataService:
                                 f"events queued; resume with the cursor in {RESUME_KEY}",
                                 trailing_metadata=((RESUME_KEY, token),))
 
-    def stream_candles(self, request: Any, context: grpc.aio.ServicerContext
-                       ) -> AsyncIterator[bytes]:
-        return self._stream("candles", request, context, validate.stream_candles)
+    # grpc.aio needs async generator functions (it checks the function, not the result).
+    async def stream_candles(self, request: Any, context: grpc.aio.ServicerContext
+                             ) -> AsyncIterator[bytes]:
+        async for event in self._stream("candles", request, context, validate.stream_candles):
+            yield event
 
-    def stream_anomalies(self, request: Any, context: grpc.aio.ServicerContext
-                         ) -> AsyncIterator[bytes]:
-        return self._stream("anomalies", request, context, validate.stream_anomalies)
+    async def stream_anomalies(self, request: Any, context: grpc.aio.ServicerContext
+                               ) -> AsyncIterator[bytes]:
+        async for event in self._stream("anomalies", request, context,
+                                        validate.stream_anomalies):
+            yield event
 
     async def _blocking(self, context: grpc.aio.ServicerContext, fn: Any, *args: Any) -> Any:
         """Run a history call in a thread within the tighter of its own and the client's

@@ -6,10 +6,11 @@ import re
 from typing import Any
 
 from candleflow.intervals import Interval
-from candleflow.symbols import is_canonical
 
 MAX_SYMBOLS = 1000
 MAX_LIMIT = 100_000
+# Canonical BASE-QUOTE with an optional market suffix (BTC-USDT, BTC-USD-PERP).
+_SYMBOL = re.compile(r"^[A-Z0-9]{1,20}-[A-Z0-9]{1,20}(-[A-Z0-9]{1,20})?$")
 _EXCHANGE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 _ANOMALY_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 # Far enough in the future to be a mistake (year 2200), in microseconds.
@@ -25,7 +26,7 @@ class BadArgument(ValueError):
 
 
 def _symbol(field: str, value: str) -> None:
-    if not is_canonical(value):
+    if not _SYMBOL.match(value):
         raise BadArgument(field, f"{value[:40]!r} is not a canonical symbol like BTC-USDT")
 
 
