@@ -114,7 +114,14 @@ class Stack:
         wanted = ["kafka", "registry"] + (
             ["flink-jobmanager", "flink-taskmanager"] if flink else []
         )
-        to_start = [n for n in wanted if self.procs[n].pid() is None]
+        # A service already answering on its port (ours, or one started by hand) is reused.
+        answering = {
+            "kafka": self.kafka_healthy,
+            "registry": self.registry_healthy,
+            "flink-jobmanager": self.flink_healthy,
+            "flink-taskmanager": self.flink_healthy,
+        }
+        to_start = [n for n in wanted if self.procs[n].pid() is None and not answering[n]()]
         if to_start:
             java = jvm.java_bin()
             self._check_ports(to_start)
@@ -136,9 +143,10 @@ class Stack:
                 f"Flink REST on {s.flink_rest_url} with a task manager",
             ),
         }
-        waits = [n for n in wanted if n in checks]
+        # Wait on what we started now or earlier (ours and maybe still starting).
+        waits = [n for n in wanted if n in checks and self.procs[n].pid() is not None]
         try:
-            with ThreadPoolExecutor(len(waits)) as pool:
+            with ThreadPoolExecutor(max(1, len(waits))) as pool:
                 futures = [
                     pool.submit(self.procs[n].wait_healthy, checks[n][0], timeout, checks[n][1])
                     for n in waits

@@ -1,0 +1,65 @@
+"""Session fixtures on the real local stack (see candleflow/testing.py for the sharing rules).
+
+- `stack`: Kafka + registry + Iceberg catalog on the test ports (no Flink cluster).
+- `flink_cluster`: additionally the Flink session cluster, started on demand.
+- `unique_topic(name, partitions)`, `unique_namespace`: isolated topics and catalog namespaces.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from candleflow import catalog, topics
+from candleflow.stack import Stack
+from candleflow.testing import acquire_stack, release_stack, unique_name
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[Stack]:
+    handle, started = acquire_stack(flink=False)
+    yield handle
+    release_stack(handle, started)
+
+
+@pytest.fixture(scope="session")
+def flink_cluster(stack: Stack) -> Iterator[Stack]:
+    handle, started = acquire_stack(flink=True)
+    yield handle
+    release_stack(handle, started, services="flink")
+
+
+@pytest.fixture
+def unique_topic(stack: Stack) -> Iterator[Callable[..., str]]:
+    """Factory: unique_topic("trades", partitions=3, cleanup_policy="delete") -> topic name."""
+    client = topics.admin(stack.settings.bootstrap_servers)
+    made: list[str] = []
+
+    def make(
+        name: str = "t", partitions: int = 1, cleanup_policy: str = "delete", **config: str
+    ) -> str:
+        spec = topics.TopicSpec(
+            unique_name(f"test-{name}"),
+            partitions=partitions,
+            cleanup_policy=cleanup_policy,
+            extra=dict(config),
+        )
+        topics.ensure_topics(client, [spec])
+        made.append(spec.name)
+        return spec.name
+
+    yield make
+    topics.delete_topics(client, made)
+
+
+@pytest.fixture
+def unique_namespace(stack: Stack) -> Iterator[str]:
+    """A fresh Iceberg namespace in the shared catalog, dropped with its tables afterwards."""
+    cat = catalog.catalog(stack.settings)
+    name = unique_name("test", sep="_")
+    cat.create_namespace(name)
+    yield name
+    for ident in cat.list_tables(name):
+        cat.purge_table(ident)
+    cat.drop_namespace(name)
