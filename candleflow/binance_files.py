@@ -29,6 +29,7 @@ import io
 import re
 import zipfile
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -97,8 +98,11 @@ def parse_file_name(path: str | Path) -> FileName | None:
 
 def contract_size_for(native_symbol: str) -> Decimal:
     """USD per COIN-M contract: 100 for BTCUSD_*, 10 for the others."""
-    return BTC_COINM_CONTRACT_USD if native_symbol.upper().startswith("BTCUSD_") \
+    return (
+        BTC_COINM_CONTRACT_USD
+        if native_symbol.upper().startswith("BTCUSD_")
         else OTHER_COINM_CONTRACT_USD
+    )
 
 
 def instrument_kind_for(native_symbol: str, columns: int, file_kind: str) -> InstrumentKind:
@@ -124,8 +128,11 @@ def canonical_and_native(symbol: str, kind: InstrumentKind) -> tuple[str, str]:
     if "-" in symbol:
         canonical = symbol.upper()
         native = symbols.to_binance(canonical)
-        if kind is InstrumentKind.LINEAR and native.endswith("_PERP") and \
-                not native.split("_", 1)[0].endswith("USD"):
+        if (
+            kind is InstrumentKind.LINEAR
+            and native.endswith("_PERP")
+            and not native.split("_", 1)[0].endswith("USD")
+        ):
             native = native.split("_", 1)[0]
         return canonical, native
     native = symbol.upper()
@@ -135,21 +142,22 @@ def canonical_and_native(symbol: str, kind: InstrumentKind) -> tuple[str, str]:
     return canonical, native
 
 
-def _open_text(path: Path) -> IO[str]:
+def _csv_lines(path: Path, stack: ExitStack) -> IO[str]:
+    """The CSV text of a .csv file or of the single .csv inside a .zip."""
     if path.suffix.lower() != ".zip":
-        return path.open("r", newline="", encoding="utf-8")
-    archive = zipfile.ZipFile(path)
+        return stack.enter_context(path.open("r", newline="", encoding="utf-8-sig"))
+    archive = stack.enter_context(zipfile.ZipFile(path))
     members = [m for m in archive.namelist() if m.lower().endswith(".csv")]
     if len(members) != 1:
-        archive.close()
         raise BinanceFileError(str(path), None, f"expected one .csv in the zip, found {members}")
-    return io.TextIOWrapper(archive.open(members[0]), encoding="utf-8", newline="")
+    raw = stack.enter_context(archive.open(members[0]))
+    return stack.enter_context(io.TextIOWrapper(raw, encoding="utf-8-sig", newline=""))
 
 
 def _rows(path: Path) -> Iterator[tuple[int, list[str]]]:
     """(line number, fields) of the data rows; a header line, if any, is skipped."""
-    with _open_text(path) as handle:
-        for line_no, row in enumerate(csv.reader(handle), start=1):
+    with ExitStack() as stack:
+        for line_no, row in enumerate(csv.reader(_csv_lines(path, stack)), start=1):
             if not row or (len(row) == 1 and not row[0].strip()):
                 continue
             if line_no == 1 and not row[0].strip().lstrip("-").isdigit():
@@ -228,11 +236,13 @@ def read_trades(
     for line_no, row in _rows(path):
         try:
             if len(row) not in expected:
-                raise ValueError(f"expected {' or '.join(map(str, expected))} columns, "
-                                 f"got {len(row)}")
+                raise ValueError(
+                    f"expected {' or '.join(map(str, expected))} columns, got {len(row)}"
+                )
             if not canonical:  # first data row: settle kind, symbol and contract size
-                native_for_kind = native_hint if "-" not in native_hint else \
-                    symbols.to_binance(native_hint)
+                native_for_kind = (
+                    native_hint if "-" not in native_hint else symbols.to_binance(native_hint)
+                )
                 resolved = resolved or instrument_kind_for(native_for_kind, len(row), file_kind)
                 canonical, native = canonical_and_native(native_hint, resolved)
                 if resolved is InstrumentKind.INVERSE:
@@ -255,8 +265,9 @@ def read_trades(
                 time_text, maker_text = row[4], row[5]
             event_us = unit.to_us(time_text)
             # The buyer was the maker => the taker (aggressor) sold.
-            maker = _BOOL[maker_text] if maker_text in _BOOL else \
-                _bool(maker_text, "is_buyer_maker")
+            maker = (
+                _BOOL[maker_text] if maker_text in _BOOL else _bool(maker_text, "is_buyer_maker")
+            )
             side = Side.SELL if maker else Side.BUY
         except ValueError as exc:
             error = BinanceFileError(str(path), line_no, f"{exc} in row {row!r}")
@@ -323,8 +334,7 @@ def read_klines(
                 quote_volume=_decimal(row[7], "quote_volume", positive=False),
                 trade_count=int(row[8]),
                 taker_buy_volume=_decimal(row[9], "taker_buy_volume", positive=False),
-                taker_buy_quote_volume=_decimal(row[10], "taker_buy_quote_volume",
-                                                positive=False),
+                taker_buy_quote_volume=_decimal(row[10], "taker_buy_quote_volume", positive=False),
             )
         except ValueError as exc:
             error = BinanceFileError(str(path), line_no, f"{exc} in row {row!r}")

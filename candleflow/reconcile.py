@@ -157,7 +157,11 @@ QUALIFY row_number() OVER (PARTITION BY window_start ORDER BY revision DESC) = 1
 
 
 def read_candles_iceberg(
-    exchange: str, symbol: str, interval: str, table_name: str = "silver.candles"
+    exchange: str,
+    symbol: str,
+    interval: str,
+    table_name: str = "silver.candles",
+    catalog: Any = None,
 ) -> dict[int, Values]:
     """Last revision per window from the Iceberg table (current snapshot).
 
@@ -168,9 +172,11 @@ def read_candles_iceberg(
     import duckdb
     from pyiceberg.manifest import DataFileContent, ManifestContent
 
-    from candleflow.catalog import catalog
+    if catalog is None:
+        from candleflow.catalog import catalog as shared_catalog
 
-    table = catalog().load_table(table_name)
+        catalog = shared_catalog()
+    table = catalog.load_table(table_name)
     snapshot = table.current_snapshot()
     if snapshot is None:
         return {}
@@ -181,7 +187,7 @@ def read_candles_iceberg(
         for entry in manifest.fetch_manifest_entry(table.io, discard_deleted=True)
         if entry.data_file.content == DataFileContent.DATA
     ]
-    files = [f.removeprefix("file://") for f in files]
+    files = [f.removeprefix("file://") for f in files]  # DuckDB reads local paths
     if not files:
         return {}
     sql = _ICEBERG_SQL.format(fields=", ".join(f'"{f}"' for f in FIELDS))

@@ -102,9 +102,23 @@ class _Acc:
         quote = quote_amount(t)
         buy = t.side is Side.BUY
         first, last = _raw_ids(t)
-        return cls(key, t.price, key, t.price, t.price, t.price, t.quantity, quote,
-                   t.trade_count, t.quantity if buy else _ZERO, quote if buy else _ZERO,
-                   first, last, t.kind, t.contract_size)
+        return cls(
+            key,
+            t.price,
+            key,
+            t.price,
+            t.price,
+            t.price,
+            t.quantity,
+            quote,
+            t.trade_count,
+            t.quantity if buy else _ZERO,
+            quote if buy else _ZERO,
+            first,
+            last,
+            t.kind,
+            t.contract_size,
+        )
 
     def add(self, t: Trade) -> None:
         key = (t.event_time_us, t.trade_id)
@@ -132,20 +146,63 @@ class _Acc:
             return _CTX.divide(notional, self.quote).quantize(SCALE, context=_CTX)
         return _CTX.divide(self.quote, self.volume).quantize(SCALE, context=_CTX)
 
-    def candle(self, exchange: str, symbol: str, interval: Interval, start: int,
-               revision: int) -> Candle:
-        return Candle(exchange, symbol, interval.name, start, start + interval.micros,
-                      self.open, self.high, self.low, self.close, self.volume, self.quote,
-                      self.count, self.buy_volume, self.buy_quote, self.vwap(),
-                      self.first_id, self.last_id, revision, False)
+    def candle(
+        self, exchange: str, symbol: str, interval: Interval, start: int, revision: int
+    ) -> Candle:
+        return Candle(
+            exchange,
+            symbol,
+            interval.name,
+            start,
+            start + interval.micros,
+            self.open,
+            self.high,
+            self.low,
+            self.close,
+            self.volume,
+            self.quote,
+            self.count,
+            self.buy_volume,
+            self.buy_quote,
+            self.vwap(),
+            self.first_id,
+            self.last_id,
+            revision,
+            False,
+        )
 
 
-def empty_candle(exchange: str, symbol: str, interval: Interval, start: int,
-                 previous_close: Decimal, revision: int = 0) -> Candle:
+def empty_candle(
+    exchange: str,
+    symbol: str,
+    interval: Interval,
+    start: int,
+    previous_close: Decimal,
+    revision: int = 0,
+) -> Candle:
     """A window without trades: flat at the previous close, zero volume."""
     p = previous_close
-    return Candle(exchange, symbol, interval.name, start, start + interval.micros, p, p, p, p,
-                  _ZERO, _ZERO, 0, _ZERO, _ZERO, None, None, None, revision, True)
+    return Candle(
+        exchange,
+        symbol,
+        interval.name,
+        start,
+        start + interval.micros,
+        p,
+        p,
+        p,
+        p,
+        _ZERO,
+        _ZERO,
+        0,
+        _ZERO,
+        _ZERO,
+        None,
+        None,
+        None,
+        revision,
+        True,
+    )
 
 
 def _intervals(intervals: Sequence[Interval] | str | Sequence[str]) -> list[Interval]:
@@ -154,8 +211,9 @@ def _intervals(intervals: Sequence[Interval] | str | Sequence[str]) -> list[Inte
     return [i if isinstance(i, Interval) else Interval.parse(i) for i in intervals]
 
 
-def _series(exchange: str, symbol: str, interval: Interval, windows: dict[int, _Acc],
-            emit_empty: bool) -> list[Candle]:
+def _series(
+    exchange: str, symbol: str, interval: Interval, windows: dict[int, _Acc], emit_empty: bool
+) -> list[Candle]:
     """Candles of one market and interval from its first to its last non-empty window."""
     out: list[Candle] = []
     previous: _Acc | None = None
@@ -183,8 +241,12 @@ def dedup(trades: Iterable[Trade]) -> list[Trade]:
     return out
 
 
-def batch_candles(trades: Iterable[Trade], intervals: Sequence[Interval] | str | Sequence[str],
-                  *, emit_empty: bool = True) -> list[Candle]:
+def batch_candles(
+    trades: Iterable[Trade],
+    intervals: Sequence[Interval] | str | Sequence[str],
+    *,
+    emit_empty: bool = True,
+) -> list[Candle]:
     """The bounded aggregation, no lateness: revision 0, sorted by key."""
     ivs = _intervals(intervals)
     windows: dict[tuple[str, str, Interval], dict[int, _Acc]] = {}
@@ -258,8 +320,9 @@ class _Series:
             if old is None:
                 self._emit(empty_candle(exchange, symbol, self.interval, st, price), out)
             elif old.is_empty and old.close != price:
-                self._emit(empty_candle(exchange, symbol, self.interval, st, price,
-                                        old.revision + 1), out)
+                self._emit(
+                    empty_candle(exchange, symbol, self.interval, st, price, old.revision + 1), out
+                )
 
     def _following_empties_end(self, start: int) -> int:
         """End of the run of emitted empty windows right after `start`."""
@@ -283,8 +346,7 @@ class _Series:
         # A correction: this window at once, then the empties after it re-priced.
         exchange, symbol = self.market
         self._emit(acc.candle(exchange, symbol, self.interval, start, old.revision + 1), out)
-        self._fill(start + self.interval.micros, self._following_empties_end(start),
-                   acc.close, out)
+        self._fill(start + self.interval.micros, self._following_empties_end(start), acc.close, out)
 
     def emit_due(self, due_start_below: int | None, out: list[Candle]) -> None:
         """Emit pending windows starting before `due_start_below` (all when None)."""
@@ -303,9 +365,11 @@ class _Series:
             self.hi = start if self.hi is None else max(self.hi, start)
 
 
-def stream_reference(trades: Iterable[Trade],
-                     intervals: Sequence[Interval] | str | Sequence[str] | None = None,
-                     settings: CandleSettings | None = None) -> ReferenceResult:
+def stream_reference(
+    trades: Iterable[Trade],
+    intervals: Sequence[Interval] | str | Sequence[str] | None = None,
+    settings: CandleSettings | None = None,
+) -> ReferenceResult:
     """What the streaming job emits for `trades` in arrival order (docs/semantics.md)."""
     settings = settings or CandleSettings()
     ivs = _intervals(intervals if intervals is not None else settings.intervals)
@@ -335,10 +399,13 @@ def stream_reference(trades: Iterable[Trade],
             start = iv.window_start(t.event_time_us)
             # The single late decision (docs/semantics.md step 2), against the clock
             # before this trade (t is inside its own window, so after would agree).
-            if clock_before is not None and \
-                    clock_before >= start + iv.micros + grace[iv] + lateness:
-                result.late.append(LateTrade(t, iv.name, start, BEYOND_ALLOWED_LATENESS,
-                                             clock_before))
+            if (
+                clock_before is not None
+                and clock_before >= start + iv.micros + grace[iv] + lateness
+            ):
+                result.late.append(
+                    LateTrade(t, iv.name, start, BEYOND_ALLOWED_LATENESS, clock_before)
+                )
                 continue
             s.add(t, out)
             # Step 3: every window with end + grace <= clock, i.e. start < clock - grace

@@ -14,12 +14,34 @@ T0 = 1_778_198_400_000_000  # 2026-05-08T00:00:00Z
 S = 1_000_000  # one second in µs
 
 
-def trade(tid: int, price: str, qty: str, at_s: float, side: Side = Side.BUY, *,
-          symbol: str = "BTC-USDT", exchange: str = "binance",
-          kind: InstrumentKind = InstrumentKind.SPOT, contract_size: str | None = None,
-          first: int | None = None, last: int | None = None) -> Trade:
+def trade(
+    tid: int,
+    price: str,
+    qty: str,
+    at_s: float,
+    side: Side = Side.BUY,
+    *,
+    symbol: str = "BTC-USDT",
+    exchange: str = "binance",
+    kind: InstrumentKind = InstrumentKind.SPOT,
+    contract_size: str | None = None,
+    first: int | None = None,
+    last: int | None = None,
+) -> Trade:
     """A trade `at_s` seconds after T0."""
     at = T0 + int(at_s * S)
-    return Trade(exchange, symbol, symbol.replace("-", ""), tid, Decimal(price), Decimal(qty),
-                 side, at, at, first, last, kind,
-                 Decimal(contract_size) if contract_size else None)
+    return Trade(
+        exchange,
+        symbol,
+        symbol.replace("-", ""),
+        tid,
+        Decimal(price),
+        Decimal(qty),
+        side,
+        at,
+        at,
+        first,
+        last,
+        kind,
+        Decimal(contract_size) if contract_size else None,
+    )

@@ -25,8 +25,9 @@ SPOT_TRADES_US = (
     "51175358,17.80180000,5.69000000,101.29224200,1735689600010866,True,True\n"
     "51175359,17.80190000,0.10000000,1.78019000,1735689600512000,False,True\n"
 )
-AGG_HEADER = "agg_trade_id,price,quantity,first_trade_id,last_trade_id,transact_time," \
-             "is_buyer_maker\n"
+AGG_HEADER = (
+    "agg_trade_id,price,quantity,first_trade_id,last_trade_id,transact_time,is_buyer_maker\n"
+)
 
 
 def write(tmp_path: Path, name: str, text: str, *, zipped: bool = False) -> Path:
@@ -45,8 +46,11 @@ def test_real_coinm_day_values() -> None:
     assert len(trades) == 105_280
     first = trades[0]
     # 480537903,79972.8,542.0,1123474160,1123474164,1778198400020,false
-    assert (first.exchange, first.symbol, first.native_symbol) == \
-        ("binance", "BTC-USD-PERP", "BTCUSD_PERP")
+    assert (first.exchange, first.symbol, first.native_symbol) == (
+        "binance",
+        "BTC-USD-PERP",
+        "BTCUSD_PERP",
+    )
     assert first.trade_id == 480537903
     assert str(first.price) == "79972.8" and str(first.quantity) == "542.0"
     assert (first.first_trade_id, first.last_trade_id) == (1123474160, 1123474164)
@@ -78,19 +82,30 @@ def test_same_rows_in_milliseconds_zipped(tmp_path: Path) -> None:
 
 
 def test_spot_agg_trades_with_best_match_and_header(tmp_path: Path) -> None:
-    text = AGG_HEADER.replace("\n", ",is_best_match\n") + \
-        "26129,0.01633102,4.70443515,27781,27783,1498793709153,true,true\n"
+    text = (
+        AGG_HEADER.replace("\n", ",is_best_match\n")
+        + "26129,0.01633102,4.70443515,27781,27783,1498793709153,true,true\n"
+    )
     (t,) = read_trades(write(tmp_path, "LTCBTC-aggTrades-2017-06-30.csv", text))
-    assert (t.symbol, t.kind, t.trade_count, t.side) == \
-        ("LTC-BTC", InstrumentKind.SPOT, 3, Side.SELL)
+    assert (t.symbol, t.kind, t.trade_count, t.side) == (
+        "LTC-BTC",
+        InstrumentKind.SPOT,
+        3,
+        Side.SELL,
+    )
 
 
 def test_usdm_futures_files_are_linear(tmp_path: Path) -> None:
-    trades_text = "id,price,qty,quote_qty,time,is_buyer_maker\n" \
-                  "28457,4.00000100,12.00000000,48.00,1499865549590,true\n"
+    trades_text = (
+        "id,price,qty,quote_qty,time,is_buyer_maker\n"
+        "28457,4.00000100,12.00000000,48.00,1499865549590,true\n"
+    )
     (t,) = read_trades(write(tmp_path, "BTCUSDT-trades-2017-07-12.csv", trades_text))
-    assert (t.symbol, t.native_symbol, t.kind) == ("BTC-USDT-PERP", "BTCUSDT",
-                                                   InstrumentKind.LINEAR)
+    assert (t.symbol, t.native_symbol, t.kind) == (
+        "BTC-USDT-PERP",
+        "BTCUSDT",
+        InstrumentKind.LINEAR,
+    )
     agg = AGG_HEADER + "26129,30000.1,0.004,27781,27781,1698793709153,false\n"
     (a,) = read_trades(write(tmp_path, "BTCUSDT-aggTrades-2023-10-31.csv", agg))
     assert a.kind is InstrumentKind.LINEAR and a.contract_size is None
@@ -100,8 +115,11 @@ def test_usdm_futures_files_are_linear(tmp_path: Path) -> None:
 def test_other_coinm_contract_is_10_usd(tmp_path: Path) -> None:
     text = AGG_HEADER + "1,2000.00,3,10,10,1698793709153,false\n"
     (t,) = read_trades(write(tmp_path, "ETHUSD_PERP-aggTrades-2023-10-31.csv", text))
-    assert (t.symbol, t.kind, t.contract_size) == \
-        ("ETH-USD-PERP", InstrumentKind.INVERSE, Decimal(10))
+    assert (t.symbol, t.kind, t.contract_size) == (
+        "ETH-USD-PERP",
+        InstrumentKind.INVERSE,
+        Decimal(10),
+    )
 
 
 def test_symbol_override_canonical_or_native(tmp_path: Path) -> None:
@@ -138,8 +156,11 @@ def test_malformed_row_names_file_and_line(tmp_path: Path, row: str, reason: str
 def test_file_names() -> None:
     name = parse_file_name("/x/BTCUSD_PERP-aggTrades-2026-05-08.zip")
     assert name is not None
-    assert (name.native_symbol, name.kind, name.day) == ("BTCUSD_PERP", "aggTrades",
-                                                         date(2026, 5, 8))
+    assert (name.native_symbol, name.kind, name.day) == (
+        "BTCUSD_PERP",
+        "aggTrades",
+        date(2026, 5, 8),
+    )
     kl = parse_file_name("BTCUSDT-1m-2020-08.zip")
     assert kl is not None and (kl.kind, kl.interval, kl.month) == ("klines", "1m", "2020-08")
     assert parse_file_name("candles.csv") is None
@@ -162,8 +183,10 @@ def test_official_klines() -> None:
 
 
 def test_klines_microseconds_with_header(tmp_path: Path) -> None:
-    text = "open_time,open,high,low,close,volume,close_time,quote_volume,count," \
-           "taker_buy_volume,taker_buy_quote_volume,ignore\n" \
-           "1735689600000000,1.5,1.6,1.4,1.55,10,1735689659999999,15.5,3,4,6.2,0\n"
+    text = (
+        "open_time,open,high,low,close,volume,close_time,quote_volume,count,"
+        "taker_buy_volume,taker_buy_quote_volume,ignore\n"
+        "1735689600000000,1.5,1.6,1.4,1.55,10,1735689659999999,15.5,3,4,6.2,0\n"
+    )
     (k,) = read_klines(write(tmp_path, "FETUSDT-1m-2025-01-01.csv", text))
     assert k.open_time_us == 1735689600000000 and k.close_time_us == 1735689659999999

@@ -55,7 +55,7 @@ def test_one_minute_candles_equal_duckdb_on_every_field(tmp_path: Path) -> None:
     full = {c.window_start_us // 1000: c for c in ours if not c.is_empty}
     assert [r[0] for r in rows] == sorted(full)
     assert len(rows) == 1437
-    for (open_ms, o, h, lo, cl, vol, q_e18, count, bvol, bq_e18, first, last) in rows:
+    for open_ms, o, h, lo, cl, vol, q_e18, count, bvol, bq_e18, first, last in rows:
         c = full[open_ms]
         assert (c.open, c.high, c.low, c.close) == (o, h, lo, cl), open_ms
         assert (c.volume, c.taker_buy_volume) == (vol, bvol), open_ms

@@ -25,8 +25,16 @@ def kline_rows() -> list[dict[str, str]]:
     for path in KLINE_ZIPS:
         for k in read_klines(path):
             values = {f: str(getattr(k, f)) for f in FIELDS}
-            rows.append({"interval": "1m", "open_time_us": str(k.open_time_us), **values,
-                         "exchange": "binance", "symbol": "BTC-USDT", "revision": "0"})
+            rows.append(
+                {
+                    "interval": "1m",
+                    "open_time_us": str(k.open_time_us),
+                    **values,
+                    "exchange": "binance",
+                    "symbol": "BTC-USDT",
+                    "revision": "0",
+                }
+            )
     return rows
 
 
@@ -107,7 +115,69 @@ def test_extra_windows_inside_and_outside_the_range(tmp_path: Path) -> None:
     assert report.extra == [klines[0][10].open_time_us - 60_000_000] and not report.ok
 
 
-@pytest.mark.parametrize(("ours", "theirs", "expected"), [
-    ("1.234565", "1.00000", "1.23457"), ("2", "2.00000000", "2.00000000"), ("7", "3", "7")])
+@pytest.mark.parametrize(
+    ("ours", "theirs", "expected"),
+    [("1.234565", "1.00000", "1.23457"), ("2", "2.00000000", "2.00000000"), ("7", "3", "7")],
+)
 def test_round_like(ours: str, theirs: str, expected: str) -> None:
     assert str(round_like(Decimal(ours), Decimal(theirs))) == expected
+
+
+def test_iceberg_last_revision_per_window(tmp_path: Path) -> None:
+    """silver.candles as the job writes it (upserts keep every revision in data files)."""
+    from datetime import UTC, datetime
+
+    import pyarrow as pa
+    from pyiceberg.catalog.sql import SqlCatalog
+
+    from candleflow.reconcile import read_candles_iceberg
+
+    klines = sorted(read_klines(KLINE_ZIPS[0]), key=lambda k: k.open_time_us)
+    dec = pa.decimal128(38, 18)
+    schema = pa.schema(
+        [
+            ("exchange", pa.string()),
+            ("symbol", pa.string()),
+            ("interval", pa.string()),
+            ("window_start", pa.timestamp("us")),
+        ]
+        + [(f, pa.int64() if f == "trade_count" else dec) for f in FIELDS]
+        + [("revision", pa.int32())]
+    )
+
+    def rows(ks: list, revision: int, close: Decimal | None = None) -> pa.Table:
+        q = Decimal("1E-18")
+        return pa.Table.from_pylist(
+            [
+                {
+                    "exchange": "binance",
+                    "symbol": "BTC-USDT",
+                    "interval": "1m",
+                    "window_start": datetime.fromtimestamp(k.open_time_us / 1e6, tz=UTC).replace(
+                        tzinfo=None
+                    ),
+                    **{
+                        f: getattr(k, f) if f == "trade_count" else getattr(k, f).quantize(q)
+                        for f in FIELDS
+                    },
+                    "revision": revision,
+                }
+                for k in ks
+            ],
+            schema=schema,
+        )
+
+    cat = SqlCatalog("t", uri=f"sqlite:///{tmp_path}/c.db", warehouse=tmp_path.as_uri())
+    cat.create_namespace("silver")
+    table = cat.create_table("silver.candles", schema=schema)
+    wrong = rows(klines[7:8], 0)
+    wrong = wrong.set_column(FIELDS.index("close") + 4, "close", pa.array([Decimal("1")], type=dec))
+    table.append(pa.concat_tables([rows(klines[:7], 0), wrong, rows(klines[8:], 0)]))
+    ours = read_candles_iceberg("binance", "BTC-USDT", "1m", catalog=cat)
+    report = compare([klines], ours)
+    assert [(m.open_time_us, m.field) for m in report.mismatches] == [
+        (klines[7].open_time_us, "close")
+    ]
+    table.append(rows(klines[7:8], 1))  # the correction, revision 1
+    report = compare([klines], read_candles_iceberg("binance", "BTC-USDT", "1m", catalog=cat))
+    assert report.ok and report.compared == 1440

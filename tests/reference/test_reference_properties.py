@@ -30,13 +30,30 @@ def trade_lists(draw: st.DrawFn) -> list[Trade]:
         n = draw(st.integers(1, 25))
         for tid in range(1, n + 1):
             at = T0 + draw(st.integers(0, 720_000)) * 1000  # ms steps, ties possible
-            trades.append(Trade("binance", symbol, symbol.replace("-", ""), tid,
-                                draw(st.sampled_from(PRICES)), draw(st.sampled_from(QTYS)),
-                                draw(st.sampled_from([Side.BUY, Side.SELL])), at, at))
+            trades.append(
+                Trade(
+                    "binance",
+                    symbol,
+                    symbol.replace("-", ""),
+                    tid,
+                    draw(st.sampled_from(PRICES)),
+                    draw(st.sampled_from(QTYS)),
+                    draw(st.sampled_from([Side.BUY, Side.SELL])),
+                    at,
+                    at,
+                )
+            )
     arrival = draw(st.permutations(trades))
-    dupes = draw(st.lists(st.tuples(st.integers(0, len(trades) - 1),
-                                     st.integers(0, len(trades)),
-                                     st.sampled_from(PRICES)), max_size=4))
+    dupes = draw(
+        st.lists(
+            st.tuples(
+                st.integers(0, len(trades) - 1),
+                st.integers(0, len(trades)),
+                st.sampled_from(PRICES),
+            ),
+            max_size=4,
+        )
+    )
     for src, pos, price in dupes:  # a redelivery, possibly with different content
         arrival.insert(pos, replace(trades[src], price=price))
     return arrival
@@ -58,11 +75,13 @@ def test_without_lateness_arrival_order_does_not_matter(arrival: list[Trade]) ->
     assert unrevised(result.final_candles()) == batch_candles(arrival, INTERVALS)
     # and the batch itself is order-independent once duplicates are settled
     assert batch_candles(arrival, INTERVALS) == batch_candles(
-        sorted(dedup(arrival), key=lambda t: (t.event_time_us, t.symbol, t.trade_id)), INTERVALS)
+        sorted(dedup(arrival), key=lambda t: (t.event_time_us, t.symbol, t.trade_id)), INTERVALS
+    )
 
 
-def brute_force_late(accepted: list[Trade], lateness_us: int, s: CandleSettings
-                     ) -> set[tuple[str, int, str]]:
+def brute_force_late(
+    accepted: list[Trade], lateness_us: int, s: CandleSettings
+) -> set[tuple[str, int, str]]:
     """docs/semantics.md step 2, restated: late iff the market's highest earlier event
     time >= window end + grace + allowed lateness."""
     late = set()
