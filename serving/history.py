@@ -76,15 +76,9 @@ def candle_from_row(row: dict[str, Any]) -> Candle:
 
 def load_catalog(settings: StackSettings) -> Any:
     """The stack's JDBC (SQLite) catalog through PyIceberg's SqlCatalog."""
-    try:  # the stack workstream's helper, when present, is the one source of truth
-        from candleflow import catalog as cf_catalog
+    from candleflow.catalog import catalog
 
-        return cf_catalog.load_catalog(settings)
-    except (ImportError, AttributeError):
-        from pyiceberg.catalog.sql import SqlCatalog
-
-        return SqlCatalog(settings.catalog_name, uri=f"sqlite:///{settings.catalog_db}",
-                          warehouse=f"file://{settings.warehouse_dir}")
+    return catalog(settings)
 
 
 def make_history(backend: str, settings: StackSettings, tables: Tables | None = None) -> History:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import trino
@@ -13,6 +13,7 @@ from serving import trino as trino_server
 from serving.history import CANDLE_COLUMNS, CandleQuery, NotFound, Tables, candle_from_row
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_US = timedelta(microseconds=1)
 
 
 def _us(value: datetime) -> int:
@@ -21,7 +22,12 @@ def _us(value: datetime) -> int:
     return (value - _EPOCH) // _ONE_US
 
 
-_ONE_US = datetime(1970, 1, 1, 0, 0, 0, 1, tzinfo=UTC) - _EPOCH
+
+
+
+def _naive(us: int) -> datetime:
+    """UTC as a naive timestamp: the tables' TIMESTAMP(6) columns hold UTC wall time."""
+    return (_EPOCH + us * _ONE_US).replace(tzinfo=None)
 
 
 def _ts_literal(us: int) -> str:
@@ -87,10 +93,10 @@ class TrinoHistory:
         cols = ", ".join(f'"{c}"' for c in CANDLE_COLUMNS)
         sql = (f"SELECT {cols} FROM {_table_ref(self.tables.candles)}{time_travel(q)} "
                'WHERE symbol = ? AND "interval" = ? AND window_start >= ?')
-        params: list[Any] = [q.symbol, q.interval, _EPOCH + q.start_us * _ONE_US]
+        params: list[Any] = [q.symbol, q.interval, _naive(q.start_us)]
         if q.end_us is not None:
             sql += " AND window_start < ?"
-            params.append(_EPOCH + q.end_us * _ONE_US)
+            params.append(_naive(q.end_us))
         if q.exchange:
             sql += " AND exchange = ?"
             params.append(q.exchange)

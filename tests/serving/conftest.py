@@ -4,6 +4,7 @@ candles (transactional, like Flink's exactly-once sink), a server on port 0, Tri
 from __future__ import annotations
 
 import contextlib
+import operator
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterable, Iterator
@@ -119,3 +120,99 @@ async def server_factory(candle_topics: CandleTopics) -> AsyncIterator[Any]:
     yield start
     for srv in started:
         await srv.stop(0)
+
+
+# --- Iceberg tables and Trino ---------------------------------------------------------------
+
+@dataclass
+class CandleTable:
+    settings: StackSettings
+    tables: Any  # serving.history.Tables
+    snapshots: list[int]  # [revision-0 snapshot, ..., after the correction]
+    first_commit_us: int  # a time between the first snapshot and the correction
+    before: list[Any]  # candles as of the first snapshot
+    after: list[Any]  # candles after the correction
+
+
+def candle_arrow(candles: list[Any]) -> Any:
+    import pyarrow as pa
+
+    dec = pa.decimal128(38, 18)
+    ts = pa.timestamp("us")
+    cols = {
+        "exchange": (pa.string(), lambda c: c.exchange),
+        "symbol": (pa.string(), lambda c: c.symbol),
+        "interval": (pa.string(), lambda c: c.interval),
+        "window_start": (ts, lambda c: c.window_start_us),
+        "window_end": (ts, lambda c: c.window_end_us),
+        **{n: (dec, operator.attrgetter(n)) for n in (
+            "open", "high", "low", "close", "volume", "quote_volume", "taker_buy_volume",
+            "taker_buy_quote_volume", "vwap")},
+        "trade_count": (pa.int64(), lambda c: c.trade_count),
+        "first_trade_id": (pa.int64(), lambda c: c.first_trade_id),
+        "last_trade_id": (pa.int64(), lambda c: c.last_trade_id),
+        "revision": (pa.int32(), lambda c: c.revision),
+        "is_empty": (pa.bool_(), lambda c: c.is_empty),
+    }
+    from candleflow.records import fit_decimal
+
+    arrays, fields = [], []
+    for name, (typ, get) in cols.items():
+        values = [get(c) for c in candles]
+        if typ == dec:
+            values = [None if v is None else fit_decimal(v) for v in values]
+        arrays.append(pa.array(values, typ))
+        fields.append(pa.field(name, typ, nullable=name in (
+            "vwap", "first_trade_id", "last_trade_id")))
+    return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
+
+
+@pytest.fixture(scope="session")
+def candle_table(kafka_stack: Any) -> Iterator[CandleTable]:
+    """A silver.candles-shaped table in its own namespace, written in two commits: the
+    real candles at revision 0, then corrections of ten of them (revision 1)."""
+    import time
+
+    from pyiceberg.expressions import And, EqualTo, GreaterThanOrEqual, LessThan
+
+    from candleflow.catalog import catalog
+    from serving.history import Tables
+    from tests.serving import data
+
+    settings: StackSettings = kafka_stack.settings
+    cat = catalog(settings)
+    ns = f"test_serving_{uuid.uuid4().hex[:8]}"
+    cat.create_namespace(ns)
+    before = list(data.spot_candles()[:120]) + list(data.perp_candles()[:60])
+    table = cat.create_table(f"{ns}.candles", schema=candle_arrow(before[:1]).schema)
+    table.append(candle_arrow(before))
+    first = table.current_snapshot().snapshot_id
+    time.sleep(0.05)
+    between_us = time.time_ns() // 1000
+    time.sleep(0.05)
+    fixed = [data.corrected(c) for c in before[10:20]]
+    lo, hi = fixed[0].window_start_us, fixed[-1].window_end_us
+    table.overwrite(candle_arrow(fixed), overwrite_filter=And(
+        EqualTo("symbol", "BTC-USDT"),
+        GreaterThanOrEqual("window_start", lo), LessThan("window_start", hi)))
+    table = cat.load_table(f"{ns}.candles")
+    snaps = [s.snapshot_id for s in table.snapshots()]
+    after = before[:10] + fixed + before[20:]
+    yield CandleTable(settings, Tables(candles=f"{ns}.candles", anomalies=f"{ns}.anomalies",
+                                       explanations=f"{ns}.explanations"),
+                      [first] + [s for s in snaps if s != first], between_us, before, after)
+    with contextlib.suppress(Exception):
+        cat.drop_table(f"{ns}.candles")
+        cat.drop_namespace(ns)
+
+
+@pytest.fixture(scope="session")
+def trino_server(kafka_stack: Any) -> Iterator[StackSettings]:
+    """Trino on the stack's catalog, started once per session (reused if already up)."""
+    from serving import trino
+
+    settings: StackSettings = kafka_stack.settings
+    pid = trino.start(settings)
+    yield settings
+    if pid:
+        trino.stop(settings)
