@@ -1,0 +1,194 @@
+"""The local stack is real: a transactional Kafka broker, topics with explicit policies, a
+lifecycle that fails fast on a taken port and leaves no Java process behind."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from confluent_kafka import Consumer, Producer
+from confluent_kafka.admin import ConfigResource, ResourceType
+
+from candleflow import catalog, topics
+from candleflow.config import StackSettings
+from candleflow.procs import StackError, pids_with_marker, port_in_use
+from candleflow.stack import Stack
+from candleflow.testing import unique_name
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _consume_all(
+    bootstrap: str, topic: str, isolation: str, expect_at_least: int, timeout: float = 30.0
+) -> list[str]:
+    c = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": unique_name("g"),
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+            "isolation.level": isolation,
+        }
+    )
+    c.subscribe([topic])
+    out: list[str] = []
+    deadline = time.monotonic() + timeout
+    idle_after_enough = 0
+    try:
+        while time.monotonic() < deadline:
+            msg = c.poll(0.5)
+            if msg is None:
+                if len(out) >= expect_at_least:
+                    idle_after_enough += 1
+                    if idle_after_enough >= 4:  # 2 s with nothing more: done
+                        break
+                continue
+            assert msg.error() is None, msg.error()
+            out.append(msg.value().decode())
+    finally:
+        c.close()
+    return out
+
+
+@pytest.mark.integration
+def test_broker_is_transactional(stack: Stack, unique_topic: Callable[..., str]) -> None:
+    topic = unique_topic("txn", partitions=1)
+    bootstrap = stack.settings.bootstrap_servers
+    p = Producer(
+        {
+            "bootstrap.servers": bootstrap,
+            "transactional.id": unique_name("txn"),
+            "enable.idempotence": True,
+            "transaction.timeout.ms": 60_000,
+        }
+    )
+    p.init_transactions(30)
+    p.begin_transaction()
+    for i in range(3):
+        p.produce(topic, key=b"k", value=f"aborted-{i}".encode())
+    p.flush(30)
+    p.abort_transaction(30)
+    p.begin_transaction()
+    for i in range(2):
+        p.produce(topic, key=b"k", value=f"committed-{i}".encode())
+    p.commit_transaction(30)
+
+    committed = _consume_all(bootstrap, topic, "read_committed", expect_at_least=2)
+    uncommitted = _consume_all(bootstrap, topic, "read_uncommitted", expect_at_least=5)
+    assert committed == ["committed-0", "committed-1"]
+    assert uncommitted == ["aborted-0", "aborted-1", "aborted-2", "committed-0", "committed-1"]
+
+
+@pytest.mark.integration
+def test_pipeline_topics_have_explicit_policies(stack: Stack) -> None:
+    admin = topics.admin(stack.settings.bootstrap_servers)
+    md = admin.list_topics(timeout=10)
+    specs = topics.default_topics(stack.topics)
+    resources = [ConfigResource(ResourceType.TOPIC, s.name) for s in specs]
+    described = {r.name: f.result(10) for r, f in admin.describe_configs(resources).items()}
+    for spec in specs:
+        assert len(md.topics[spec.name].partitions) == spec.partitions, spec.name
+        cfg = described[spec.name]
+        assert cfg["cleanup.policy"].value == spec.cleanup_policy, spec.name
+        assert cfg["retention.ms"].value == str(spec.retention_ms), spec.name
+    by_name = {s.name: s for s in specs}
+    assert by_name["candles.v1"].cleanup_policy == "compact,delete"
+    assert by_name["trades.v1"].cleanup_policy == "delete"
+
+
+@pytest.mark.integration
+def test_catalog_namespaces_and_flink_ddl(stack: Stack) -> None:
+    names = {ns[0] for ns in catalog.catalog(stack.settings).list_namespaces()}
+    assert {"bronze", "silver", "gold"} <= names
+    ddl = catalog.flink_catalog_ddl(stack.settings)
+    assert f"'uri' = 'jdbc:sqlite:{stack.settings.catalog_db}'" in ddl
+    assert "'jdbc.schema-version' = 'V1'" in ddl
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _scratch_env(tmp_path: Path, kafka_port: int) -> dict[str, str]:
+    env = dict(os.environ)
+    for key in ("CANDLEFLOW_KAFKA_BOOTSTRAP", "CANDLEFLOW_REGISTRY"):
+        env.pop(key, None)
+    env.update(
+        CANDLEFLOW_DATA_DIR=str(tmp_path / "stack"),
+        CANDLEFLOW_KAFKA_PORT=str(kafka_port),
+        CANDLEFLOW_KAFKA_CONTROLLER_PORT=str(_free_port()),
+        CANDLEFLOW_REGISTRY_PORT=str(_free_port()),
+        CANDLEFLOW_FLINK_REST_PORT=str(_free_port()),
+    )
+    return env
+
+
+def test_stack_up_fails_fast_naming_a_taken_kafka_port(tmp_path: Path) -> None:
+    with socket.socket() as blocker:
+        blocker.bind(("127.0.0.1", 0))
+        blocker.listen()
+        port = blocker.getsockname()[1]
+        env = _scratch_env(tmp_path, port)
+        t0 = time.monotonic()
+        res = subprocess.run(
+            [sys.executable, "-m", "candleflow.cli", "stack", "up"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=REPO,
+        )
+        took = time.monotonic() - t0
+    out = res.stdout + res.stderr
+    assert res.returncode == 1, out
+    assert f"port {port} (Kafka)" in " ".join(out.split()), out
+    assert took < 30, f"took {took:.1f} s to fail"
+    assert pids_with_marker(Path(env["CANDLEFLOW_DATA_DIR"])) == []
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_up_is_idempotent_and_down_leaves_no_java_of_ours(tmp_path: Path) -> None:
+    env = _scratch_env(tmp_path, _free_port())
+    settings = StackSettings(
+        data_dir=Path(env["CANDLEFLOW_DATA_DIR"]),
+        kafka_port=int(env["CANDLEFLOW_KAFKA_PORT"]),
+        kafka_controller_port=int(env["CANDLEFLOW_KAFKA_CONTROLLER_PORT"]),
+        registry_port=int(env["CANDLEFLOW_REGISTRY_PORT"]),
+        flink_rest_port=int(env["CANDLEFLOW_FLINK_REST_PORT"]),
+        kafka_bootstrap="",
+        registry="",
+    )
+    stack = Stack(settings)
+    try:
+        stack.up(flink=True)
+        pids = {st.name: st.pid for st in stack.status()}
+        assert all(st.healthy for st in stack.status()), stack.status()
+        ours = pids_with_marker(settings.data_dir)
+        assert len(ours) >= 4, ours  # broker, registry, job manager, task manager JVMs
+        t0 = time.monotonic()
+        stack.up(flink=True)  # already running: no new process, quick
+        assert time.monotonic() - t0 < 30
+        assert {st.name: st.pid for st in stack.status()} == pids
+        # A second Stack on the same ports but another data dir must refuse, naming a port.
+        other = Stack(settings.model_copy(update={"data_dir": tmp_path / "other"}))
+        other.procs = {n: p for n, p in other.procs.items()}
+        with pytest.raises(StackError, match=r"port \d+"):
+            other._check_ports(["kafka"])
+    finally:
+        stopped = stack.down()
+    assert set(stopped) >= {"kafka", "registry", "flink-jobmanager", "flink-taskmanager"}
+    assert pids_with_marker(settings.data_dir) == []
+    java_left = [p for p in ours if Path(f"/proc/{p}").exists()]
+    assert java_left == []
+    for port in (settings.kafka_port, settings.registry_port, settings.flink_rest_port):
+        assert not port_in_use(settings.host, port), port
+    assert all(st.pid is None and not st.healthy for st in stack.status())
