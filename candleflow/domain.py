@@ -7,8 +7,12 @@ candleflow.contracts for the mapping to and from Avro records).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Context, Decimal
 from enum import StrEnum
+
+# Wide enough that products and sums of DECIMAL(38,18) values are exact.
+_WIDE = Context(prec=80, rounding=ROUND_HALF_UP)
+_SCALE_18 = Decimal("1E-18")
 
 
 class Side(StrEnum):
@@ -58,10 +62,13 @@ class Trade:
 
     @property
     def quote_quantity(self) -> Decimal:
+        """The trade's quote_volume amount. INVERSE: base asset, rounded to 18 decimals half
+        up (docs/semantics.md "Volumes of inverse (COIN-M) contracts"); others exact."""
         if self.kind is InstrumentKind.INVERSE:
             assert self.contract_size is not None
-            return self.quantity * self.contract_size / self.price
-        return self.price * self.quantity
+            notional = _WIDE.multiply(self.quantity, self.contract_size)
+            return _WIDE.divide(notional, self.price).quantize(_SCALE_18, context=_WIDE)
+        return _WIDE.multiply(self.price, self.quantity)
 
     @property
     def key(self) -> str:

@@ -62,12 +62,9 @@ WindowKey = tuple[str, str, str, int]  # exchange, symbol, interval, window_star
 
 def quote_amount(trade: Trade) -> Decimal:
     """A trade's contribution to quote_volume (base-asset amount for INVERSE)."""
-    if trade.kind is InstrumentKind.INVERSE:
-        if trade.contract_size is None:
-            raise ValueError(f"INVERSE trade {trade.trade_id} has no contract_size")
-        notional = _CTX.multiply(trade.quantity, trade.contract_size)
-        return _CTX.divide(notional, trade.price).quantize(SCALE, context=_CTX)
-    return _CTX.multiply(trade.price, trade.quantity)
+    if trade.kind is InstrumentKind.INVERSE and trade.contract_size is None:
+        raise ValueError(f"INVERSE trade {trade.trade_id} has no contract_size")
+    return trade.quote_quantity  # the math lives in the domain, one definition
 
 
 def _raw_ids(trade: Trade) -> tuple[int, int]:
