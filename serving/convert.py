@@ -18,7 +18,10 @@ def dec_str(value: Decimal | None) -> str:
     """Exact decimal text without exponent or trailing zeros ("50000", "0.00012")."""
     if value is None:
         return ""
-    text = format(value.normalize(), "f")
+    # Not Decimal.normalize(): it rounds to the context precision (28 digits).
+    text = format(value, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
     return "0" if text in ("-0", "") else text
 
 
