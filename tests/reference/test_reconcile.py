@@ -123,12 +123,11 @@ def test_round_like(ours: str, theirs: str, expected: str) -> None:
     assert str(round_like(Decimal(ours), Decimal(theirs))) == expected
 
 
-def test_iceberg_last_revision_per_window(tmp_path: Path) -> None:
+def test_iceberg_last_revision_per_window(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """silver.candles as the job writes it (upserts keep every revision in data files)."""
     from datetime import UTC, datetime
 
     import pyarrow as pa
-    from pyiceberg.catalog.sql import SqlCatalog
 
     from candleflow.reconcile import read_candles_iceberg
 
@@ -167,7 +166,10 @@ def test_iceberg_last_revision_per_window(tmp_path: Path) -> None:
             schema=schema,
         )
 
-    cat = SqlCatalog("t", uri=f"sqlite:///{tmp_path}/c.db", warehouse=tmp_path.as_uri())
+    from candleflow.catalog import catalog
+
+    monkeypatch.setenv("CANDLEFLOW_DATA_DIR", str(tmp_path))  # a private shared catalog
+    cat = catalog()
     cat.create_namespace("silver")
     table = cat.create_table("silver.candles", schema=schema)
     wrong = rows(klines[7:8], 0)
@@ -178,6 +180,10 @@ def test_iceberg_last_revision_per_window(tmp_path: Path) -> None:
     assert [(m.open_time_us, m.field) for m in report.mismatches] == [
         (klines[7].open_time_us, "close")
     ]
+    code, out = run("--klines", str(KLINE_ZIPS[0]), "--iceberg")
+    assert code == 1 and "2020-01-01 00:07:00 │ close" in out, out
     table.append(rows(klines[7:8], 1))  # the correction, revision 1
     report = compare([klines], read_candles_iceberg("binance", "BTC-USDT", "1m", catalog=cat))
     assert report.ok and report.compared == 1440
+    code, out = run("--klines", str(KLINE_ZIPS[0]), "--iceberg")
+    assert code == 0 and "OK: 1440 windows compared" in out, out
