@@ -94,9 +94,8 @@ class _Acc:
     contract_size: Decimal | None
 
     @classmethod
-    def of(cls, t: Trade) -> _Acc:
+    def of(cls, t: Trade, quote: Decimal) -> _Acc:
         key = (t.event_time_us, t.trade_id)
-        quote = quote_amount(t)
         buy = t.side is Side.BUY
         first, last = _raw_ids(t)
         return cls(
@@ -117,7 +116,7 @@ class _Acc:
             t.contract_size,
         )
 
-    def add(self, t: Trade) -> None:
+    def add(self, t: Trade, quote: Decimal) -> None:
         key = (t.event_time_us, t.trade_id)
         if key < self.open_key:
             self.open_key, self.open = key, t.price
@@ -125,7 +124,6 @@ class _Acc:
             self.close_key, self.close = key, t.price
         self.high = max(self.high, t.price)
         self.low = min(self.low, t.price)
-        quote = quote_amount(t)
         self.volume = _CTX.add(self.volume, t.quantity)
         self.quote = _CTX.add(self.quote, quote)
         self.count += t.trade_count
@@ -248,14 +246,15 @@ def batch_candles(
     ivs = _intervals(intervals)
     windows: dict[tuple[str, str, Interval], dict[int, _Acc]] = {}
     for t in dedup(trades):
+        quote = quote_amount(t)  # once per trade, not per interval
         for iv in ivs:
             per = windows.setdefault((t.exchange, t.symbol, iv), {})
             start = iv.window_start(t.event_time_us)
             acc = per.get(start)
             if acc is None:
-                per[start] = _Acc.of(t)
+                per[start] = _Acc.of(t, quote)
             else:
-                acc.add(t)
+                acc.add(t, quote)
     out: list[Candle] = []
     for (exchange, symbol, iv), per in windows.items():
         out.extend(_series(exchange, symbol, iv, per, emit_empty))
@@ -328,15 +327,15 @@ class _Series:
             st += self.interval.micros
         return st
 
-    def add(self, t: Trade, out: list[Candle]) -> None:
+    def add(self, t: Trade, quote: Decimal, out: list[Candle]) -> None:
         start = self.interval.window_start(t.event_time_us)
         acc = self.windows.get(start)
         if acc is None:
-            acc = self.windows[start] = _Acc.of(t)
+            acc = self.windows[start] = _Acc.of(t, quote)
             if start not in self.emitted:  # an emitted empty window is corrected below
                 heapq.heappush(self.pending, start)
         else:
-            acc.add(t)
+            acc.add(t, quote)
         old = self.emitted.get(start)
         if old is None:
             return
@@ -385,6 +384,7 @@ def stream_reference(
             continue
         seen.add(ident)
         result.accepted.append(t)
+        quote = quote_amount(t)
         market = (t.exchange, t.symbol)
         if market not in series:
             series[market] = [_Series(market, iv, emit_empty) for iv in ivs]
@@ -404,7 +404,7 @@ def stream_reference(
                     LateTrade(t, iv.name, start, BEYOND_ALLOWED_LATENESS, clock_before)
                 )
                 continue
-            s.add(t, out)
+            s.add(t, quote, out)
             # Step 3: every window with end + grace <= clock, i.e. start < clock - grace
             # - micros + 1.
             s.emit_due(clock - grace[iv] - iv.micros + 1, out)
