@@ -154,14 +154,28 @@ def _csv_lines(path: Path, stack: ExitStack) -> IO[str]:
     return stack.enter_context(io.TextIOWrapper(raw, encoding="utf-8-sig", newline=""))
 
 
+def _is_header(row: list[str]) -> bool:
+    """Column names, not a (possibly malformed) data row: no number in the first two
+    fields. A data row with a broken id still has a numeric price and is reported."""
+    return not any(_is_number(field) for field in row[:2])
+
+
+def _is_number(text: str) -> bool:
+    try:
+        Decimal(text)
+    except InvalidOperation:
+        return False
+    return True
+
+
 def _rows(path: Path) -> Iterator[tuple[int, list[str]]]:
     """(line number, fields) of the data rows; a header line, if any, is skipped."""
     with ExitStack() as stack:
         for line_no, row in enumerate(csv.reader(_csv_lines(path, stack)), start=1):
             if not row or (len(row) == 1 and not row[0].strip()):
                 continue
-            if line_no == 1 and not row[0].strip().lstrip("-").isdigit():
-                continue  # header
+            if line_no == 1 and _is_header(row):
+                continue
             yield line_no, row
 
 

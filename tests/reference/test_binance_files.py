@@ -190,3 +190,9 @@ def test_klines_microseconds_with_header(tmp_path: Path) -> None:
     )
     (k,) = read_klines(write(tmp_path, "FETUSDT-1m-2025-01-01.csv", text))
     assert k.open_time_us == 1735689600000000 and k.close_time_us == 1735689659999999
+
+
+def test_a_broken_first_row_is_not_taken_for_a_header(tmp_path: Path) -> None:
+    path = write(tmp_path, "FETUSDT-trades-2025-01-01.csv", "x51175357," + SPOT_TRADES_US[9:])
+    with pytest.raises(BinanceFileError, match=r"FETUSDT-trades-2025-01-01.csv:1: .*x51175357"):
+        list(read_trades(path))

@@ -81,7 +81,7 @@ def unrevised(candles: list[Candle]) -> list[Candle]:
     return [replace(c, revision=0) for c in candles]
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(trade_lists())
 def test_without_lateness_arrival_order_does_not_matter(arrival: list[Trade]) -> None:
     result = stream_reference(arrival, INTERVALS, candle_settings(10**7))
@@ -110,7 +110,7 @@ def brute_force_late(
     return late
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(trade_lists(), st.sampled_from([0, 20, 90, 300]))
 def test_conservation_and_the_late_decision(arrival: list[Trade], lateness_s: int) -> None:
     s = candle_settings(lateness_s)
