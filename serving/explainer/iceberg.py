@@ -11,7 +11,6 @@ from datetime import UTC, datetime
 
 import pyarrow as pa
 from pyiceberg.catalog import Catalog
-from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.exceptions import NamespaceAlreadyExistsError, NoSuchTableError
 from pyiceberg.schema import Schema
 from pyiceberg.types import (
@@ -41,21 +40,14 @@ SCHEMA = Schema(
 
 def open_catalog(stack: StackSettings) -> Catalog:
     """The stack's JDBC/SQLite catalog through PyIceberg (shared with Flink)."""
-    try:  # the stack workstream's helper, when present
-        from candleflow import catalog as shared  # type: ignore[attr-defined]
+    from candleflow.catalog import catalog
 
-        return shared.load_catalog(stack)  # type: ignore[no-any-return]
-    except (ImportError, AttributeError):
-        stack.warehouse_dir.mkdir(parents=True, exist_ok=True)
-        return SqlCatalog(
-            stack.catalog_name,
-            uri=f"sqlite:///{stack.catalog_db}",
-            warehouse=f"file://{stack.warehouse_dir}",
-        )
+    return catalog(stack)
 
 
-def to_arrow(rows: list[Explanation]) -> pa.Table:
-    schema = SCHEMA.as_arrow()
+def to_arrow(rows: list[Explanation], schema: Schema = SCHEMA) -> pa.Table:
+    """Rows as Arrow, in the table's own schema (the catalog assigns the field ids)."""
+    arrow_schema = schema.as_arrow()
     return pa.Table.from_pylist(
         [
             {
@@ -70,7 +62,7 @@ def to_arrow(rows: list[Explanation]) -> pa.Table:
             }
             for e in rows
         ],
-        schema=schema,
+        schema=arrow_schema,
     )
 
 
@@ -103,7 +95,7 @@ class ExplanationsTable:
                 new.setdefault(e.anomaly_id, e)
         if not new:
             return 0
-        self.table.append(to_arrow(list(new.values())))
+        self.table.append(to_arrow(list(new.values()), self.table.schema()))
         self.ids.update(new)
         return len(new)
 

@@ -1,0 +1,495 @@
+"""The anomalies job: candles.v1 -> keyed detectors -> anomalies.v1 + gold.anomalies.
+
+Why a keyed DataStream step inside a Table API job (and not an SQL OVER window):
+- corrections: a corrected candle (revision > 0) must *replace* its window's row in the
+  baseline and re-evaluate that window and the later ones, retracting an anomaly that no
+  longer holds. An `OVER (PARTITION BY .. ORDER BY rowtime ROWS 60 PRECEDING)` window
+  treats a correction as one more row (the baseline counts the window twice) and, being
+  ordered by the watermark, drops a correction that arrives after the watermark passed
+  its window — so it can neither replace nor retract.
+- determinism: the statistics must follow event time (window_start), not arrival order;
+  the detector keeps the last N + horizon windows per key, sorted by window_start.
+- idempotent replay: a candle whose revision was already seen is a no-op, so the same
+  candles read twice emit nothing the second time.
+PyFlink 2.1 has no Python process table functions, and a Python UDTF has no keyed,
+checkpointed state; a `KeyedProcessFunction` has both. It runs per candle, not per trade,
+so Python is fast enough here (ARCHITECTURE.md). The pure logic is candleflow/anomaly_rules.py.
+
+`build(t_env, config)` wires source -> detectors -> sinks and returns the StatementSet;
+`main()` / `run_anomalies()` configure checkpointing and execute (no `.wait()`).
+"""
+
+from __future__ import annotations
+
+import calendar
+import logging
+import pickle
+import sys
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from pyflink.common import Row
+from pyflink.common.typeinfo import Types
+from pyflink.datastream import KeyedProcessFunction, RuntimeContext, StreamExecutionEnvironment
+from pyflink.datastream.state import ValueStateDescriptor
+from pyflink.table import StatementSet, StreamTableEnvironment
+
+from candleflow.anomaly_rules import DetectorConfig, DivergenceDetector, SeriesDetector
+from candleflow.config import StackSettings, Topics
+from candleflow.contracts import schema_text, subject
+from candleflow.domain import Anomaly, Candle
+from jobs.candle_tables import CANDLE_COLUMNS, columns_sql
+
+log = logging.getLogger(__name__)
+
+# Stable operator ids: savepoints map state by these. Change only with a migration plan.
+SERIES_UID = "anomalies-series-detector-v1"
+DIVERGENCE_UID = "anomalies-divergence-detector-v1"
+
+ANOMALY_COLUMNS = [
+    ("anomaly_id", "STRING NOT NULL"),
+    ("rule", "STRING NOT NULL"),
+    ("severity", "STRING NOT NULL"),
+    ("exchange", "STRING NOT NULL"),
+    ("symbol", "STRING NOT NULL"),
+    ("interval", "STRING NOT NULL"),
+    ("window_start", "TIMESTAMP(6) NOT NULL"),
+    ("window_end", "TIMESTAMP(6) NOT NULL"),
+    ("value", "DOUBLE NOT NULL"),
+    ("threshold", "DOUBLE NOT NULL"),
+    ("status", "STRING NOT NULL"),
+    ("candle_revision", "INT NOT NULL"),
+    ("details", "MAP<STRING NOT NULL, STRING NOT NULL> NOT NULL"),
+]
+# From the detectors' rows (view anomaly_events) to the contract's columns. Window bounds
+# travel as epoch milliseconds (candle windows are whole seconds) and become TIMESTAMP(6)
+# in UTC (the job sets table.local-time-zone = UTC).
+ANOMALY_SELECT = """anomaly_id, rule, severity, exchange, symbol, ivl,
+  CAST(TO_TIMESTAMP_LTZ(window_start_ms, 3) AS TIMESTAMP(6)),
+  CAST(TO_TIMESTAMP_LTZ(window_end_ms, 3) AS TIMESTAMP(6)),
+  `value`, threshold, status, candle_revision, details"""
+
+EVENT_TYPE = Types.ROW_NAMED(
+    [
+        "anomaly_id",
+        "rule",
+        "severity",
+        "exchange",
+        "symbol",
+        "ivl",
+        "window_start_ms",
+        "window_end_ms",
+        "value",
+        "threshold",
+        "status",
+        "candle_revision",
+        "details",
+    ],
+    [
+        Types.STRING(),
+        Types.STRING(),
+        Types.STRING(),
+        Types.STRING(),
+        Types.STRING(),
+        Types.STRING(),
+        Types.LONG(),
+        Types.LONG(),
+        Types.DOUBLE(),
+        Types.DOUBLE(),
+        Types.STRING(),
+        Types.INT(),
+        Types.MAP(Types.STRING(), Types.STRING()),
+    ],
+)
+
+
+def _with(options: dict[str, str]) -> str:
+    body = ",\n".join(f"  '{k}' = '{v.replace(chr(39), chr(39) * 2)}'" for k, v in options.items())
+    return f"WITH (\n{body}\n)"
+
+
+# --- sources and sinks --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KafkaCandles:
+    """candles.v1 (Avro, registry), read_committed: final and corrected candles."""
+
+    topic: str
+    bootstrap_servers: str
+    registry_url: str
+    group_id: str = "candleflow-anomalies"
+    startup_mode: str = "group-offsets"
+    bounded: bool = False  # stop at the latest offsets (tests, replays)
+
+    def ddl(self, name: str) -> str:
+        options = {
+            "connector": "kafka",
+            "topic": self.topic,
+            "properties.bootstrap.servers": self.bootstrap_servers,
+            "properties.group.id": self.group_id,
+            "properties.isolation.level": "read_committed",
+            "scan.startup.mode": self.startup_mode,
+            "value.format": "avro-confluent",
+            "value.avro-confluent.url": self.registry_url,
+            "value.avro-confluent.subject": subject(self.topic),
+        }
+        if self.startup_mode == "group-offsets":
+            options["properties.auto.offset.reset"] = "earliest"
+        if self.bounded:
+            options["scan.bounded.mode"] = "latest-offset"
+        cols = columns_sql(CANDLE_COLUMNS, nullable=True)
+        return f"CREATE TEMPORARY TABLE `{name}` (\n{cols}\n) {_with(options)}"
+
+
+@dataclass(frozen=True)
+class FileCandles:
+    """A bounded CSV of candles in arrival order (tests): CANDLE_COLUMNS, no header."""
+
+    path: Path
+
+    def ddl(self, name: str) -> str:
+        options = {
+            "connector": "filesystem",
+            "path": str(self.path),
+            "format": "csv",
+            "csv.null-literal": "",
+        }
+        cols = columns_sql(CANDLE_COLUMNS, nullable=True)
+        return f"CREATE TEMPORARY TABLE `{name}` (\n{cols}\n) {_with(options)}"
+
+
+@dataclass(frozen=True)
+class KafkaAnomalies:
+    """anomalies.v1, exactly-once (transactions committed on checkpoints), key = anomaly_id."""
+
+    topic: str
+    bootstrap_servers: str
+    registry_url: str
+    transactional_id_prefix: str = "candleflow-anomalies"
+    transaction_timeout_ms: int = 900_000  # <= the broker's transaction.max.timeout.ms
+
+    def ddl(self, name: str) -> str:
+        options = {
+            "connector": "kafka",
+            "topic": self.topic,
+            "properties.bootstrap.servers": self.bootstrap_servers,
+            # Keyed by id: every record of one anomaly (ACTIVE, RETRACTED) in one partition,
+            # in order; the topic can be compacted to each anomaly's last state.
+            "key.format": "raw",
+            "key.fields": "anomaly_id",
+            "value.format": "avro-confluent",
+            "value.fields-include": "ALL",
+            "value.avro-confluent.url": self.registry_url,
+            "value.avro-confluent.subject": subject(self.topic),
+            "value.avro-confluent.schema": schema_text("anomaly"),
+            "sink.delivery-guarantee": "exactly-once",
+            "sink.transactional-id-prefix": self.transactional_id_prefix,
+            "properties.transaction.timeout.ms": str(self.transaction_timeout_ms),
+        }
+        return (
+            f"CREATE TEMPORARY TABLE `{name}` (\n{columns_sql(ANOMALY_COLUMNS)}\n) {_with(options)}"
+        )
+
+
+@dataclass(frozen=True)
+class FileAnomalies:
+    """Newline-delimited JSON (tests)."""
+
+    path: Path
+
+    def ddl(self, name: str) -> str:
+        options = {
+            "connector": "filesystem",
+            "path": str(self.path),
+            "format": "json",
+            "json.timestamp-format.standard": "ISO-8601",
+        }
+        return (
+            f"CREATE TEMPORARY TABLE `{name}` (\n{columns_sql(ANOMALY_COLUMNS)}\n) {_with(options)}"
+        )
+
+
+@dataclass(frozen=True)
+class IcebergAnomalies:
+    """gold.anomalies: format v2, upsert on anomaly_id (one row per anomaly, last status)."""
+
+    catalog: str
+    database: str = "gold"
+    table: str = "anomalies"
+
+    @property
+    def qualified(self) -> str:
+        return f"`{self.catalog}`.`{self.database}`.`{self.table}`"
+
+    def ddl(self) -> list[str]:
+        cols = columns_sql(ANOMALY_COLUMNS)
+        return [
+            f"CREATE DATABASE IF NOT EXISTS `{self.catalog}`.`{self.database}`",
+            f"CREATE TABLE IF NOT EXISTS {self.qualified} (\n{cols},\n"
+            "  PRIMARY KEY (`anomaly_id`) NOT ENFORCED\n) WITH (\n"
+            "  'format-version' = '2',\n  'write.upsert.enabled' = 'true'\n)",
+        ]
+
+
+def iceberg_catalog_ddl(stack: StackSettings) -> str:
+    """The shared JDBC (SQLite) Iceberg catalog, as the candles job and PyIceberg see it."""
+    from candleflow.catalog import flink_catalog_ddl
+
+    return flink_catalog_ddl(stack)
+
+
+@dataclass
+class AnomalyJobConfig:
+    source: KafkaCandles | FileCandles
+    sinks: list[KafkaAnomalies | FileAnomalies | IcebergAnomalies] = field(default_factory=list)
+    detector: DetectorConfig = field(default_factory=DetectorConfig)
+    catalog_ddl: list[str] = field(default_factory=list)
+
+
+# --- the keyed detectors -----------------------------------------------------------------
+
+
+# PyFlink's Table -> DataStream conversion cannot carry DECIMAL(38, 18) (it maps to a legacy
+# DECIMAL without precision and fails) and TIMESTAMP(6) would go through datetime: both
+# cross as text and are parsed back exactly.
+CANDLE_TEXT_SELECT = ", ".join(
+    f"CAST(`{name}` AS STRING) AS `{name}`"
+    if ("DECIMAL" in typ or "TIMESTAMP" in typ)
+    else f"`{name}`"
+    for name, typ in CANDLE_COLUMNS
+)
+
+
+def _micros(value: Any) -> int:
+    """TIMESTAMP(6) as text ('2026-05-08 00:01:00[.123456]', UTC) -> epoch micros, exactly."""
+    if isinstance(value, datetime):
+        return calendar.timegm(value.timetuple()) * 1_000_000 + value.microsecond
+    whole, _, frac = str(value).replace("T", " ").partition(".")
+    base = datetime.strptime(whole, "%Y-%m-%d %H:%M:%S")  # noqa: DTZ007 (UTC by contract)
+    return calendar.timegm(base.timetuple()) * 1_000_000 + int((frac + "000000")[:6])
+
+
+def _dec(value: Any) -> Decimal | None:
+    return None if value is None else Decimal(str(value))
+
+
+def row_to_candle(row: Row) -> Candle:
+    d = row.as_dict()
+    return Candle(
+        exchange=d["exchange"],
+        symbol=d["symbol"],
+        interval=d["interval"],
+        window_start_us=_micros(d["window_start"]),
+        window_end_us=_micros(d["window_end"]),
+        open=_dec(d["open"]),
+        high=_dec(d["high"]),
+        low=_dec(d["low"]),  # type: ignore[arg-type]
+        close=_dec(d["close"]),
+        volume=_dec(d["volume"]),  # type: ignore[arg-type]
+        quote_volume=_dec(d["quote_volume"]),
+        trade_count=d["trade_count"],  # type: ignore[arg-type]
+        taker_buy_volume=_dec(d["taker_buy_volume"]),  # type: ignore[arg-type]
+        taker_buy_quote_volume=_dec(d["taker_buy_quote_volume"]),  # type: ignore[arg-type]
+        vwap=_dec(d["vwap"]),
+        first_trade_id=d["first_trade_id"],
+        last_trade_id=d["last_trade_id"],
+        revision=d["revision"],
+        is_empty=d["is_empty"],
+    )
+
+
+def anomaly_row(a: Anomaly) -> Row:
+    return Row(
+        a.anomaly_id,
+        a.rule,
+        a.severity,
+        a.exchange,
+        a.symbol,
+        a.interval,
+        a.window_start_us // 1000,
+        a.window_end_us // 1000,
+        float(a.value),
+        float(a.threshold),
+        a.status,
+        a.candle_revision,
+        dict(a.details),
+    )
+
+
+class _Detect(KeyedProcessFunction):
+    """Holds one pure detector per key in keyed state (pickled), checkpointed by Flink."""
+
+    def __init__(self, config: DetectorConfig, cross: bool) -> None:
+        self.config = config
+        self.cross = cross
+        self.state = None
+
+    def open(self, runtime_context: RuntimeContext) -> None:
+        self.state = runtime_context.get_state(
+            ValueStateDescriptor("detector", Types.PICKLED_BYTE_ARRAY())
+        )
+
+    def process_element(self, value: Row, ctx: KeyedProcessFunction.Context):
+        candle = row_to_candle(value)
+        raw = self.state.value()
+        det = pickle.loads(raw) if raw is not None else None
+        if det is None:
+            det = (
+                DivergenceDetector(candle.symbol, candle.interval, self.config)
+                if self.cross
+                else SeriesDetector(candle.exchange, candle.symbol, candle.interval, self.config)
+            )
+        out = det.update(candle)
+        self.state.update(pickle.dumps(det, protocol=pickle.HIGHEST_PROTOCOL))
+        for a in out:
+            yield anomaly_row(a)
+
+
+def build(t_env: StreamTableEnvironment, config: AnomalyJobConfig) -> StatementSet:
+    """Wire candles -> series + divergence detectors -> sinks; returns the statements."""
+    t_env.get_config().set("table.local-time-zone", "UTC")
+    t_env.execute_sql(config.source.ddl("candles_src"))
+    for statement in config.catalog_ddl:
+        t_env.execute_sql(statement)
+    candles = t_env.to_data_stream(t_env.sql_query(f"SELECT {CANDLE_TEXT_SELECT} FROM candles_src"))
+    series = (
+        candles.key_by(lambda r: f"{r[0]}|{r[1]}|{r[2]}", key_type=Types.STRING())
+        .process(_Detect(config.detector, cross=False), output_type=EVENT_TYPE)
+        .name("series-detector")
+        .uid(SERIES_UID)
+    )
+    # Cross-exchange: keyed by (symbol, interval), so all exchanges of a symbol meet.
+    cross = (
+        candles.key_by(lambda r: f"{r[1]}|{r[2]}", key_type=Types.STRING())
+        .process(_Detect(config.detector, cross=True), output_type=EVENT_TYPE)
+        .name("divergence-detector")
+        .uid(DIVERGENCE_UID)
+    )
+    t_env.create_temporary_view("anomaly_events", t_env.from_data_stream(series.union(cross)))
+    stmts = t_env.create_statement_set()
+    for n, sink in enumerate(config.sinks):
+        if isinstance(sink, IcebergAnomalies):
+            for statement in sink.ddl():
+                t_env.execute_sql(statement)
+            target = sink.qualified
+        else:
+            t_env.execute_sql(sink.ddl(f"anomalies_sink_{n}"))
+            target = f"`anomalies_sink_{n}`"
+        stmts.add_insert_sql(f"INSERT INTO {target} SELECT {ANOMALY_SELECT} FROM anomaly_events")
+    return stmts
+
+
+# --- environment and entry points --------------------------------------------------------
+
+
+def make_stream_table_env(
+    *,
+    parallelism: int | None = None,
+    checkpoint_interval_ms: int | None = 10_000,
+    checkpoint_dir: str | None = None,
+    stack: StackSettings | None = None,
+    connectors: bool = True,
+) -> StreamTableEnvironment:
+    """A StreamTableEnvironment (the job mixes Table API and a keyed DataStream step)."""
+    env = StreamExecutionEnvironment.get_execution_environment()
+    t_env = StreamTableEnvironment.create(env)
+    conf = t_env.get_config()
+    if connectors:
+        from jobs.flink_env import connector_jars
+
+        jars = connector_jars(stack)
+        if jars:
+            conf.set("pipeline.jars", ";".join(p.as_uri() for p in jars))
+    conf.set("pipeline.name", "anomalies")
+    # Python workers run in this interpreter's environment (the project venv).
+    conf.set("python.executable", sys.executable)
+    conf.set("python.client.executable", sys.executable)
+    if parallelism is not None:
+        conf.set("parallelism.default", str(parallelism))
+    if checkpoint_interval_ms:
+        conf.set("execution.checkpointing.interval", f"{checkpoint_interval_ms} ms")
+        conf.set("execution.checkpointing.mode", "EXACTLY_ONCE")
+        conf.set(
+            "execution.checkpointing.externalized-checkpoint-retention", "RETAIN_ON_CANCELLATION"
+        )
+        if checkpoint_dir:
+            conf.set("execution.checkpointing.dir", checkpoint_dir)
+    return t_env
+
+
+def production_config(
+    stack: StackSettings | None = None,
+    topics: Topics | None = None,
+    *,
+    bounded: bool = False,
+    iceberg: bool = True,
+    iceberg_database: str = "gold",
+    group_id: str = "candleflow-anomalies",
+    transactional_id_prefix: str = "candleflow-anomalies",
+    startup_mode: str = "group-offsets",
+) -> AnomalyJobConfig:
+    stack = stack or StackSettings()
+    topics = topics or Topics()
+    sinks: list[KafkaAnomalies | FileAnomalies | IcebergAnomalies] = [
+        KafkaAnomalies(
+            topics.anomalies,
+            stack.bootstrap_servers,
+            stack.registry_url,
+            transactional_id_prefix=transactional_id_prefix,
+        )
+    ]
+    ddl: list[str] = []
+    if iceberg:
+        ddl.append(iceberg_catalog_ddl(stack))
+        sinks.append(IcebergAnomalies(stack.catalog_name, iceberg_database))
+    return AnomalyJobConfig(
+        source=KafkaCandles(
+            topics.candles,
+            stack.bootstrap_servers,
+            stack.registry_url,
+            group_id=group_id,
+            startup_mode=startup_mode,
+            bounded=bounded,
+        ),
+        sinks=sinks,
+        catalog_ddl=ddl,
+    )
+
+
+def run_anomalies(
+    *,
+    bounded: bool = False,
+    parallelism: int | None = None,
+    checkpoint_interval_ms: int = 10_000,
+    checkpoint_dir: str | None = None,
+    iceberg: bool = True,
+    wait: bool = False,
+) -> None:
+    """`candleflow jobs run anomalies`: submit the job (and, with wait=True, block)."""
+    stack = StackSettings()
+    if checkpoint_dir is None:
+        checkpoint_dir = (stack.data_dir / "checkpoints" / "anomalies").as_uri()
+    t_env = make_stream_table_env(
+        parallelism=parallelism,
+        checkpoint_interval_ms=checkpoint_interval_ms,
+        checkpoint_dir=checkpoint_dir,
+        stack=stack,
+    )
+    result = build(t_env, production_config(stack, bounded=bounded, iceberg=iceberg)).execute()
+    client = result.get_job_client()
+    log.info("anomalies job submitted: %s", client.get_job_id() if client else "?")
+    if wait:
+        result.wait()
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO)
+    run_anomalies(wait=True)  # the process is the job's driver: stay until it ends
+
+
+if __name__ == "__main__":
+    main()
