@@ -120,9 +120,11 @@ def read_candles_csv(
     path: Path, interval: str, exchange: str | None = None, symbol: str | None = None
 ) -> dict[int, Values]:
     """Candles of one interval from a backfill CSV; the highest revision per window wins
-    when the file carries a revision column."""
+    when the file carries a revision column. Without `symbol`, the file must hold a
+    single market (exchange, symbol) for that interval."""
     out: dict[int, Values] = {}
     revisions: dict[int, int] = {}
+    markets: set[tuple[str, str]] = set()
     with path.open(newline="") as handle:
         reader = csv.DictReader(handle)
         missing = {"interval", "open_time_us", *FIELDS} - set(reader.fieldnames or [])
@@ -135,6 +137,9 @@ def read_candles_csv(
                 continue
             if symbol and row.get("symbol", symbol) != symbol:
                 continue
+            markets.add((row.get("exchange", ""), row.get("symbol", "")))
+            if len(markets) > 1:
+                raise ValueError(f"{path}: several markets {sorted(markets)}; choose a --symbol")
             start = int(row["open_time_us"])
             revision = int(row.get("revision") or 0)
             if start in out and revisions[start] >= revision:
@@ -276,14 +281,19 @@ def reconcile_command(
     if (candles is None) == (not iceberg):
         raise typer.BadParameter("give exactly one of --candles CSV or --iceberg")
     interval = interval or _interval_of(paths)
-    symbol = symbol or _symbol_of(paths)
     if iceberg:
+        # Kline names are native (BTCUSDT); USD-M futures share them with spot, so the
+        # canonical symbol guessed from them may need --symbol (BTC-USDT-PERP).
+        symbol = symbol or _symbol_of(paths)
         if symbol is None:
             raise typer.BadParameter("--symbol is needed (not in the kline file names)")
         ours = read_candles_iceberg(exchange, symbol, interval)
     else:
         assert candles is not None
-        ours = read_candles_csv(candles, interval, exchange, symbol)
+        try:
+            ours = read_candles_csv(candles, interval, exchange, symbol)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from None
     kline_files = [sorted(read_klines(p), key=lambda k: k.open_time_us) for p in paths]
     report = compare(kline_files, ours, tolerance_units)
     print_report(report, Console(width=120))

@@ -187,3 +187,12 @@ def test_iceberg_last_revision_per_window(tmp_path: Path, monkeypatch: pytest.Mo
     assert report.ok and report.compared == 1440
     code, out = run("--klines", str(KLINE_ZIPS[0]), "--iceberg")
     assert code == 0 and "OK: 1440 windows compared" in out, out
+
+
+def test_csv_with_several_markets_needs_a_symbol(tmp_path: Path) -> None:
+    rows = kline_rows()
+    rows.append({**rows[0], "symbol": "ETH-USDT", "close": "1"})
+    path = write_csv(tmp_path / "candles.csv", rows)
+    code, out = run(*klines_args(), "--candles", str(path))
+    assert code == 2 and "several markets" in out
+    assert run(*klines_args(), "--candles", str(path), "--symbol", "BTC-USDT")[0] == 0
