@@ -11,7 +11,7 @@ value has more fractional digits or does not fit DECIMAL(38,18).
 from __future__ import annotations
 
 import struct
-from decimal import Decimal
+from decimal import Context, Decimal, InvalidOperation
 from functools import lru_cache
 
 from candleflow.contracts import DECIMAL_PRECISION, DECIMAL_SCALE
@@ -21,18 +21,24 @@ from candleflow.records import MAX_MICROS, DecimalRangeError
 _SIDE_INDEX = {Side.BUY: 0, Side.SELL: 1, Side.UNKNOWN: 2}  # enum order in trade/v1.avsc
 _KIND_INDEX = {InstrumentKind.SPOT: 0, InstrumentKind.LINEAR: 1, InstrumentKind.INVERSE: 2}
 _MAX_UNSCALED = 10**DECIMAL_PRECISION
-_POW10 = [10**i for i in range(DECIMAL_SCALE + 40)]
+# Enough precision that scaling a DECIMAL(38,18) value by 10^18 is always exact.
+_EXACT = Context(prec=DECIMAL_PRECISION + 40, traps=[InvalidOperation])
 
 
 def _long(n: int) -> bytes:
     """Avro long: zig-zag, then base-128 varint."""
     n = (n << 1) ^ (n >> 63)
+    if n < 0x80:
+        return _ONE_BYTE[n]
     out = bytearray()
     while n > 0x7F:
         out.append((n & 0x7F) | 0x80)
         n >>= 7
     out.append(n)
     return bytes(out)
+
+
+_ONE_BYTE = [bytes([n]) for n in range(0x80)]
 
 
 @lru_cache(maxsize=4096)
@@ -43,26 +49,21 @@ def _string(text: str) -> bytes:
 
 def _decimal(value: Decimal, name: str) -> bytes:
     """bytes decimal(38,18): length + big-endian two's complement of value x 10^18."""
-    sign, digits, exponent = value.as_tuple()
-    if not isinstance(exponent, int):
-        raise DecimalRangeError(f"{name}: {value} is not a finite number")
-    shift = exponent + DECIMAL_SCALE
-    unscaled = int("".join(map(str, digits))) if len(digits) > 1 else digits[0]
-    if shift >= 0:
-        unscaled *= _POW10[shift] if shift < len(_POW10) else 10**shift
-    else:
-        whole, rest = divmod(unscaled, _POW10[-shift] if -shift < len(_POW10) else 10**-shift)
-        if rest:
-            raise DecimalRangeError(f"{name}: {value} has more than {DECIMAL_SCALE} decimal places")
-        unscaled = whole
-    if unscaled >= _MAX_UNSCALED:
+    try:
+        scaled = value.scaleb(DECIMAL_SCALE, _EXACT)
+        unscaled = int(scaled)
+    except (InvalidOperation, ValueError, OverflowError):
+        raise DecimalRangeError(f"{name}: {value} is not a finite number") from None
+    if unscaled != scaled:
+        raise DecimalRangeError(f"{name}: {value} has more than {DECIMAL_SCALE} decimal places")
+    if unscaled >= _MAX_UNSCALED or -unscaled >= _MAX_UNSCALED:
         raise DecimalRangeError(f"{name}: {value} does not fit DECIMAL(38,18)")
-    if sign:
-        unscaled = -unscaled
     # fastavro's length: the fewest bytes holding the value plus a sign bit
-    raw = unscaled.to_bytes((unscaled.bit_length() + 8) // 8 if unscaled >= 0 else
-                            (((-unscaled) - 1).bit_length() + 8) // 8 or 1, "big", signed=True)
-    return _long(len(raw)) + raw
+    if unscaled >= 0:
+        raw = unscaled.to_bytes((unscaled.bit_length() + 8) // 8, "big")
+    else:
+        raw = unscaled.to_bytes(((-unscaled).bit_length() + 8) // 8, "big", signed=True)
+    return _ONE_BYTE[len(raw) << 1] + raw  # len < 64: one varint byte
 
 
 @lru_cache(maxsize=4096)
@@ -70,27 +71,29 @@ def _head(exchange: str, symbol: str, native: str) -> bytes:
     return _string(exchange) + _string(symbol) + _string(native)
 
 
+@lru_cache(maxsize=256)
+def _tail(kind: InstrumentKind, contract_size: Decimal | None) -> bytes:
+    if contract_size is None:
+        return _long(_KIND_INDEX[kind]) + b"\x00"
+    return _long(_KIND_INDEX[kind]) + b"\x02" + _decimal(contract_size, "contract_size")
+
+
+_SIDE_BYTES = {side: _long(i) for side, i in _SIDE_INDEX.items()}
+
+
 def encode_body(t: Trade) -> bytes:
     """The Avro body of a trade (no wire-format header)."""
-    if not (0 <= t.event_time_us <= MAX_MICROS and 0 <= t.ingest_time_us <= MAX_MICROS):
+    event, ingest = t.event_time_us, t.ingest_time_us
+    if not (0 <= event <= MAX_MICROS and 0 <= ingest <= MAX_MICROS):
         raise ValueError(f"trade {t.trade_id}: time outside years 1970..9999")
-    parts = [_head(t.exchange, t.symbol, t.native_symbol), _long(t.trade_id),
-             _decimal(t.price, "price"), _decimal(t.quantity, "quantity"),
-             _long(_SIDE_INDEX[t.side]), _long(t.event_time_us), _long(t.ingest_time_us)]
-    if t.first_trade_id is None:
-        parts.append(b"\x00")
-    else:
-        parts.append(b"\x02" + _long(t.first_trade_id))
-    if t.last_trade_id is None:
-        parts.append(b"\x00")
-    else:
-        parts.append(b"\x02" + _long(t.last_trade_id))
-    parts.append(_long(_KIND_INDEX[t.kind]))
-    if t.contract_size is None:
-        parts.append(b"\x00")
-    else:
-        parts.append(b"\x02" + _decimal(t.contract_size, "contract_size"))
-    return b"".join(parts)
+    first, last = t.first_trade_id, t.last_trade_id
+    return b"".join((
+        _head(t.exchange, t.symbol, t.native_symbol), _long(t.trade_id),
+        _decimal(t.price, "price"), _decimal(t.quantity, "quantity"), _SIDE_BYTES[t.side],
+        _long(event), _long(ingest),
+        b"\x00" if first is None else b"\x02" + _long(first),
+        b"\x00" if last is None else b"\x02" + _long(last),
+        _tail(t.kind, t.contract_size)))
 
 
 def wire_header(schema_id: int) -> bytes:

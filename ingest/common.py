@@ -104,6 +104,8 @@ class ParseOptions:
 
 
 DEFAULT_OPTIONS = ParseOptions()
+# The contracts' DECIMAL(38,18) holds |x| < 10^20; a larger price or size is refused here.
+MAX_DECIMAL = Decimal(10) ** 20
 LIVE_MAX_SKEW_US = 5 * 60 * 1_000_000  # trade time more than 5 minutes off the clock
 
 
@@ -158,6 +160,8 @@ def dec(value: Any, what: str) -> Decimal:
         raise Bad(RejectReason.NON_FINITE, f"{what} is {value}")
     if result <= 0:
         raise Bad(RejectReason.NON_POSITIVE, f"{what} is {value}")
+    if result >= MAX_DECIMAL:
+        raise Bad(RejectReason.BAD_TYPE, f"{what} {value} does not fit DECIMAL(38,18)")
     return result
 
 

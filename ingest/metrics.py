@@ -29,8 +29,8 @@ RECONNECTS = Counter("candleflow_ingest_reconnects_total", "WebSocket reconnects
                      ["exchange", "reason"])
 CIRCUIT_OPEN = Gauge("candleflow_ingest_circuit_open", "1 while the circuit breaker is open",
                      ["exchange"])
-DELIVERED = Counter("candleflow_ingest_delivered_total", "Messages acknowledged by Kafka",
-                    ["topic"])
+DELIVERED = Counter("candleflow_ingest_delivered_total",
+                    "Messages (trades and rejects) acknowledged by Kafka")
 DELIVERY_FAILED = Counter("candleflow_ingest_delivery_failed_total",
                           "Messages Kafka did not acknowledge", ["topic"])
 PRODUCE_LATENCY = Histogram("candleflow_ingest_produce_latency_seconds",

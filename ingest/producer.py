@@ -25,7 +25,7 @@ from candleflow.contracts import schema_text, subject
 from candleflow.domain import Trade
 from ingest import metrics
 from ingest.avro_trade import TradeEncoder
-from ingest.common import Reject
+from ingest.common import Reject, RejectReason
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +73,9 @@ class TradeProducer:
         self.failed = 0
         self.failures: list[str] = []  # first few failure descriptions, for the report
         self._on_delivery = self._delivery_report
+        self._keys: dict[tuple[str, str], bytes] = {}
+        self._synced_at = 0.0
+        self._reported = 0
 
     def _schema_id(self, stack: StackSettings) -> int:
         """Register (idempotently) the Trade contract under "<topic>-value"; its id."""
@@ -81,14 +84,15 @@ class TradeProducer:
                                       Schema(schema_text("trade"), "AVRO"))
 
     def _delivery_report(self, err: KafkaError | None, msg: Message) -> None:
-        topic = msg.topic() or "?"
+        # Per message, so kept cheap: plain counters here, Prometheus updated in poll().
         if err is None:
             self.delivered += 1
-            metrics.DELIVERED.labels(topic).inc()
-            latency = msg.latency()
-            if latency is not None:
-                metrics.PRODUCE_LATENCY.observe(latency)
+            if not self.delivered & 63:  # latency of every 64th message is plenty
+                latency = msg.latency()
+                if latency is not None:
+                    metrics.PRODUCE_LATENCY.observe(latency)
             return
+        topic = msg.topic() or "?"
         self.failed += 1
         metrics.DELIVERY_FAILED.labels(topic).inc()
         description = f"{topic} key={msg.key()!r}: {err}"
@@ -106,22 +110,57 @@ class TradeProducer:
                 metrics.BACKPRESSURE.inc()
                 self._producer.poll(0.05)
 
+    def _key(self, trade: Trade) -> bytes:
+        key = self._keys.get((trade.exchange, trade.symbol))
+        if key is None:
+            key = self._keys[(trade.exchange, trade.symbol)] = trade.key.encode()
+        return key
+
+    def _encode(self, trade: Trade) -> bytes | None:
+        try:
+            return self.encode(trade)
+        except ValueError as exc:  # DecimalRangeError: a value the contract cannot hold
+            self.produce_reject(Reject(trade.exchange, RejectReason.BAD_TYPE, repr(trade),
+                                       str(exc), trade.ingest_time_us))
+            return None
+
     def produce(self, trade: Trade) -> None:
-        self._produce(self.trades_topic, trade.key.encode(), self.encode(trade))
+        value = self._encode(trade)
+        if value is not None:
+            self._produce(self.trades_topic, self._key(trade), value)
 
     def produce_many(self, trades: list[Trade]) -> None:
-        encode, topic = self.encode, self.trades_topic
+        produce, topic, producer = self._producer.produce, self.trades_topic, self._producer
+        on_delivery, encode, keys = self._on_delivery, self.encode, self._keys
         for trade in trades:
-            self._produce(topic, trade.key.encode(), encode(trade))
-        self._producer.poll(0)
+            try:
+                value = encode(trade)
+            except ValueError:
+                self.produce(trade)  # turns it into a reject
+                continue
+            key = keys.get((trade.exchange, trade.symbol)) or self._key(trade)
+            try:
+                produce(topic, value, key, on_delivery=on_delivery)
+            except BufferError:
+                self._produce(topic, key, value)
+        producer.poll(0)
 
     def produce_reject(self, reject: Reject) -> None:
         self._produce(self.rejects_topic, reject.exchange.encode(), reject.to_json())
 
     def poll(self, timeout: float = 0) -> int:
         served = self._producer.poll(timeout)
-        metrics.QUEUE_DEPTH.set(len(self._producer))
+        self._sync_metrics()
         return served
+
+    def _sync_metrics(self) -> None:
+        now = time.monotonic()
+        if now - self._synced_at < 0.5:
+            return
+        self._synced_at = now
+        metrics.QUEUE_DEPTH.set(len(self._producer))
+        metrics.DELIVERED.inc(self.delivered - self._reported)
+        self._reported = self.delivered
 
     @property
     def in_flight(self) -> int:
@@ -133,7 +172,8 @@ class TradeProducer:
         remaining = len(self._producer)
         while remaining and time.monotonic() < deadline:
             remaining = self._producer.flush(min(1.0, max(0.0, deadline - time.monotonic())))
-        metrics.QUEUE_DEPTH.set(remaining)
+        self._synced_at = 0.0
+        self._sync_metrics()
         return remaining
 
     def close(self, timeout: float = 30.0) -> None:

@@ -1,0 +1,104 @@
+"""Ingest throughput, Candleflow vs cryptofeed, side by side in one run, one core each.
+
+    bench/ingest/setup_cryptofeed.sh        # once: cryptofeed in bench/.venv-cryptofeed
+    .venv/bin/python bench/ingest/run.py [--rounds 5] [--cpu 1] [--no-produce]
+
+Frame sets (all real data):
+  coinm-day:  the 105,280 BTCUSD_PERP aggregate trades of 2026-05-08 (data.binance.vision)
+              as Binance combined-stream aggTrade frames, in the documented WS format
+  captures:   every recorded trade frame both parsers understand (Binance aggTrade,
+              Coinbase Advanced market_trades, Kraken v1 trade), repeated to ~50k frames
+Rounds alternate the two sides (ABAB...) so machine load hits both alike; medians.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from candleflow.binance_files import read_trades  # noqa: E402
+from ingest.captures import read_frames  # noqa: E402
+from tests.fakes.exchange import binance_agg_frames  # noqa: E402
+
+DATA = ROOT.parent / "shared" / "data"
+OURS = [str(ROOT / ".venv" / "bin" / "python"), str(ROOT / "bench" / "ingest" / "ours.py")]
+THEIRS = [str(ROOT / "bench" / ".venv-cryptofeed" / "bin" / "python"),
+          str(ROOT / "bench" / "ingest" / "theirs.py")]
+
+
+def frame_sets(tmp: Path) -> dict[str, Path]:
+    coinm = binance_agg_frames(list(read_trades(
+        DATA / "binance" / "BTCUSD_PERP-aggTrades-2026-05-08.zip")), "BTCUSD_PERP")
+    captured = []
+    for name in ("BINANCE", "COINBASE", "KRAKEN"):
+        for f in read_frames(DATA / "captures" / f"{name}.jsonl.zst"):
+            if ('"aggTrade"' in f.data or '"market_trades"' in f.data
+                    or f.data.endswith('"trade","XMR/USD"]') or '"trade","SC/EUR"]' in f.data):
+                captured.append((f.exchange, f.data))
+    reps = max(1, 50_000 // len(captured))
+    out = {}
+    for name, rows in (("coinm-day", [("binance", f) for f in coinm]),
+                       ("captures", captured * reps)):
+        path = tmp / f"{name}.jsonl"
+        path.write_text("".join(json.dumps({"x": x, "f": f}) + "\n" for x, f in rows))
+        out[name] = path
+    return out
+
+
+def run(cmd: list[str]) -> dict:
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=ROOT,
+                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--cpu", type=int, default=1)
+    ap.add_argument("--no-produce", action="store_true")
+    args = ap.parse_args()
+    results: dict[str, dict[str, list[dict]]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        sets = frame_sets(Path(tmp))
+        for name, path in sets.items():
+            sides = {"cryptofeed": THEIRS + [str(path), str(args.cpu)],
+                     "candleflow-parse": OURS + [str(path), str(args.cpu), "parse"]}
+            if name == "coinm-day" and not args.no_produce:
+                sides["candleflow-produce"] = OURS + [str(path), str(args.cpu), "produce"]
+            results[name] = {side: [] for side in sides}
+            for r in range(args.rounds):
+                for side, cmd in sides.items():
+                    out = run(cmd)
+                    results[name][side].append(out)
+                    print(f"{name} round {r + 1} {side}: {out['trades']} trades "
+                          f"{out['trades'] / out['seconds']:,.0f}/s", flush=True)
+    summary = {}
+    for name, sides in results.items():
+        rows = {}
+        for side, runs in sides.items():
+            rows[side] = {"trades": runs[0]["trades"], "frames": runs[0]["frames"],
+                          "trades_per_s": statistics.median(o["trades"] / o["seconds"]
+                                                            for o in runs),
+                          "frames_per_s": statistics.median(o["frames"] / o["seconds"]
+                                                            for o in runs)}
+        summary[name] = rows
+    print(json.dumps(summary, indent=2))
+    for name, rows in summary.items():
+        cf = rows["cryptofeed"]["frames_per_s"]
+        for side, row in rows.items():
+            print(f"| {name} | {side} | {row['trades']:,} | {row['trades_per_s']:,.0f} | "
+                  f"{row['frames_per_s']:,.0f} | {row['frames_per_s'] / cf:.2f}x |")
+
+
+if __name__ == "__main__":
+    main()
