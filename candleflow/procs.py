@@ -170,3 +170,6 @@ def kill_group(pid: int, grace: float) -> None:
         deadline = time.monotonic() + 5
         while alive(pid) and time.monotonic() < deadline:
             time.sleep(0.1)
+    # If it was our child (a test session started it), reap it so no zombie stays behind.
+    with contextlib.suppress(ChildProcessError, OSError):
+        os.waitpid(pid, os.WNOHANG)

@@ -17,7 +17,7 @@ from confluent_kafka.admin import ConfigResource, ResourceType
 
 from candleflow import catalog, topics
 from candleflow.config import StackSettings
-from candleflow.procs import StackError, pids_with_marker, port_in_use
+from candleflow.procs import StackError, alive, pids_with_marker, port_in_use
 from candleflow.stack import Stack
 from candleflow.testing import unique_name
 
@@ -187,7 +187,7 @@ def test_up_is_idempotent_and_down_leaves_no_java_of_ours(tmp_path: Path) -> Non
         stopped = stack.down()
     assert set(stopped) >= {"kafka", "registry", "flink-jobmanager", "flink-taskmanager"}
     assert pids_with_marker(settings.data_dir) == []
-    java_left = [p for p in ours if Path(f"/proc/{p}").exists()]
+    java_left = [p for p in ours if alive(p)]
     assert java_left == []
     for port in (settings.kafka_port, settings.registry_port, settings.flink_rest_port):
         assert not port_in_use(settings.host, port), port
