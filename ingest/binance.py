@@ -138,8 +138,9 @@ def _fast_trade(data: dict[str, Any], ingest_time_us: int, options: ParseOptions
     event_time_us = t * 1000 if t < _MS_US_BOUNDARY else t
     if not 0 < event_time_us <= MAX_MICROS:
         raise ValueError
-    if options.max_skew_us is not None:
-        raise LookupError  # let the slow path check the clock
+    skew = options.max_skew_us
+    if skew is not None and abs(event_time_us - ingest_time_us) > skew:
+        raise ValueError
     if data["e"] == "aggTrade":
         trade_id, first, last = data["a"], data["f"], data["l"]
         if type(trade_id) is not int or type(first) is not int or type(last) is not int \

@@ -15,12 +15,15 @@ at the best bid). Candleflow stores the taker side, so it is inverted here.
 from __future__ import annotations
 
 import json
+from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from candleflow.domain import InstrumentKind, Side, Trade
 from candleflow.symbols import is_canonical
 from ingest.common import (
     DEFAULT_OPTIONS,
+    MAX_DECIMAL,
     Bad,
     ParseOptions,
     Reject,
@@ -88,6 +91,48 @@ def _trade(row: Any, ingest_time_us: int, options: ParseOptions) -> Trade:
     )
 
 
+@lru_cache(maxsize=4096)
+def _product_ok(product: str) -> bool:
+    return is_canonical(product)
+
+
+_ZERO = Decimal(0)
+
+
+def _fast_trade(row: Any, ingest_time_us: int, options: ParseOptions) -> Trade:
+    """The hot path: _trade's checks inlined; anything unusual raises and the caller
+    re-runs _trade, which names the exact reason (or accepts the row)."""
+    product, p, q, tid = row["product_id"], row["price"], row["size"], row["trade_id"]
+    if type(product) is not str or not _product_ok(product) or type(p) is not str \
+            or type(q) is not str:
+        raise TypeError
+    if options.symbols is not None and product not in options.symbols:
+        raise LookupError
+    side = _TAKER[row["side"]]
+    price, quantity = Decimal(p), Decimal(q)
+    if not (_ZERO < price < MAX_DECIMAL and _ZERO < quantity < MAX_DECIMAL):  # NaN raises
+        raise ValueError
+    if type(tid) is str:
+        if not (tid.isascii() and tid.isdigit()):
+            raise ValueError
+        tid = int(tid)
+    elif type(tid) is not int or tid < 0:
+        raise TypeError
+    event_time_us = iso_to_us(row["time"], "time")
+    skew = options.max_skew_us
+    if skew is not None and abs(event_time_us - ingest_time_us) > skew:
+        raise ValueError
+    return Trade(EXCHANGE, product, product, tid, price, quantity, side, event_time_us,
+                 ingest_time_us, None, None, InstrumentKind.SPOT, None)
+
+
+def _one(row: Any, ingest_time_us: int, options: ParseOptions) -> Trade:
+    try:
+        return _fast_trade(row, ingest_time_us, options)
+    except Exception:  # the slow path says what was wrong
+        return _trade(row, ingest_time_us, options)
+
+
 def _sorted(trades: list[Trade]) -> list[Trade]:
     # Snapshots (and multi-trade updates) come newest first: hand them on in id order.
     return sorted(trades, key=lambda t: (t.symbol, t.trade_id)) if len(trades) > 1 else trades
@@ -107,7 +152,7 @@ def _advanced(obj: dict[str, Any], ingest_time_us: int, options: ParseOptions) -
             rows = get(event, "trades")
             if type(rows) is not list:
                 raise Bad(RejectReason.BAD_TYPE, "trades is not an array")
-            trades.extend(_trade(row, ingest_time_us, options) for row in rows)
+            trades.extend([_one(row, ingest_time_us, options) for row in rows])
         return TradeBatch(_sorted(trades), sequence=sequence)
     control = _CONTROL_CHANNELS.get(channel) if type(channel) is str else None
     if control is None:
@@ -126,7 +171,7 @@ def parse(frame: str | bytes, ingest_time_us: int,
             return _advanced(obj, ingest_time_us, options)
         kind = obj.get("type")
         if kind == "match" or kind == "last_match":
-            return TradeBatch((_trade(obj, ingest_time_us, options),))
+            return TradeBatch((_one(obj, ingest_time_us, options),))
         control = _CONTROL_TYPES.get(kind) if type(kind) is str else None
         if control is not None:
             return TradeBatch(control=control)
