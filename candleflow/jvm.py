@@ -62,6 +62,16 @@ def pipeline_jars(settings: StackSettings | None = None) -> str:
     return ";".join(p.as_uri() for p in flink_connector_jars(settings))
 
 
+def client_classpath_env(settings: StackSettings | None = None) -> dict[str, str]:
+    """Environment that puts the connector jars on the PyFlink gateway JVM's classpath.
+
+    Set it (os.environ.update) before the first TableEnvironment is created. The client can
+    then plan Kafka/Iceberg/Avro tables without shipping the jars as `pipeline.jars`, which
+    is what a job submitted to the stack's session cluster needs (the cluster has them).
+    """
+    return {"HADOOP_CLASSPATH": classpath(flink_connector_jars(settings))}
+
+
 def registry_runner(settings: StackSettings) -> Path:
     found = sorted((settings.jars_dir / "registry").glob("apicurio-registry-app-*-runner.jar"))
     if not found:

@@ -287,6 +287,15 @@ class Stack:
     def flink_rpc_port(self) -> int:
         return self.settings.flink_rest_port + 1
 
+    def flink_remote_options(self) -> dict[str, str]:
+        """Flink config that makes a PyFlink TableEnvironment submit to this session cluster
+        (combine with jvm.client_classpath_env() instead of pipeline.jars)."""
+        return {
+            "execution.target": "remote",
+            "rest.address": self.settings.host,
+            "rest.port": str(self.settings.flink_rest_port),
+        }
+
     def flink_home(self) -> Path:
         import pyflink
 
