@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import calendar
 import logging
+import os
 import pickle
 import sys
 from dataclasses import dataclass, field
@@ -63,6 +64,14 @@ ANOMALY_COLUMNS = [
     ("status", "STRING NOT NULL"),
     ("candle_revision", "INT NOT NULL"),
     ("details", "MAP<STRING NOT NULL, STRING NOT NULL> NOT NULL"),
+]
+# Flink's avro format (2.1) maps TIMESTAMP only to timestamp-millis: it rejects TIMESTAMP(6)
+# when it derives its reader schema and writes epoch *milliseconds* into a field. So the
+# Kafka source reads the contract's timestamp-micros fields as plain BIGINT (the same long
+# on the wire: Avro resolution ignores the logical type), exact to the microsecond.
+KAFKA_CANDLE_COLUMNS = [
+    (name, "BIGINT NOT NULL" if typ.startswith("TIMESTAMP") else typ)
+    for name, typ in CANDLE_COLUMNS
 ]
 # From the detectors' rows (view anomaly_events) to the contract's columns. Window bounds
 # travel as epoch milliseconds (candle windows are whole seconds) and become TIMESTAMP(6)
@@ -141,7 +150,7 @@ class KafkaCandles:
             options["properties.auto.offset.reset"] = "earliest"
         if self.bounded:
             options["scan.bounded.mode"] = "latest-offset"
-        cols = columns_sql(CANDLE_COLUMNS, nullable=True)
+        cols = columns_sql(KAFKA_CANDLE_COLUMNS, nullable=True)
         return f"CREATE TEMPORARY TABLE `{name}` (\n{cols}\n) {_with(options)}"
 
 
@@ -164,7 +173,13 @@ class FileCandles:
 
 @dataclass(frozen=True)
 class KafkaAnomalies:
-    """anomalies.v1, exactly-once (transactions committed on checkpoints), key = anomaly_id."""
+    """anomalies.v1, exactly-once (transactions committed on checkpoints), key = anomaly_id.
+
+    The value is the Avro contract in the Confluent wire format, encoded in the detector's
+    Python step (candleflow/avro.py, byte-equal to the Python producers) and written with
+    the `raw` format: Flink's avro-confluent encoder would write timestamp-micros fields as
+    milliseconds (see KAFKA_CANDLE_COLUMNS).
+    """
 
     topic: str
     bootstrap_servers: str
@@ -180,19 +195,22 @@ class KafkaAnomalies:
             # Keyed by id: every record of one anomaly (ACTIVE, RETRACTED) in one partition,
             # in order; the topic can be compacted to each anomaly's last state.
             "key.format": "raw",
-            "key.fields": "anomaly_id",
-            "value.format": "avro-confluent",
-            "value.fields-include": "ALL",
-            "value.avro-confluent.url": self.registry_url,
-            "value.avro-confluent.subject": subject(self.topic),
-            "value.avro-confluent.schema": schema_text("anomaly"),
+            "key.fields": "k",
+            "value.format": "raw",
+            "value.fields-include": "EXCEPT_KEY",
             "sink.delivery-guarantee": "exactly-once",
             "sink.transactional-id-prefix": self.transactional_id_prefix,
             "properties.transaction.timeout.ms": str(self.transaction_timeout_ms),
         }
-        return (
-            f"CREATE TEMPORARY TABLE `{name}` (\n{columns_sql(ANOMALY_COLUMNS)}\n) {_with(options)}"
-        )
+        cols = columns_sql([("k", "BYTES NOT NULL"), ("v", "BYTES NOT NULL")])
+        return f"CREATE TEMPORARY TABLE `{name}` (\n{cols}\n) {_with(options)}"
+
+    def schema_id(self) -> int:
+        """Register the contract under "<topic>-value" (idempotent) and return its id."""
+        from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
+
+        client = SchemaRegistryClient({"url": self.registry_url})
+        return client.register_schema(subject(self.topic), Schema(schema_text("anomaly"), "AVRO"))
 
 
 @dataclass(frozen=True)
@@ -265,9 +283,11 @@ CANDLE_TEXT_SELECT = ", ".join(
 
 
 def _micros(value: Any) -> int:
-    """TIMESTAMP(6) as text ('2026-05-08 00:01:00[.123456]', UTC) -> epoch micros, exactly."""
+    """Epoch micros (BIGINT, Kafka) or TIMESTAMP(6) text (files, UTC) -> epoch micros."""
     if isinstance(value, datetime):
         return calendar.timegm(value.timetuple()) * 1_000_000 + value.microsecond
+    if isinstance(value, int) or str(value).lstrip("-").isdigit():
+        return int(value)
     whole, _, frac = str(value).replace("T", " ").partition(".")
     base = datetime.strptime(whole, "%Y-%m-%d %H:%M:%S")  # noqa: DTZ007 (UTC by contract)
     return calendar.timegm(base.timetuple()) * 1_000_000 + int((frac + "000000")[:6])
@@ -320,6 +340,57 @@ def anomaly_row(a: Anomaly) -> Row:
     )
 
 
+def row_to_anomaly(row: Row) -> Anomaly:
+    (
+        aid,
+        rule,
+        severity,
+        exchange,
+        symbol,
+        interval,
+        ws_ms,
+        we_ms,
+        value,
+        threshold,
+        status,
+        revision,
+        details,
+    ) = tuple(row)
+    return Anomaly(
+        aid,
+        rule,
+        severity,
+        exchange,
+        symbol,
+        interval,
+        ws_ms * 1000,
+        we_ms * 1000,
+        value,
+        threshold,
+        status,
+        revision,
+        dict(details or {}),
+    )
+
+
+WIRE_TYPE = Types.ROW_NAMED(
+    ["k", "v"], [Types.PRIMITIVE_ARRAY(Types.BYTE()), Types.PRIMITIVE_ARRAY(Types.BYTE())]
+)
+
+
+def wire_encoder(schema_id: int):
+    """Anomaly row -> (key, Confluent wire-format Avro value) for the raw Kafka sink."""
+    header = b"\x00" + schema_id.to_bytes(4, "big")
+
+    def encode(row: Row) -> Row:
+        from candleflow import avro  # on the Python worker
+
+        a = row_to_anomaly(row)
+        return Row(a.anomaly_id.encode(), header + avro.encode(a, "anomaly"))
+
+    return encode
+
+
 class _Detect(KeyedProcessFunction):
     """Holds one pure detector per key in keyed state (pickled), checkpointed by Flink."""
 
@@ -369,21 +440,48 @@ def build(t_env: StreamTableEnvironment, config: AnomalyJobConfig) -> StatementS
         .name("divergence-detector")
         .uid(DIVERGENCE_UID)
     )
-    t_env.create_temporary_view("anomaly_events", t_env.from_data_stream(series.union(cross)))
+    events = series.union(cross)
+    t_env.create_temporary_view("anomaly_events", t_env.from_data_stream(events))
     stmts = t_env.create_statement_set()
     for n, sink in enumerate(config.sinks):
         if isinstance(sink, IcebergAnomalies):
             for statement in sink.ddl():
                 t_env.execute_sql(statement)
-            target = sink.qualified
+            stmts.add_insert_sql(
+                f"INSERT INTO {sink.qualified} SELECT {ANOMALY_SELECT} FROM anomaly_events"
+            )
+            continue
+        t_env.execute_sql(sink.ddl(f"anomalies_sink_{n}"))
+        if isinstance(sink, KafkaAnomalies):
+            wire = (
+                events.map(wire_encoder(sink.schema_id()), output_type=WIRE_TYPE)
+                .name(f"anomaly-avro-{n}")
+                .uid(f"anomalies-avro-{n}-v1")
+            )
+            t_env.create_temporary_view(f"anomaly_wire_{n}", t_env.from_data_stream(wire))
+            select = f"SELECT k, v FROM anomaly_wire_{n}"
         else:
-            t_env.execute_sql(sink.ddl(f"anomalies_sink_{n}"))
-            target = f"`anomalies_sink_{n}`"
-        stmts.add_insert_sql(f"INSERT INTO {target} SELECT {ANOMALY_SELECT} FROM anomaly_events")
+            select = f"SELECT {ANOMALY_SELECT} FROM anomaly_events"
+        stmts.add_insert_sql(f"INSERT INTO `anomalies_sink_{n}` {select}")
     return stmts
 
 
 # --- environment and entry points --------------------------------------------------------
+
+
+def hadoop_on_gateway_classpath(stack: StackSettings | None = None) -> None:
+    """Put the Hadoop client jars on the PyFlink JVM's system classpath (HADOOP_CLASSPATH).
+
+    Iceberg's JDBC catalog needs org.apache.hadoop.conf.Configuration when the catalog is
+    created on the client; from `pipeline.jars` alone it fails with NoClassDefFoundError.
+    PyFlink reads HADOOP_CLASSPATH when it launches its JVM, so this must run before the
+    first PyFlink environment of the process is created.
+    """
+    jar_dir = (stack or StackSettings()).jars_dir / "flink"
+    jars = sorted(str(p) for p in jar_dir.glob("hadoop-client-*.jar"))
+    jars += sorted(str(p) for p in jar_dir.glob("commons-logging-*.jar"))
+    if jars and "HADOOP_CLASSPATH" not in os.environ:
+        os.environ["HADOOP_CLASSPATH"] = ":".join(jars)
 
 
 def make_stream_table_env(
@@ -395,15 +493,20 @@ def make_stream_table_env(
     connectors: bool = True,
 ) -> StreamTableEnvironment:
     """A StreamTableEnvironment (the job mixes Table API and a keyed DataStream step)."""
+    if connectors:
+        hadoop_on_gateway_classpath(stack)
     env = StreamExecutionEnvironment.get_execution_environment()
-    t_env = StreamTableEnvironment.create(env)
-    conf = t_env.get_config()
+    jars: list[str] = []
     if connectors:
         from jobs.flink_env import connector_jars
 
-        jars = connector_jars(stack)
+        jars = [p.as_uri() for p in connector_jars(stack)]
         if jars:
-            conf.set("pipeline.jars", ";".join(p.as_uri() for p in jars))
+            env.add_jars(*jars)  # before the table env exists: CREATE CATALOG needs them
+    t_env = StreamTableEnvironment.create(env)
+    conf = t_env.get_config()
+    if jars:
+        conf.set("pipeline.jars", ";".join(jars))
     conf.set("pipeline.name", "anomalies")
     # Python workers run in this interpreter's environment (the project venv).
     conf.set("python.executable", sys.executable)
