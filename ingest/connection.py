@@ -245,8 +245,7 @@ class Connection:
                 log.warning("%s: no frame or pong for %.0fs, reconnecting", self._label,
                             settings.stale_after_s)
                 metrics.RECONNECTS.labels(self._label, "stale").inc()
-                await ws.close(code=4000, reason="stale")
-                return
+                return  # the reader sees this task end and leaves (close is bounded)
             with contextlib.suppress(Exception):
                 pong = await ws.ping()
                 await asyncio.wait_for(pong, timeout=settings.stale_after_s)
@@ -257,7 +256,7 @@ class Connection:
         got_frames = False
         async with websockets.connect(self.endpoint.url, open_timeout=self.settings.open_timeout_s,
                                       ping_interval=None, max_size=2**24,
-                                      max_queue=1024) as ws:
+                                      max_queue=1024, close_timeout=2) as ws:
             self.stats.connects += 1
             self._sequence = None  # sequence numbers count per connection
             for message in self.endpoint.subscribe:
@@ -268,9 +267,9 @@ class Connection:
             try:
                 while not stop.is_set():
                     receive = asyncio.ensure_future(ws.recv())
-                    done, _ = await asyncio.wait({receive, stopper},
+                    done, _ = await asyncio.wait({receive, stopper, watchdog},
                                                  return_when=asyncio.FIRST_COMPLETED)
-                    if receive not in done:
+                    if receive not in done:  # stop requested, or the watchdog gave up
                         receive.cancel()
                         break
                     try:

@@ -17,6 +17,7 @@ backfill format, from the recorded raw values.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ class Faults:
     disconnect: dict[int, int] = field(default_factory=dict)
     delay_s: float = 0.0
     heartbeat_s: float = 0.2  # control frames while idle (Coinbase/Kraken send them)
+    silent: bool = False  # a dead peer: no frames, no heartbeats, no pongs
 
 
 def _free_port() -> int:
@@ -132,10 +134,14 @@ class FakeExchange:
         return None  # Binance sends WebSocket pings, not frames
 
     async def _ws(self, request: web.Request) -> web.StreamResponse:
-        ws = web.WebSocketResponse(heartbeat=None, autoping=True)
+        f = self.faults
+        ws = web.WebSocketResponse(heartbeat=None, autoping=not f.silent)
         await ws.prepare(request)
         self.connections += 1
-        f = self.faults
+        if f.silent:  # accept, then never answer anything (half-open TCP, hung server)
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.sleep(3600)
+            return ws
         try:
             await self._subscribed(ws, request)
             while self.position < len(self.frames):

@@ -151,3 +151,32 @@ async def test_quiet_connection_is_not_restarted(exchange: str) -> None:
         await asyncio.wait_for(task, 10)
     assert fake.connections == 1 and conn.stats.connects == 1
     assert conn.stats.rejects == 0
+
+
+async def test_dead_peer_is_detected_by_the_watchdog_and_reconnected() -> None:
+    async with FakeExchange("binance", [], Faults(silent=True)) as fake:
+        conn = Connection(endpoint("binance", ["BTC-USDT"], ws_base=fake.ws_url), ListSink(),
+                          settings=LoopSettings(stale_after_s=0.6, ping_interval_s=0.1,
+                                                backoff_base_s=0.05, backoff_cap_s=0.1))
+        stop = asyncio.Event()
+        task = asyncio.create_task(conn.run(stop))
+        await asyncio.sleep(4)
+        stop.set()
+        await asyncio.wait_for(task, 10)
+    assert fake.connections >= 2 and conn.stats.connects >= 2
+
+
+async def test_circuit_opens_after_repeated_failures() -> None:
+    from tests.fakes.exchange import _free_port
+    url = f"ws://127.0.0.1:{_free_port()}"  # nothing listens there
+    conn = Connection(endpoint("kraken", ["BTC-USD"], ws_base=url), ListSink(),
+                      settings=LoopSettings(backoff_base_s=0.01, backoff_cap_s=0.02,
+                                            breaker_failures=3, breaker_open_s=30))
+    stop = asyncio.Event()
+    task = asyncio.create_task(conn.run(stop))
+    await asyncio.sleep(2)
+    assert conn.breaker.failures == 3  # no fourth attempt while the circuit is open
+    assert conn.breaker.wait_s() > 20 and not conn.healthy()
+    stop.set()
+    await asyncio.wait_for(task, 5)
+    assert conn.stats.connects == 0
