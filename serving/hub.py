@@ -112,7 +112,12 @@ class Hub:
             self._loop.call_soon_threadsafe(self._set_start, start)
             log.info("hub.started", positions={f"{t}/{p}": o for (t, p), o in start.items()})
             while not self._stop.is_set():
-                msgs = consumer.consume(self._batch, 0.2)
+                # consume(n, timeout) waits out the whole timeout unless n arrive: block on
+                # the first record only, then take what is already fetched.
+                first = consumer.poll(0.2)
+                if first is None:
+                    continue
+                msgs = [first, *consumer.consume(self._batch - 1, 0)]
                 batch = []
                 for msg in msgs:
                     if msg.error() is not None:

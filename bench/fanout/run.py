@@ -1,0 +1,270 @@
+"""Fan-out benchmark: N subscribers on ONE server process while the COIN-M day's candles
+are committed to Kafka at 60x real time.
+
+Measures, per N: events delivered per second (all subscribers together), delivery lag
+(Kafka record timestamp, set when the candle is produced and committed at once, ->
+receipt by the subscriber) p50/p99/max, and the server's memory per subscriber (RSS with
+N subscribers minus RSS before, / N). Baseline in the same run: a plain read_committed
+Kafka consumer's lag on the same records (what a client reading Kafka directly would see).
+
+    .venv/bin/python -m bench.fanout.run --subscribers 100,1000,5000 --seconds 45
+
+Needs the local stack (Kafka + registry; `candleflow stack up`). Subscribers run in
+--client-procs processes with one HTTP/2 connection per 100 streams.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing as mp
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+AGG = ROOT.parent / "shared" / "data" / "binance" / "BTCUSD_PERP-aggTrades-2026-05-08.zip"
+
+
+def day_candles(trades_limit: int) -> list[Any]:
+    from candleflow import binance_files, reference
+    from candleflow.records import fit_decimal
+    import dataclasses
+    from decimal import ROUND_HALF_UP
+
+    trades = []
+    for t in binance_files.read_trades(AGG):
+        trades.append(t)
+        if len(trades) >= trades_limit:
+            break
+    out = reference.batch_candles(trades, ["1m", "5m"])
+    out = [dataclasses.replace(c, vwap=None if c.vwap is None else
+                               fit_decimal(c.vwap, rounding=ROUND_HALF_UP)) for c in out]
+    return sorted(out, key=lambda c: (c.window_end_us, c.interval))
+
+
+def setup_topics(settings: Any) -> Any:
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    from candleflow import avro
+    from candleflow.config import Topics
+
+    sfx = uuid.uuid4().hex[:8]
+    topics = Topics(candles=f"bench.candles.{sfx}", anomalies=f"bench.anomalies.{sfx}",
+                    explanations=f"bench.explanations.{sfx}")
+    admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers})
+    names = [topics.candles, topics.anomalies, topics.explanations]
+    for f in admin.create_topics([NewTopic(n, 3, 1) for n in names]).values():
+        f.result(30)
+    avro.register_contracts(avro.registry_client(settings), {
+        topics.candles: "candle", topics.anomalies: "anomaly",
+        topics.explanations: "explanation"})
+    return topics
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+# --- subscribers (in worker processes) ------------------------------------------------------
+
+def client_proc(port: int, n: int, symbol: str, ready: Any, go: Any, results: Any,
+                expected: int, seconds: float) -> None:
+    import grpc
+
+    from serving.pb import SERVICE, pb
+
+    async def main() -> None:
+        chans = [grpc.aio.insecure_channel(f"127.0.0.1:{port}", options=[
+            ("grpc.use_local_subchannel_pool", 1)]) for _ in range((n + 99) // 100)]
+        lags: list[float] = []
+        counts = [0] * n
+        subscribed = asyncio.Event()
+        n_ready = 0
+
+        async def sub(i: int) -> None:
+            nonlocal n_ready
+            call = chans[i // 100].unary_stream(
+                f"/{SERVICE}/StreamCandles", request_serializer=lambda m: m.SerializeToString(),
+                response_deserializer=pb.CandleEvent.FromString)(
+                pb.StreamCandlesRequest(symbols=[symbol]))
+            first = True
+            async for ev in call:
+                if first:
+                    first = False
+                    n_ready += 1
+                    if n_ready == n:
+                        subscribed.set()
+                if ev.HasField("candle"):
+                    lags.append(time.time() - ev.kafka_timestamp_us / 1e6)
+                    counts[i] += 1
+                    if counts[i] >= expected:
+                        call.cancel()
+                        return
+
+        tasks = [asyncio.create_task(sub(i)) for i in range(n)]
+        await subscribed.wait()
+        ready.put(n)
+        await asyncio.get_running_loop().run_in_executor(None, go.wait)
+        t0 = time.time()
+        await asyncio.wait(tasks, timeout=seconds + 30)
+        for t in tasks:
+            t.cancel()
+        results.put({"lags": lags, "received": sum(counts), "complete": sum(
+            1 for c in counts if c >= expected), "elapsed": time.time() - t0})
+        for ch in chans:
+            await ch.close()
+
+    asyncio.run(main())
+
+
+# --- one run ---------------------------------------------------------------------------------
+
+def produce(settings: Any, topic: str, candles: list[Any], speed: float, stop_at: int) -> None:
+    """Commit each candle when its window closes, at `speed` x real time."""
+    from confluent_kafka import Producer
+
+    from candleflow import avro
+
+    ser = avro.serializer(avro.registry_client(settings), "candle")
+    p = Producer({"bootstrap.servers": settings.bootstrap_servers,
+                  "transactional.id": f"bench-{uuid.uuid4().hex}", "linger.ms": 0})
+    p.init_transactions(30)
+    t0_event = candles[0].window_end_us
+    t0 = time.time()
+    i = 0
+    while i < min(stop_at, len(candles)):
+        due = t0 + (candles[i].window_end_us - t0_event) / 1e6 / speed
+        time.sleep(max(0.0, due - time.time()))
+        p.begin_transaction()
+        j = i
+        while j < len(candles) and candles[j].window_end_us == candles[i].window_end_us:
+            c = candles[j]
+            p.produce(topic, key=f"{c.exchange}:{c.symbol}:{c.interval}".encode(),
+                      value=ser(c, avro.value_context(topic)))
+            j += 1
+        p.commit_transaction(30)
+        i = j
+
+
+def baseline_consumer(settings: Any, topic: str, n: int, out: list[float]) -> None:
+    from confluent_kafka import Consumer
+
+    c = Consumer({"bootstrap.servers": settings.bootstrap_servers, "group.id":
+                  f"bench-{uuid.uuid4().hex}", "isolation.level": "read_committed",
+                  "auto.offset.reset": "earliest", "fetch.wait.max.ms": 50})
+    c.subscribe([topic])
+    deadline = time.time() + 600
+    while len(out) < n and time.time() < deadline:
+        m = c.poll(0.2)
+        if m is not None and m.error() is None:
+            out.append(time.time() - m.timestamp()[1] / 1000)
+    c.close()
+
+
+def pct(xs: list[float], q: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(q * len(xs)))] if xs else float("nan")
+
+
+def run_one(n: int, candles: list[Any], seconds: float, speed: float, procs: int) -> dict:
+    from candleflow.config import StackSettings
+
+    settings = StackSettings()
+    topics = setup_topics(settings)
+    per_minute = sum(1 for c in candles if c.interval == "1m") / max(
+        1, (candles[-1].window_end_us - candles[0].window_end_us) / 60e6)
+    window_us = seconds * speed * 1e6
+    sent = [c for c in candles if c.window_end_us - candles[0].window_end_us < window_us]
+    port = 52000 + os.getpid() % 5000
+    env = {**os.environ, "CANDLEFLOW_TOPIC_CANDLES": topics.candles,
+           "CANDLEFLOW_TOPIC_ANOMALIES": topics.anomalies,
+           "CANDLEFLOW_TOPIC_EXPLANATIONS": topics.explanations,
+           "CANDLEFLOW_SERVING_HEARTBEAT_SECONDS": "1"}
+    server = subprocess.Popen([sys.executable, "-m", "candleflow.cli", "serve", "--local",
+                               "--addr", f"127.0.0.1:{port}", "--metrics-port", "0"],
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(6)
+        rss0 = rss_kib(server.pid)
+        ctx = mp.get_context("spawn")
+        ready, results, go = ctx.Queue(), ctx.Queue(), ctx.Event()
+        sizes = [n // procs + (1 if i < n % procs else 0) for i in range(procs)]
+        workers = [ctx.Process(target=client_proc, args=(port, k, "BTC-USD-PERP", ready, go,
+                                                         results, len(sent), seconds))
+                   for k in sizes if k]
+        for w in workers:
+            w.start()
+        for _ in workers:
+            ready.get(timeout=300)
+        time.sleep(1)
+        rss1 = rss_kib(server.pid)
+        base: list[float] = []
+        bt = threading.Thread(target=baseline_consumer, args=(settings, topics.candles,
+                                                              len(sent), base))
+        bt.start()
+        go.set()
+        t0 = time.time()
+        produce(settings, topics.candles, sent, speed, len(sent))
+        res = [results.get(timeout=seconds + 120) for _ in workers]
+        elapsed = time.time() - t0
+        rss2 = rss_kib(server.pid)
+        for w in workers:
+            w.join(30)
+        bt.join(60)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+    lags = [x for r in res for x in r["lags"]]
+    received = sum(r["received"] for r in res)
+    return {
+        "subscribers": n, "candles": len(sent), "candles_per_min_1m": round(per_minute, 2),
+        "delivered": received, "expected": n * len(sent),
+        "complete_subscribers": sum(r["complete"] for r in res),
+        "seconds": round(elapsed, 1), "msgs_per_s": round(received / elapsed, 1),
+        "lag_p50_ms": round(pct(lags, 0.5) * 1000, 1),
+        "lag_p99_ms": round(pct(lags, 0.99) * 1000, 1),
+        "lag_max_ms": round(max(lags) * 1000, 1) if lags else None,
+        "baseline_lag_p50_ms": round(pct(base, 0.5) * 1000, 1),
+        "baseline_lag_p99_ms": round(pct(base, 0.99) * 1000, 1),
+        "server_rss_idle_mib": round(rss0 / 1024, 1),
+        "server_rss_subscribed_mib": round(rss1 / 1024, 1),
+        "server_rss_end_mib": round(rss2 / 1024, 1),
+        "kib_per_subscriber": round((rss1 - rss0) / n, 1),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--subscribers", default="100,1000,5000")
+    ap.add_argument("--seconds", type=float, default=45.0, help="streaming time per run")
+    ap.add_argument("--speed", type=float, default=60.0, help="x real time")
+    ap.add_argument("--client-procs", type=int, default=2)
+    ap.add_argument("--trades", type=int, default=30_000, help="COIN-M trades to candle")
+    ap.add_argument("--out", default="", help="append JSON lines here")
+    args = ap.parse_args()
+    candles = day_candles(args.trades)
+    for n in (int(x) for x in args.subscribers.split(",")):
+        r = run_one(n, candles, args.seconds, args.speed, args.client_procs)
+        print(json.dumps(r), flush=True)
+        if args.out:
+            with open(args.out, "a") as fh:
+                fh.write(json.dumps(r) + "\n")
+
+
+if __name__ == "__main__":
+    main()
