@@ -23,6 +23,7 @@ from ingest.common import (
     Reject,
     RejectReason,
     TradeBatch,
+    batch,
     check_skew,
     check_symbol,
     dec,
@@ -30,6 +31,7 @@ from ingest.common import (
     flag,
     get,
     integer,
+    make_trade,
     parse_json,
     reject,
 )
@@ -150,7 +152,7 @@ def _fast_trade(data: dict[str, Any], ingest_time_us: int, options: ParseOptions
         trade_id, first, last = data["t"], None, None
         if type(trade_id) is not int or trade_id < 0:
             raise TypeError
-    return Trade(EXCHANGE, symbol, native, trade_id, price, quantity,
+    return make_trade(EXCHANGE, symbol, native, trade_id, price, quantity,
                  Side.SELL if m else Side.BUY, event_time_us, ingest_time_us, first, last,
                  kind, contract_size)
 
@@ -171,13 +173,13 @@ def parse(frame: str | bytes, ingest_time_us: int,
         event = data.get("e")
         if event == "trade" or event == "aggTrade":
             try:
-                return TradeBatch((_fast_trade(data, ingest_time_us, options),))
+                return batch((_fast_trade(data, ingest_time_us, options),))
             except Exception:  # noqa: BLE001 - the slow path says what was wrong
-                return TradeBatch((_trade(data, ingest_time_us, options),))
+                return batch((_trade(data, ingest_time_us, options),))
         if event == "serverShutdown":
-            return TradeBatch(control="server_shutdown")
+            return batch(control="server_shutdown")
         if "result" in obj and "id" in obj:  # reply to SUBSCRIBE / LIST_SUBSCRIPTIONS
-            return TradeBatch(control="subscribe_ack")
+            return batch(control="subscribe_ack")
         if "stream" not in obj and "e" not in obj and not ({"code", "msg"} - obj.keys()):
             raise Bad(RejectReason.UNEXPECTED_MESSAGE, f"error {obj.get('code')}: "
                       f"{str(obj.get('msg'))[:100]}")

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 from functools import lru_cache
+from operator import attrgetter
 from typing import Any
 
 from candleflow.domain import InstrumentKind, Side, Trade
@@ -29,12 +30,14 @@ from ingest.common import (
     Reject,
     RejectReason,
     TradeBatch,
+    batch,
     check_skew,
     check_symbol,
     dec,
     get,
     integer,
     iso_to_us,
+    make_trade,
     parse_json,
     reject,
 )
@@ -97,6 +100,7 @@ def _product_ok(product: str) -> bool:
 
 
 _ZERO = Decimal(0)
+_BY_MARKET_AND_ID = attrgetter("symbol", "trade_id")
 
 
 def _fast_trade(row: Any, ingest_time_us: int, options: ParseOptions) -> Trade:
@@ -122,7 +126,7 @@ def _fast_trade(row: Any, ingest_time_us: int, options: ParseOptions) -> Trade:
     skew = options.max_skew_us
     if skew is not None and abs(event_time_us - ingest_time_us) > skew:
         raise ValueError
-    return Trade(EXCHANGE, product, product, tid, price, quantity, side, event_time_us,
+    return make_trade(EXCHANGE, product, product, tid, price, quantity, side, event_time_us,
                  ingest_time_us, None, None, InstrumentKind.SPOT, None)
 
 
@@ -135,7 +139,9 @@ def _one(row: Any, ingest_time_us: int, options: ParseOptions) -> Trade:
 
 def _sorted(trades: list[Trade]) -> list[Trade]:
     # Snapshots (and multi-trade updates) come newest first: hand them on in id order.
-    return sorted(trades, key=lambda t: (t.symbol, t.trade_id)) if len(trades) > 1 else trades
+    if len(trades) > 1:
+        trades.sort(key=_BY_MARKET_AND_ID)
+    return trades
 
 
 def _advanced(obj: dict[str, Any], ingest_time_us: int, options: ParseOptions) -> TradeBatch:
@@ -153,11 +159,11 @@ def _advanced(obj: dict[str, Any], ingest_time_us: int, options: ParseOptions) -
             if type(rows) is not list:
                 raise Bad(RejectReason.BAD_TYPE, "trades is not an array")
             trades.extend([_one(row, ingest_time_us, options) for row in rows])
-        return TradeBatch(_sorted(trades), sequence=sequence)
+        return batch(_sorted(trades), sequence=sequence)
     control = _CONTROL_CHANNELS.get(channel) if type(channel) is str else None
     if control is None:
         raise Bad(RejectReason.UNEXPECTED_MESSAGE, f"channel {str(channel)[:40]!r}")
-    return TradeBatch(control=control, sequence=sequence)
+    return batch(control=control, sequence=sequence)
 
 
 def parse(frame: str | bytes, ingest_time_us: int,
@@ -171,10 +177,10 @@ def parse(frame: str | bytes, ingest_time_us: int,
             return _advanced(obj, ingest_time_us, options)
         kind = obj.get("type")
         if kind == "match" or kind == "last_match":
-            return TradeBatch((_one(obj, ingest_time_us, options),))
+            return batch((_one(obj, ingest_time_us, options),))
         control = _CONTROL_TYPES.get(kind) if type(kind) is str else None
         if control is not None:
-            return TradeBatch(control=control)
+            return batch(control=control)
         if kind is None:
             raise Bad(RejectReason.MISSING_FIELD, "missing channel/type")
         detail = obj.get("message") or obj.get("reason") or ""

@@ -8,6 +8,7 @@ frame was a control message and which connection sequence number it carried.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import time
@@ -18,6 +19,7 @@ from enum import StrEnum
 from functools import lru_cache
 from typing import Any
 
+from candleflow.domain import Trade
 from candleflow.records import MAX_MICROS
 
 try:  # orjson is several times faster on the hot path; the stdlib is the fallback
@@ -81,15 +83,39 @@ class TradeBatch(list):  # type: ignore[type-arg]
     control: a recognised non-trade message (subscription ack, heartbeat, status), by name.
     sequence: the connection-level sequence number, where the exchange sends one
     (Coinbase Advanced Trade `sequence_num`); a jump means frames were lost.
+    No __init__ of its own: building a one-trade batch is list's C constructor (hot path).
     """
 
-    __slots__ = ("control", "sequence")
+    control: str | None = None
+    sequence: int | None = None
 
-    def __init__(self, trades: Any = (), control: str | None = None,
-                 sequence: int | None = None) -> None:
-        super().__init__(trades)
-        self.control = control
-        self.sequence = sequence
+
+def batch(trades: Any = (), control: str | None = None,
+          sequence: int | None = None) -> TradeBatch:
+    out = TradeBatch(trades)
+    if control is not None:
+        out.control = control
+    if sequence is not None:
+        out.sequence = sequence
+    return out
+
+
+def _trade_factory() -> Any:
+    """A Trade constructor ~2x faster than the frozen dataclass's own __init__ (which goes
+    through object.__setattr__ per field): the same slots, set through their descriptors.
+    Positional, every field given; tests check it builds objects equal to Trade(...)."""
+    names = [f.name for f in dataclasses.fields(Trade)]
+    if list(Trade.__slots__) != names:
+        raise RuntimeError("Trade's slots no longer match its fields")
+    lines = [f"def make_trade({', '.join(names)}):", "    t = _new(Trade)"]
+    lines += [f"    _set_{n}(t, {n})" for n in names] + ["    return t"]
+    scope: dict[str, Any] = {"_new": object.__new__, "Trade": Trade}
+    scope.update({f"_set_{n}": Trade.__dict__[n].__set__ for n in names})
+    exec("\n".join(lines), scope)  # noqa: S102 - generated from the dataclass's own fields
+    return scope["make_trade"]
+
+
+make_trade = _trade_factory()
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,7 @@ from ingest.common import (
     Reject,
     RejectReason,
     TradeBatch,
+    batch,
     check_skew,
     check_symbol,
     dec,
@@ -113,7 +114,7 @@ def _v1(obj: list[Any], ingest_time_us: int, options: ParseOptions) -> TradeBatc
             price=dec(get(row, 0, "price"), "price"), quantity=dec(get(row, 1, "volume"), "volume"),
             side=_side(get(row, 3, "side")), event_time_us=event_time_us,
             ingest_time_us=ingest_time_us, kind=InstrumentKind.SPOT))
-    return TradeBatch(trades)
+    return batch(trades)
 
 
 def _v2(obj: dict[str, Any], ingest_time_us: int, options: ParseOptions) -> TradeBatch:
@@ -125,23 +126,23 @@ def _v2(obj: dict[str, Any], ingest_time_us: int, options: ParseOptions) -> Trad
         trades = [_v2_trade(row, ingest_time_us, options) for row in rows]
         if len(trades) > 1:
             trades.sort(key=lambda t: (t.symbol, t.trade_id))
-        return TradeBatch(trades)
+        return batch(trades)
     if channel in _V2_CONTROL:
-        return TradeBatch(control=_V2_CONTROL[channel])
+        return batch(control=_V2_CONTROL[channel])
     method = obj.get("method")
     if method is not None:
         if obj.get("success", True) is not True:
             raise Bad(RejectReason.UNEXPECTED_MESSAGE, f"{method} failed: "
                       f"{str(obj.get('error'))[:100]}")
-        return TradeBatch(control=str(method)[:40])
+        return batch(control=str(method)[:40])
     event = obj.get("event")
     if event in _V1_CONTROL:
-        return TradeBatch(control=_V1_CONTROL[event])
+        return batch(control=_V1_CONTROL[event])
     if event == "subscriptionStatus":
         if obj.get("status") == "error":
             raise Bad(RejectReason.UNEXPECTED_MESSAGE,
                       f"subscription error: {str(obj.get('errorMessage'))[:100]}")
-        return TradeBatch(control="subscription")
+        return batch(control="subscription")
     if channel is None and event is None:
         raise Bad(RejectReason.MISSING_FIELD, "missing channel/event")
     raise Bad(RejectReason.UNEXPECTED_MESSAGE, f"channel {str(channel or event)[:40]!r}")
