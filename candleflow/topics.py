@@ -53,7 +53,7 @@ def default_topics(topics: Topics | None = None) -> list[TopicSpec]:
 
 def admin(bootstrap_servers: str, quiet: bool = False) -> AdminClient:
     """An admin client; quiet=True silences librdkafka's connection errors (health probes)."""
-    conf: dict[str, object] = {"bootstrap.servers": bootstrap_servers}
+    conf: dict[str, str | int | float | bool] = {"bootstrap.servers": bootstrap_servers}
     if quiet:
         conf["log_level"] = 0
     return AdminClient(conf)

@@ -15,7 +15,7 @@ import pytest
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import ConfigResource, ResourceType
 
-from candleflow import catalog, topics
+from candleflow import avro, catalog, topics
 from candleflow.config import StackSettings
 from candleflow.procs import StackError, alive, pids_with_marker, port_in_use
 from candleflow.stack import Stack
@@ -111,6 +111,11 @@ def test_catalog_namespaces_and_flink_ddl(stack: Stack) -> None:
     assert "'jdbc.schema-version' = 'V1'" in ddl
 
 
+def _subject_ids(settings: StackSettings) -> dict[str, int]:
+    client = avro.registry_client(settings)
+    return {subj: client.get_latest_version(subj).schema_id for subj in client.get_subjects()}
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -178,6 +183,13 @@ def test_up_is_idempotent_and_down_leaves_no_java_of_ours(tmp_path: Path) -> Non
         stack.up(flink=True)  # already running: no new process, quick
         assert time.monotonic() - t0 < 30
         assert {st.name: st.pid for st in stack.status()} == pids
+        # Schema ids survive a registry restart (records in Kafka carry them).
+        ids = _subject_ids(settings)
+        assert len(ids) == 5, ids
+        stack.procs["registry"].stop()
+        stack.up(flink=True)  # restarts only the registry
+        assert {st.name: st.pid for st in stack.status()}["kafka"] == pids["kafka"]
+        assert _subject_ids(settings) == ids
         # A second Stack on the same ports but another data dir must refuse, naming a port.
         other = Stack(settings.model_copy(update={"data_dir": tmp_path / "other"}))
         other.procs = {n: p for n, p in other.procs.items()}
