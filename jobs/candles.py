@@ -66,7 +66,6 @@ def ptf_query_sql(config: CandleJobConfig, source_table: str) -> str:
     return f"""SELECT * FROM {FUNCTION_NAME}(
   trades => TABLE {source_table} PARTITION BY (exchange, symbol),
   spec => '{spec}',
-  on_time => DESCRIPTOR(rowtime),
   uid => '{config.uid}')"""
 
 

@@ -19,8 +19,12 @@ import org.apache.flink.types.Row;
  * market's own clock, and emits final candles, corrections (revision + 1), empty flat candles and
  * DLQ rows. The rules are in docs/semantics.md; this class follows them step by step.
  *
- * <p>Call: {@code CandleFunction(trades => TABLE t PARTITION BY exchange, symbol,
- * spec => '...', on_time => DESCRIPTOR(rowtime), uid => 'candles-ptf-v1')}.
+ * <p>Call: {@code CandleFunction(trades => TABLE t PARTITION BY (exchange, symbol),
+ * spec => '...', uid => 'candles-ptf-v1')}. Deliberately WITHOUT {@code on_time}: Flink 2.1's
+ * PTF runner silently drops input rows whose on_time is at or below the operator's watermark
+ * (ProcessTableRunner.processEval), which would lose a lagging market's trades to another
+ * market's watermark. Lateness is this function's decision, on the market's own clock; the
+ * watermark still reaches the operator and drives the idle-flush timers.
  */
 @DataTypeHint(Rows.OUTPUT_TYPE)
 public class CandleFunction extends ProcessTableFunction<Row> {
@@ -35,7 +39,7 @@ public class CandleFunction extends ProcessTableFunction<Row> {
       @StateHint Market market,
       @StateHint MapView<Long, Win> windows,
       @StateHint MapView<Long, Long> seen,
-      @ArgumentHint({ArgumentTrait.SET_SEMANTIC_TABLE, ArgumentTrait.REQUIRE_ON_TIME}) Row trades,
+      @ArgumentHint(ArgumentTrait.SET_SEMANTIC_TABLE) Row trades,
       String spec)
       throws Exception {
     Spec s = spec(spec);
