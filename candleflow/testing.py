@@ -53,11 +53,11 @@ def stack_lock(settings: StackSettings) -> Iterator[None]:
 
 
 class Lease:
-    """This process's claim on the shared stack (a file named after its pid)."""
+    """A claim on the shared stack: a file "<pid>.<tag>" (one per fixture of a session)."""
 
-    def __init__(self, settings: StackSettings) -> None:
+    def __init__(self, settings: StackSettings, tag: str = "stack") -> None:
         self.dir = settings.data_dir / "leases"
-        self.path = self.dir / str(os.getpid())
+        self.path = self.dir / f"{os.getpid()}.{tag}"
 
     def take(self) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -66,14 +66,15 @@ class Lease:
     def release(self) -> None:
         self.path.unlink(missing_ok=True)
 
-    def others(self) -> list[int]:
-        """Pids of other live sessions holding a lease (stale leases are removed)."""
+    def others(self) -> list[Path]:
+        """Leases held by other fixtures or live sessions (stale ones are removed)."""
         out = []
         for p in self.dir.glob("*"):
-            if not p.name.isdigit() or int(p.name) == os.getpid():
+            pid = p.name.split(".", 1)[0]
+            if p == self.path or not pid.isdigit():
                 continue
-            if alive(int(p.name)):
-                out.append(int(p.name))
+            if alive(int(pid)):
+                out.append(p)
             else:
                 p.unlink(missing_ok=True)
         return out
@@ -83,7 +84,7 @@ def acquire_stack(flink: bool = False) -> tuple[Stack, bool]:
     """The shared test stack, started if needed; returns (stack, started_here)."""
     stack = Stack(stack_test_settings())
     with stack_lock(stack.settings):
-        Lease(stack.settings).take()
+        Lease(stack.settings, "flink" if flink else "stack").take()
         if stack.healthy(flink=flink):
             stack._bootstrap()  # topics/contracts/namespaces, in case it was started by hand
             return stack, False
@@ -94,10 +95,15 @@ def acquire_stack(flink: bool = False) -> tuple[Stack, bool]:
 def release_stack(stack: Stack, started: bool, services: str = "all") -> None:
     """Drop our lease; stop what we started if nobody else uses the stack."""
     with stack_lock(stack.settings):
-        lease = Lease(stack.settings)
+        lease = Lease(stack.settings, "flink" if services == "flink" else "stack")
         lease.release()
         keep = os.environ.get("CANDLEFLOW_TEST_KEEP_STACK", "") not in ("", "0")
-        if started and not keep and not lease.others():
+        # Flink is stopped when no other session uses Flink; the whole stack when no other
+        # fixture or session holds any lease.
+        others = lease.others()
+        if services == "flink":
+            others = [p for p in others if p.name.endswith(".flink")]
+        if started and not keep and not others:
             if services == "flink":
                 for name in ("flink-taskmanager", "flink-jobmanager"):
                     stack.procs[name].stop()

@@ -19,7 +19,7 @@ from candleflow import avro, catalog, topics
 from candleflow.config import StackSettings
 from candleflow.procs import StackError, alive, pids_with_marker, port_in_use
 from candleflow.stack import Stack
-from candleflow.testing import unique_name
+from candleflow.testing import Lease, unique_name
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -204,3 +204,20 @@ def test_up_is_idempotent_and_down_leaves_no_java_of_ours(tmp_path: Path) -> Non
     for port in (settings.kafka_port, settings.registry_port, settings.flink_rest_port):
         assert not port_in_use(settings.host, port), port
     assert all(st.pid is None and not st.healthy for st in stack.status())
+
+
+def test_leases_keep_a_shared_stack_for_other_sessions(tmp_path: Path) -> None:
+    settings = StackSettings(data_dir=tmp_path)
+    mine, my_flink = Lease(settings, "stack"), Lease(settings, "flink")
+    mine.take()
+    my_flink.take()
+    assert my_flink.others() == [mine.path]
+    other_live = tmp_path / "leases" / f"{os.getppid()}.flink"  # a live process: kept
+    other_live.touch()
+    dead = tmp_path / "leases" / "999999999.stack"  # no such process: stale, removed
+    dead.touch()
+    assert sorted(mine.others()) == sorted([my_flink.path, other_live])
+    assert not dead.exists()
+    my_flink.release()
+    other_live.unlink()
+    assert mine.others() == []
