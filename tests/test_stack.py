@@ -221,3 +221,22 @@ def test_leases_keep_a_shared_stack_for_other_sessions(tmp_path: Path) -> None:
     my_flink.release()
     other_live.unlink()
     assert mine.others() == []
+
+
+def test_stack_up_says_when_java_is_missing(tmp_path: Path) -> None:
+    env = {
+        **_scratch_env(tmp_path, _free_port()),
+        "JAVA_HOME": str(tmp_path / "no-jdk"),
+        "PATH": str(tmp_path),
+    }
+    res = subprocess.run(
+        [sys.executable, "-m", "candleflow.cli", "stack", "up", "--no-flink"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+    )
+    out = " ".join((res.stdout + res.stderr).split())
+    assert res.returncode == 1, out
+    assert "java not found" in out and "JDK 17" in out, out
