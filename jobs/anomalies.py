@@ -297,6 +297,11 @@ def _dec(value: Any) -> Decimal | None:
     return None if value is None else Decimal(str(value))
 
 
+def _dec1(value: Any) -> Decimal:
+    """A NOT NULL decimal column."""
+    return Decimal(str(value))
+
+
 def row_to_candle(row: Row) -> Candle:
     d = row.as_dict()
     return Candle(
@@ -305,15 +310,15 @@ def row_to_candle(row: Row) -> Candle:
         interval=d["interval"],
         window_start_us=_micros(d["window_start"]),
         window_end_us=_micros(d["window_end"]),
-        open=_dec(d["open"]),
-        high=_dec(d["high"]),
-        low=_dec(d["low"]),  # type: ignore[arg-type]
-        close=_dec(d["close"]),
-        volume=_dec(d["volume"]),  # type: ignore[arg-type]
-        quote_volume=_dec(d["quote_volume"]),
-        trade_count=d["trade_count"],  # type: ignore[arg-type]
-        taker_buy_volume=_dec(d["taker_buy_volume"]),  # type: ignore[arg-type]
-        taker_buy_quote_volume=_dec(d["taker_buy_quote_volume"]),  # type: ignore[arg-type]
+        open=_dec1(d["open"]),
+        high=_dec1(d["high"]),
+        low=_dec1(d["low"]),
+        close=_dec1(d["close"]),
+        volume=_dec1(d["volume"]),
+        quote_volume=_dec1(d["quote_volume"]),
+        trade_count=d["trade_count"],
+        taker_buy_volume=_dec1(d["taker_buy_volume"]),
+        taker_buy_quote_volume=_dec1(d["taker_buy_quote_volume"]),
         vwap=_dec(d["vwap"]),
         first_trade_id=d["first_trade_id"],
         last_trade_id=d["last_trade_id"],
@@ -397,7 +402,7 @@ class _Detect(KeyedProcessFunction):
     def __init__(self, config: DetectorConfig, cross: bool) -> None:
         self.config = config
         self.cross = cross
-        self.state = None
+        self.state: Any = None
 
     def open(self, runtime_context: RuntimeContext) -> None:
         self.state = runtime_context.get_state(

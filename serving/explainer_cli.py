@@ -31,3 +31,12 @@ def run(
     if no_iceberg:
         overrides["write_iceberg"] = False
     serve(ExplainerSettings(**overrides))  # type: ignore[arg-type]
+
+
+@app.command()
+def show(limit: int = typer.Option(50, help="show the last N anomalies")) -> None:
+    """Print anomalies (final status) with their explanations, from the topics."""
+    from candleflow.config import StackSettings, Topics
+    from serving.explainer.report import explained_anomalies, render
+
+    render(explained_anomalies(StackSettings(), Topics()), limit=limit)

@@ -11,6 +11,7 @@ import time
 import uuid
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
+from confluent_kafka.schema_registry.avro import AvroDeserializer
 
 from candleflow import avro
 from candleflow.anomaly_rules import ALL_EXCHANGES
@@ -35,7 +36,7 @@ class CandleCache:
         self.lookback_ms = lookback_minutes * 60_000
         self.series: dict[Key, dict[int, Candle]] = {}
         self._consumer: Consumer | None = None
-        self._deser = None
+        self._deser: AvroDeserializer | None = None
 
     def _open(self) -> Consumer | None:
         if self._consumer is not None:
@@ -81,7 +82,7 @@ class CandleCache:
             for msg in msgs:
                 if msg.error():
                     raise KafkaException(msg.error())
-                self.add(self._deser(msg.value(), avro.value_context(self.topic)))
+                self.add(self._deser(msg.value(), avro.value_context(self.topic)))  # type: ignore[arg-type]
             if not msgs:
                 pos = c.position(c.assignment())
                 if all(tp.offset < 0 or tp.offset >= ends[tp.partition] for tp in pos):

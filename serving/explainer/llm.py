@@ -169,7 +169,9 @@ class ClaudeExplainer:
                 )
                 return None, f"budget_{window}"
             try:
-                response = self.client.messages.create(
+                # kwargs typed loosely: the SDK's overloads want its TypedDicts
+                create: Callable[..., Any] = self.client.messages.create
+                response = create(
                     model=s.model,
                     max_tokens=s.max_tokens,
                     system=[

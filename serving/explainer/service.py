@@ -30,7 +30,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from candleflow import avro
 from candleflow.config import StackSettings, Topics
-from candleflow.domain import Explanation
+from candleflow.domain import Anomaly, Explanation
 from serving.explainer.budget import Budget
 from serving.explainer.candles import CandleCache
 from serving.explainer.explainer import Explainer
@@ -91,8 +91,10 @@ def read_topic_to_end(
             if msg.error():
                 raise KafkaException(msg.error())
             out.append(deser(msg.value(), avro.value_context(topic)))
-            if msg.offset() + 1 >= ends[msg.partition()]:
-                todo.discard(msg.partition())
+            offset, partition = msg.offset(), msg.partition()
+            assert offset is not None and partition is not None
+            if offset + 1 >= ends[partition]:
+                todo.discard(partition)
         if todo:
             raise TimeoutError(f"could not read {topic} to its end in {timeout_s}s")
         return out
@@ -222,6 +224,7 @@ class ExplainerService:
         deser = avro.deserializer(client, "anomaly")
         ser = avro.serializer(client, "explanation")
         out_ctx = avro.value_context(self.topics.explanations)
+        in_ctx = avro.value_context(self.topics.anomalies)
         producer.init_transactions(30)
         consumer.subscribe([self.topics.anomalies])
         idle_since = time.monotonic()
@@ -241,7 +244,7 @@ class ExplainerService:
                     for msg in msgs:
                         if msg.error():
                             raise KafkaException(msg.error())
-                        anomaly = deser(msg.value(), avro.value_context(msg.topic()))
+                        anomaly: Anomaly = deser(msg.value(), in_ctx)  # type: ignore[assignment]
                         e = self.core.explain(anomaly)
                         if e is None:
                             continue

@@ -26,8 +26,9 @@ def produce_candles(settings, topic, candles):
     ser = avro.serializer(avro.registry_client(settings), "candle")
     p = Producer({"bootstrap.servers": settings.bootstrap_servers, "enable.idempotence": True})
     for c in candles:
-        p.produce(topic, key=f"{c.exchange}:{c.symbol}".encode(),
-                  value=ser(c, avro.value_context(topic)))
+        p.produce(
+            topic, key=f"{c.exchange}:{c.symbol}".encode(), value=ser(c, avro.value_context(topic))
+        )
     assert p.flush(30) == 0
 
 
@@ -37,8 +38,7 @@ def gold_rows(settings, namespace):
     jars = ";".join(p.as_uri() for p in connector_jars(settings))
     t_env.get_config().set("pipeline.jars", jars)
     t_env.execute_sql(flink_catalog_ddl(settings))
-    q = (f"SELECT anomaly_id, status, rule FROM `{settings.catalog_name}`.`{namespace}`"
-         ".`anomalies`")
+    q = f"SELECT anomaly_id, status, rule FROM `{settings.catalog_name}`.`{namespace}`.`anomalies`"
     with t_env.execute_sql(q).collect() as rows:
         return [(r[0], r[1], r[2]) for r in rows]
 
@@ -47,17 +47,23 @@ def test_job_on_kafka_and_iceberg_twice_the_same_candles(stack, unique_topic, un
     from candleflow.anomaly_rules import active_after, detect_all
 
     s = stack.settings
-    topics = Topics(candles=unique_topic("candles", partitions=3),
-                    anomalies=unique_topic("anomalies"))
+    topics = Topics(
+        candles=unique_topic("candles", partitions=3), anomalies=unique_topic("anomalies")
+    )
     stream = crafted()
     produce_candles(s, topics.candles, stream + stream)  # a replay: every candle twice
     expected = sorted((a.anomaly_id, a.status) for a in detect_all(stream))
 
     t_env = make_stream_table_env(parallelism=2, checkpoint_interval_ms=1000, stack=s)
     config = production_config(
-        s, topics, bounded=True, iceberg_database=unique_namespace,
-        group_id=unique_name("anomalies"), transactional_id_prefix=unique_name("anomalies-tx"),
-        startup_mode="earliest-offset")
+        s,
+        topics,
+        bounded=True,
+        iceberg_database=unique_namespace,
+        group_id=unique_name("anomalies"),
+        transactional_id_prefix=unique_name("anomalies-tx"),
+        startup_mode="earliest-offset",
+    )
     build(t_env, config).execute().wait()
 
     got = read_topic_to_end(s, topics.anomalies, "anomaly")
@@ -68,4 +74,5 @@ def test_job_on_kafka_and_iceberg_twice_the_same_candles(stack, unique_topic, un
     gold = gold_rows(s, unique_namespace)
     assert len(gold) == len({i for i, _ in expected}), "one row per anomaly_id"
     assert sorted((i, st) for i, st, _ in gold) == sorted(
-        (i, "ACTIVE" if i in final else "RETRACTED") for i in {i for i, _ in expected})
+        (i, "ACTIVE" if i in final else "RETRACTED") for i in {i for i, _ in expected}
+    )

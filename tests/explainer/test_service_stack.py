@@ -122,6 +122,22 @@ def test_one_call_per_anomaly_across_restart_and_replay(
     assert sorted(r["anomaly_id"] for r in ExplanationsTable(s, fresh).rows()) == sorted(active)
     assert len(fake_anthropic.requests) == 3
 
+    # what the demo shows: each anomaly once, its final status, its explanation
+    from rich.console import Console
+
+    from serving.explainer.report import explained_anomalies, render
+
+    shown = explained_anomalies(s, topics)
+    assert [(x.anomaly.rule, x.anomaly.status, x.explanation is not None) for x in shown] == [
+        ("VOLUME_SPIKE", ACTIVE, True),
+        ("VOLUME_SPIKE", ACTIVE, True),
+        ("VOLATILITY_SPIKE", RETRACTED, True),  # explained while active, then retracted
+    ]
+    console = Console(record=True, width=200)
+    render(shown, console)
+    out = console.export_text()
+    assert "RETRACTED" in out and "Volume jumped far above its recent average" in out
+
 
 def test_offline_without_key(stack, unique_topic, unique_namespace, monkeypatch):
     s = stack.settings

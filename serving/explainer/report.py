@@ -1,0 +1,60 @@
+"""Anomalies with their explanations, read from anomalies.v1 and explanations.v1 (for the
+demo and `candleflow explainer show`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.console import Console
+from rich.table import Table
+
+from candleflow.anomaly_rules import active_after
+from candleflow.config import StackSettings, Topics
+from candleflow.domain import Anomaly, Explanation
+from serving.explainer.context import utc
+from serving.explainer.service import read_topic_to_end
+
+
+@dataclass(frozen=True)
+class Explained:
+    anomaly: Anomaly  # its last record (status ACTIVE or RETRACTED)
+    explanation: Explanation | None
+
+
+def explained_anomalies(stack: StackSettings, topics: Topics) -> list[Explained]:
+    """Every anomaly id with its final status and its explanation (if written yet)."""
+    events: list[Anomaly] = read_topic_to_end(stack, topics.anomalies, "anomaly")
+    last: dict[str, Anomaly] = {a.anomaly_id: a for a in events}
+    active = active_after(events)
+    explanations = {
+        e.anomaly_id: e for e in read_topic_to_end(stack, topics.explanations, "explanation")
+    }
+    out = [Explained(last[i], explanations.get(i)) for i in last]
+    out.sort(key=lambda x: (x.anomaly.window_start_us, x.anomaly.rule, x.anomaly.symbol))
+    assert all((x.anomaly.anomaly_id in active) == (x.anomaly.status != "RETRACTED") for x in out)
+    return out
+
+
+def render(rows: list[Explained], console: Console | None = None, limit: int = 50) -> None:
+    table = Table(title=f"Anomalies and explanations ({len(rows)})", show_lines=True)
+    for col in ("window (UTC)", "market", "rule", "severity", "status", "explanation"):
+        table.add_column(col, overflow="fold")
+    for x in rows[-limit:]:
+        a, e = x.anomaly, x.explanation
+        text = (
+            "(not explained yet)"
+            if e is None
+            else (
+                f"{e.summary}\n[dim]{'offline' if e.offline else e.model}, "
+                f"confidence {e.confidence:.2f}[/dim]"
+            )
+        )
+        table.add_row(
+            utc(a.window_start_us)[:-4],
+            f"{a.exchange} {a.symbol} {a.interval}",
+            a.rule,
+            a.severity,
+            a.status,
+            text,
+        )
+    (console or Console()).print(table)
