@@ -7,6 +7,7 @@ streams, so one serialized event is shared by every subscriber it goes to.
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 from collections.abc import AsyncIterator
 from typing import Any
@@ -37,36 +38,24 @@ class MarketDataService:
     async def _bad(self, context: grpc.aio.ServicerContext, exc: validate.BadArgument) -> None:
         await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
 
-    async def _stream(self, kind: str, request: Any, context: grpc.aio.ServicerContext,
-                      check: Any) -> AsyncIterator[bytes]:
+    async def _stream(self, kind: str, check: Any, request: Any,
+                      context: grpc.aio.ServicerContext) -> AsyncIterator[bytes]:
+        """The streaming handler (bound with functools.partial per method): each event
+        passes through two generators only, this one and Streams.stream."""
         topics = self.streams.candle_topics if kind == "candles" else self.streams.anomaly_topics
         try:
             check(request, set(topics))
         except validate.BadArgument as exc:
             await self._bad(context, exc)
-        peer = f"{next(_ids)}"
         try:
-            async for event in self.streams.stream(kind, request, peer):
+            async for event in self.streams.stream(kind, request, f"{next(_ids)}"):
                 yield event
         except SlowClient as exc:
             token = convert.cursor_to_token(convert.cursor_to_pb(exc.cursor))
-            context.set_trailing_metadata(((RESUME_KEY, token),))
             await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
                                 f"client too slow: more than {self.streams.queue_capacity} "
                                 f"events queued; resume with the cursor in {RESUME_KEY}",
                                 trailing_metadata=((RESUME_KEY, token),))
-
-    # grpc.aio needs async generator functions (it checks the function, not the result).
-    async def stream_candles(self, request: Any, context: grpc.aio.ServicerContext
-                             ) -> AsyncIterator[bytes]:
-        async for event in self._stream("candles", request, context, validate.stream_candles):
-            yield event
-
-    async def stream_anomalies(self, request: Any, context: grpc.aio.ServicerContext
-                               ) -> AsyncIterator[bytes]:
-        async for event in self._stream("anomalies", request, context,
-                                        validate.stream_anomalies):
-            yield event
 
     async def _blocking(self, context: grpc.aio.ServicerContext, fn: Any, *args: Any) -> Any:
         """Run a history call in a thread within the tighter of its own and the client's
@@ -140,10 +129,14 @@ class MarketDataService:
             return grpc.unary_stream_rpc_method_handler(
                 fn, request_deserializer=req.FromString, response_serializer=_serialize)
 
+        # grpc.aio needs an async generator function (a partial of one qualifies).
+        stream_candles = functools.partial(self._stream, "candles", validate.stream_candles)
+        stream_anomalies = functools.partial(self._stream, "anomalies",
+                                             validate.stream_anomalies)
         return grpc.method_handlers_generic_handler(SERVICE, {
-            "StreamCandles": stream(self.stream_candles, pb.StreamCandlesRequest),
+            "StreamCandles": stream(stream_candles, pb.StreamCandlesRequest),
             "GetCandles": unary(self.get_candles, pb.GetCandlesRequest),
-            "StreamAnomalies": stream(self.stream_anomalies, pb.StreamAnomaliesRequest),
+            "StreamAnomalies": stream(stream_anomalies, pb.StreamAnomaliesRequest),
             "GetAnomaly": unary(self.get_anomaly, pb.GetAnomalyRequest),
             "ListSymbols": unary(self.list_symbols, pb.ListSymbolsRequest),
         })

@@ -216,8 +216,9 @@ class Streams:
                     if sub.overflowed:
                         raise SlowClient(last_cursor)
                     sub.wakeup.clear()
-                    try:
-                        await asyncio.wait_for(sub.wakeup.wait(), self.heartbeat_s)
+                    try:  # asyncio.timeout, not wait_for: no extra Task per wait
+                        async with asyncio.timeout(self.heartbeat_s):
+                            await sub.wakeup.wait()
                     except TimeoutError:
                         yield self._heartbeat(kind, last_cursor)
                     continue

@@ -21,7 +21,6 @@ import json
 import multiprocessing as mp
 import os
 import signal
-import statistics
 import subprocess
 import sys
 import threading
@@ -35,10 +34,11 @@ AGG = ROOT.parent / "shared" / "data" / "binance" / "BTCUSD_PERP-aggTrades-2026-
 
 
 def day_candles(trades_limit: int) -> list[Any]:
-    from candleflow import binance_files, reference
-    from candleflow.records import fit_decimal
     import dataclasses
     from decimal import ROUND_HALF_UP
+
+    from candleflow import binance_files, reference
+    from candleflow.records import fit_decimal
 
     trades = []
     for t in binance_files.read_trades(AGG):
@@ -70,6 +70,12 @@ def setup_topics(settings: Any) -> Any:
     return topics
 
 
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_kib(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -90,6 +96,7 @@ def client_proc(port: int, n: int, symbol: str, ready: Any, go: Any, results: An
             ("grpc.use_local_subchannel_pool", 1)]) for _ in range((n + 99) // 100)]
         lags: list[float] = []
         counts = [0] * n
+        errors: list[str] = []
         subscribed = asyncio.Event()
         n_ready = 0
 
@@ -100,18 +107,25 @@ def client_proc(port: int, n: int, symbol: str, ready: Any, go: Any, results: An
                 response_deserializer=pb.CandleEvent.FromString)(
                 pb.StreamCandlesRequest(symbols=[symbol]))
             first = True
-            async for ev in call:
+            try:
+                async for ev in call:
+                    if first:
+                        first = False
+                        n_ready += 1
+                        if n_ready == n:
+                            subscribed.set()
+                    if ev.HasField("candle"):
+                        lags.append(time.time() - ev.kafka_timestamp_us / 1e6)
+                        counts[i] += 1
+                        if counts[i] >= expected:
+                            call.cancel()
+                            return
+            except grpc.aio.AioRpcError as exc:
+                errors.append(f"{exc.code().name}: {exc.details()}")
                 if first:
-                    first = False
                     n_ready += 1
                     if n_ready == n:
                         subscribed.set()
-                if ev.HasField("candle"):
-                    lags.append(time.time() - ev.kafka_timestamp_us / 1e6)
-                    counts[i] += 1
-                    if counts[i] >= expected:
-                        call.cancel()
-                        return
 
         tasks = [asyncio.create_task(sub(i)) for i in range(n)]
         await subscribed.wait()
@@ -121,7 +135,8 @@ def client_proc(port: int, n: int, symbol: str, ready: Any, go: Any, results: An
         await asyncio.wait(tasks, timeout=seconds + 30)
         for t in tasks:
             t.cancel()
-        results.put({"lags": lags, "received": sum(counts), "complete": sum(
+        results.put({"errors": errors[:5], "n_errors": len(errors),
+                     "lags": lags, "received": sum(counts), "complete": sum(
             1 for c in counts if c >= expected), "elapsed": time.time() - t0})
         for ch in chans:
             await ch.close()
@@ -173,15 +188,33 @@ def baseline_consumer(settings: Any, topic: str, n: int, out: list[float]) -> No
     c.close()
 
 
+def wait_ready(port: int, server: subprocess.Popen, timeout: float = 120.0) -> None:
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    deadline = time.time() + timeout
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
+        stub = health_pb2_grpc.HealthStub(ch)
+        while time.time() < deadline:
+            if server.poll() is not None:
+                raise RuntimeError(f"server exited with {server.returncode}")
+            try:
+                if stub.Check(health_pb2.HealthCheckRequest(), timeout=2,
+                              wait_for_ready=True).status == 1:
+                    return
+            except grpc.RpcError:
+                pass
+            time.sleep(0.5)
+    raise TimeoutError("server not ready")
+
+
 def pct(xs: list[float], q: float) -> float:
     xs = sorted(xs)
     return xs[min(len(xs) - 1, int(q * len(xs)))] if xs else float("nan")
 
 
-def run_one(n: int, candles: list[Any], seconds: float, speed: float, procs: int) -> dict:
-    from candleflow.config import StackSettings
-
-    settings = StackSettings()
+def run_one(n: int, candles: list[Any], seconds: float, speed: float, procs: int,
+            settings: Any) -> dict:
     topics = setup_topics(settings)
     per_minute = sum(1 for c in candles if c.interval == "1m") / max(
         1, (candles[-1].window_end_us - candles[0].window_end_us) / 60e6)
@@ -189,6 +222,9 @@ def run_one(n: int, candles: list[Any], seconds: float, speed: float, procs: int
     sent = [c for c in candles if c.window_end_us - candles[0].window_end_us < window_us]
     port = 52000 + os.getpid() % 5000
     env = {**os.environ, "CANDLEFLOW_TOPIC_CANDLES": topics.candles,
+           "CANDLEFLOW_KAFKA_PORT": str(settings.kafka_port),
+           "CANDLEFLOW_REGISTRY_PORT": str(settings.registry_port),
+           "CANDLEFLOW_DATA_DIR": str(settings.data_dir),
            "CANDLEFLOW_TOPIC_ANOMALIES": topics.anomalies,
            "CANDLEFLOW_TOPIC_EXPLANATIONS": topics.explanations,
            "CANDLEFLOW_SERVING_HEARTBEAT_SECONDS": "1"}
@@ -196,7 +232,8 @@ def run_one(n: int, candles: list[Any], seconds: float, speed: float, procs: int
                                "--addr", f"127.0.0.1:{port}", "--metrics-port", "0"],
                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        time.sleep(6)
+        wait_ready(port, server)
+        time.sleep(2)  # let the hub settle before the idle RSS sample
         rss0 = rss_kib(server.pid)
         ctx = mp.get_context("spawn")
         ready, results, go = ctx.Queue(), ctx.Queue(), ctx.Event()
@@ -216,9 +253,11 @@ def run_one(n: int, candles: list[Any], seconds: float, speed: float, procs: int
         bt.start()
         go.set()
         t0 = time.time()
+        cpu0 = cpu_s(server.pid)
         produce(settings, topics.candles, sent, speed, len(sent))
         res = [results.get(timeout=seconds + 120) for _ in workers]
         elapsed = time.time() - t0
+        server_cpu = cpu_s(server.pid) - cpu0
         rss2 = rss_kib(server.pid)
         for w in workers:
             w.join(30)
@@ -235,12 +274,15 @@ def run_one(n: int, candles: list[Any], seconds: float, speed: float, procs: int
         "subscribers": n, "candles": len(sent), "candles_per_min_1m": round(per_minute, 2),
         "delivered": received, "expected": n * len(sent),
         "complete_subscribers": sum(r["complete"] for r in res),
+        "stream_errors": sum(r["n_errors"] for r in res),
+        "first_errors": [e for r in res for e in r["errors"]][:2],
         "seconds": round(elapsed, 1), "msgs_per_s": round(received / elapsed, 1),
         "lag_p50_ms": round(pct(lags, 0.5) * 1000, 1),
         "lag_p99_ms": round(pct(lags, 0.99) * 1000, 1),
         "lag_max_ms": round(max(lags) * 1000, 1) if lags else None,
         "baseline_lag_p50_ms": round(pct(base, 0.5) * 1000, 1),
         "baseline_lag_p99_ms": round(pct(base, 0.99) * 1000, 1),
+        "server_cpu_pct": round(100 * server_cpu / elapsed, 1),
         "server_rss_idle_mib": round(rss0 / 1024, 1),
         "server_rss_subscribed_mib": round(rss1 / 1024, 1),
         "server_rss_end_mib": round(rss2 / 1024, 1),
@@ -256,14 +298,29 @@ def main() -> None:
     ap.add_argument("--client-procs", type=int, default=2)
     ap.add_argument("--trades", type=int, default=30_000, help="COIN-M trades to candle")
     ap.add_argument("--out", default="", help="append JSON lines here")
+    ap.add_argument("--test-stack", action="store_true",
+                    help="use (or start) the shared test stack instead of `stack up`'s")
     args = ap.parse_args()
     candles = day_candles(args.trades)
-    for n in (int(x) for x in args.subscribers.split(",")):
-        r = run_one(n, candles, args.seconds, args.speed, args.client_procs)
-        print(json.dumps(r), flush=True)
-        if args.out:
-            with open(args.out, "a") as fh:
-                fh.write(json.dumps(r) + "\n")
+    if args.test_stack:
+        from candleflow.testing import acquire_stack, release_stack
+
+        stack, started = acquire_stack(flink=False)
+        settings = stack.settings
+    else:
+        from candleflow.config import StackSettings
+
+        settings = StackSettings()
+    try:
+        for n in (int(x) for x in args.subscribers.split(",")):
+            r = run_one(n, candles, args.seconds, args.speed, args.client_procs, settings)
+            print(json.dumps(r), flush=True)
+            if args.out:
+                with open(args.out, "a") as fh:
+                    fh.write(json.dumps(r) + "\n")
+    finally:
+        if args.test_stack:
+            release_stack(stack, started)
 
 
 if __name__ == "__main__":
