@@ -10,6 +10,7 @@ StackSettings.data_dir, so two stacks with different ports and data dirs can run
 from __future__ import annotations
 
 import base64
+import fcntl
 import json
 import os
 import sys
@@ -107,11 +108,17 @@ class Stack:
 
     def up(self, flink: bool = True, timeout: float = START_TIMEOUT_S) -> None:
         """Start what is not running, wait until healthy, then create topics, contracts and
-        catalog namespaces (all idempotent)."""
-        t0 = time.monotonic()
+        catalog namespaces (all idempotent). Concurrent `up`s on one data dir take turns."""
         s = self.settings
         for d in (s.data_dir, s.logs_dir, self.conf_dir, self.pid_dir):
             d.mkdir(parents=True, exist_ok=True)
+        with (s.data_dir / ".up.lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            self._up(flink, timeout)
+
+    def _up(self, flink: bool, timeout: float) -> None:
+        t0 = time.monotonic()
+        s = self.settings
         wanted = ["kafka", "registry"] + (
             ["flink-jobmanager", "flink-taskmanager"] if flink else []
         )
