@@ -4,6 +4,7 @@ exactly one Reject with the right reason, and nothing raises. Plus hypothesis in
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
@@ -130,7 +131,8 @@ def _corpus() -> list[tuple[str, str, str, RejectReason]]:
         for name, mutate, reason in CORRUPTIONS:
             obj = json.loads(raw)
             mutate(exchange, obj)
-            corpus.append((exchange, name, json.dumps(obj), reason))
+            # compact, as exchanges send them (and as Binance's pattern fast path expects)
+            corpus.append((exchange, name, json.dumps(obj, separators=(",", ":")), reason))
         # truncated JSON: the frame cut in half
         corpus.append((exchange, "truncated", raw[: len(raw) // 2], R.MALFORMED_JSON))
         corpus.append((exchange, "not_utf8", "\udcff" + raw, R.MALFORMED_JSON))
@@ -180,9 +182,12 @@ def test_binance_round_trip_is_exact(price_text: str, qty_text: str, maker: bool
                                      trade_id: int) -> None:
     frame = json.dumps({"stream": "btcusdt@trade", "data": {
         "e": "trade", "E": ms, "s": "BTCUSDT", "t": trade_id, "p": price_text, "q": qty_text,
-        "T": ms, "m": maker, "M": True}})
+        "T": ms, "m": maker, "M": True}}, separators=(",", ":"))
     result = binance.parse(frame, 0)
     assert isinstance(result, TradeBatch)
+    plain = all(re.fullmatch(r"[0-9]+(\.[0-9]+)?", v) for v in (price_text, qty_text))
+    assert (binance._TRADE_FRAME.fullmatch(frame) is not None) == plain  # the fast path ...
+    assert result == binance.parse(frame.encode(), 0)  # ... agrees with the JSON path
     (t,) = result
     assert str(t.price) == price_text and str(t.quantity) == qty_text  # exact, digit for digit
     assert t.price > 0 and t.quantity > 0
