@@ -71,6 +71,12 @@ class MarketDataService:
                                 f"history query did not finish within {timeout:.1f}s")
         except NotFound as exc:
             await context.abort(grpc.StatusCode.NOT_FOUND, str(exc))
+        except NotImplementedError as exc:
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
+        except Exception as exc:  # the backend (Trino, catalog) is down or failing
+            log.exception("history.failed")
+            await context.abort(grpc.StatusCode.UNAVAILABLE,
+                                f"history backend failed: {type(exc).__name__}: {exc}"[:500])
 
     async def get_candles(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         try:
@@ -111,7 +117,7 @@ class MarketDataService:
         try:
             rows = await asyncio.wait_for(asyncio.to_thread(self.history.list_symbols),
                                           self.history_timeout)
-        except (NotFound, TimeoutError) as exc:
+        except Exception as exc:  # live markets are still worth answering with
             log.info("list_symbols.history_unavailable", error=str(exc))
             rows = []
         for exchange, symbol, intervals in rows:

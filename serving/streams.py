@@ -208,6 +208,8 @@ class Streams:
                 async for ev in self._replay(pos, start, accept, encode, kind):
                     yield ev
             last_cursor = dict(pos or start)
+            # Live from here: tell the client at once, with the cursor to resume from.
+            yield self._heartbeat(kind, last_cursor)
             sent = metrics.MESSAGES_SENT.labels(kind)
             lag_hist = metrics.DELIVERY_LAG.labels(kind)
             stream_lag = metrics.STREAM_LAG.labels(metrics_label)

@@ -208,6 +208,30 @@ def wait_ready(port: int, server: subprocess.Popen, timeout: float = 120.0) -> N
     raise TimeoutError("server not ready")
 
 
+def server_lag_p99(metrics_port: int) -> float | None:
+    """Upper bound of the bucket holding the server's p99 Kafka -> handed-to-gRPC lag."""
+    import urllib.request
+
+    try:
+        text = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5
+                                      ).read().decode()
+    except OSError:
+        return None
+    buckets = []
+    for line in text.splitlines():
+        if line.startswith("candleflow_serving_delivery_lag_seconds_bucket") and \
+                'stream="candles"' in line:
+            le = line.split('le="')[1].split('"')[0]
+            buckets.append((float("inf") if le == "+Inf" else float(le), float(line.split()[-1])))
+    if not buckets or buckets[-1][1] == 0:
+        return None
+    total = buckets[-1][1]
+    for le, count in buckets:
+        if count >= 0.99 * total:
+            return le * 1000
+    return None
+
+
 def pct(xs: list[float], q: float) -> float:
     xs = sorted(xs)
     return xs[min(len(xs) - 1, int(q * len(xs)))] if xs else float("nan")
@@ -227,9 +251,10 @@ def run_one(n: int, candles: list[Any], seconds: float, speed: float, procs: int
            "CANDLEFLOW_DATA_DIR": str(settings.data_dir),
            "CANDLEFLOW_TOPIC_ANOMALIES": topics.anomalies,
            "CANDLEFLOW_TOPIC_EXPLANATIONS": topics.explanations,
-           "CANDLEFLOW_SERVING_HEARTBEAT_SECONDS": "1"}
+           }
     server = subprocess.Popen([sys.executable, "-m", "candleflow.cli", "serve", "--local",
-                               "--addr", f"127.0.0.1:{port}", "--metrics-port", "0"],
+                               "--addr", f"127.0.0.1:{port}", "--metrics-port",
+                               str(port + 1)],
                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_ready(port, server)
@@ -258,6 +283,7 @@ def run_one(n: int, candles: list[Any], seconds: float, speed: float, procs: int
         res = [results.get(timeout=seconds + 120) for _ in workers]
         elapsed = time.time() - t0
         server_cpu = cpu_s(server.pid) - cpu0
+        server_p99 = server_lag_p99(port + 1)
         rss2 = rss_kib(server.pid)
         for w in workers:
             w.join(30)
@@ -280,6 +306,7 @@ def run_one(n: int, candles: list[Any], seconds: float, speed: float, procs: int
         "lag_p50_ms": round(pct(lags, 0.5) * 1000, 1),
         "lag_p99_ms": round(pct(lags, 0.99) * 1000, 1),
         "lag_max_ms": round(max(lags) * 1000, 1) if lags else None,
+        "server_handoff_lag_p99_ms_le": server_p99,
         "baseline_lag_p50_ms": round(pct(base, 0.5) * 1000, 1),
         "baseline_lag_p99_ms": round(pct(base, 0.99) * 1000, 1),
         "server_cpu_pct": round(100 * server_cpu / elapsed, 1),
