@@ -121,9 +121,11 @@ class Proc:
         self.pid_file.write_text(f"{p.pid}\n")
         return p.pid
 
-    def wait_healthy(self, check: Callable[[], bool], timeout: float, what: str) -> None:
-        """Poll `check` until true; fail with the log tail if the process dies or time runs out."""
-        deadline = time.monotonic() + timeout
+    def wait_healthy(self, check: Callable[[], bool], timeout: float, what: str) -> float:
+        """Poll `check` until true (returns the seconds waited); fail with the log tail if the
+        process dies or time runs out."""
+        t0 = time.monotonic()
+        deadline = t0 + timeout
         while True:
             pid = self.pid()
             if pid is None:
@@ -133,7 +135,7 @@ class Proc:
                 )
             try:
                 if check():
-                    return
+                    return time.monotonic() - t0
             except Exception:  # noqa: BLE001 - a not-yet-ready service raises all sorts
                 pass
             if time.monotonic() > deadline:

@@ -159,9 +159,11 @@ class Stack:
                     pool.submit(self.procs[n].wait_healthy, checks[n][0], timeout, checks[n][1])
                     for n in waits
                 ]
-                for f in futures:
-                    f.result()
+                for name, f in zip(waits, futures, strict=True):
+                    log.info("healthy", service=name, waited_s=round(f.result(), 1))
+            t1 = time.monotonic()
             self._bootstrap()
+            log.info("bootstrapped", seconds=round(time.monotonic() - t1, 1))
         except BaseException:
             # Leave nothing half-started behind that we started in this call.
             for name in reversed(to_start):
