@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 import time
+from types import ModuleType
 
 import typer
 from rich.console import Console
@@ -23,6 +25,7 @@ def up(
         True, "--flink/--no-flink", help="also start the Flink session cluster"
     ),
     timeout: float = typer.Option(120.0, help="seconds to wait for each service to be healthy"),
+    with_trino: bool = typer.Option(False, "--with-trino", help="also start Trino (SQL)"),
 ) -> None:
     """Start Kafka, the schema registry, Flink and the Iceberg catalog (idempotent)."""
     stack = Stack(StackSettings())
@@ -32,8 +35,17 @@ def up(
             "starting the stack (Kafka, registry" + (", Flink" if flink else "") + ") ..."
         ):
             stack.up(flink=flink, timeout=timeout)
+        if with_trino:
+            trino = _trino()
+            if trino is None:
+                raise StackError("Trino support (serving/trino.py) is not installed")
+            with console.status("starting Trino ..."):
+                trino.start(stack.settings)
     except (StackError, JavaError, FileNotFoundError) as exc:
         console.print(f"[red]stack up failed:[/red] {exc}")
+        raise typer.Exit(1) from None
+    except Exception as exc:  # noqa: BLE001 - e.g. TrinoError: same clear message, exit 1
+        console.print(f"[red]stack up failed:[/red] {type(exc).__name__}: {exc}")
         raise typer.Exit(1) from None
     console.print(f"[green]stack up[/green] in {time.monotonic() - t0:.1f} s")
     _print_status(stack)
@@ -43,7 +55,12 @@ def up(
 def down(grace: float = typer.Option(20.0, help="seconds between SIGTERM and SIGKILL")) -> None:
     """Stop every process of the stack (Flink, registry, Kafka). Data is kept."""
     stack = Stack(StackSettings())
-    stopped = stack.down(grace=grace)
+    trino = _trino()
+    stopped = []
+    if trino is not None and trino.health(stack.settings):
+        trino.stop(stack.settings, grace=grace)
+        stopped.append("trino")
+    stopped += stack.down(grace=grace)
     console.print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
 
 
@@ -54,6 +71,14 @@ def status() -> None:
     _print_status(stack)
     if not all(s.healthy for s in stack.status() if s.pid is not None):
         raise typer.Exit(1)
+
+
+def _trino() -> ModuleType | None:
+    """serving/trino.py (the serving area owns the Trino install and lifecycle), if present."""
+    try:
+        return importlib.import_module("serving.trino")
+    except ModuleNotFoundError:
+        return None
 
 
 def _print_status(stack: Stack) -> None:
@@ -75,6 +100,16 @@ def _print_status(stack: Stack) -> None:
             ",".join(map(str, st.ports)) or "-",
             state,
             str(st.log_file),
+        )
+    trino = _trino()
+    if trino is not None:
+        up = trino.health(s)
+        table.add_row(
+            "trino",
+            "-",
+            str(s.trino_port),
+            "[green]healthy[/green]" if up else "[dim]stopped[/dim]",
+            "-",
         )
     console.print(table)
     console.print(
