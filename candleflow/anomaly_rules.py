@@ -166,8 +166,8 @@ class SeriesDetector:
         stored = self.points.get(ws)
         if stored is not None and candle.revision <= stored.revision:
             return []  # a replayed or stale revision: already accounted for
-        if self.points and stored is None and ws < min(self.points):
-            self.ignored_too_old += 1  # before everything held: its baseline is gone
+        if self.points and ws <= self._horizon():
+            self.ignored_too_old += 1  # older than the state keeps: its later windows are gone
             return []
         self.points[ws] = _Point.of(candle)
         out: list[Anomaly] = []
@@ -194,9 +194,13 @@ class SeriesDetector:
             self.active.pop(ws, None)
         return out
 
-    def _prune(self) -> None:
+    def _horizon(self) -> int:
+        """Windows at or before this are dropped (and ignored when they arrive late)."""
         keep = self.config.window + self.config.correction_horizon
-        horizon = max(self.points) - keep * self.step_us
+        return max(self.points) - keep * self.step_us
+
+    def _prune(self) -> None:
+        horizon = self._horizon()
         for w in [w for w in self.points if w <= horizon]:
             del self.points[w]
             self.active.pop(w, None)
