@@ -9,11 +9,15 @@ sink. `main()` reads settings, configures checkpointing and executes.
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass, field
 
+from pydantic_settings import BaseSettings, SettingsConfigDict
 from pyflink.table import StatementSet, TableEnvironment
 
-from candleflow.config import CandleSettings
+from candleflow import catalog as shared_catalog
+from candleflow import jvm
+from candleflow.config import CandleSettings, StackSettings, Topics
 from candleflow.intervals import parse_intervals
 from jobs.candle_tables import (
     CANDLE_COLUMNS,
@@ -24,9 +28,11 @@ from jobs.candle_tables import (
     TRADE_SELECT,
     FileSource,
     IcebergSink,
+    KafkaSink,
     KafkaSource,
     Sinks,
 )
+from jobs.flink_env import make_table_env, udf_jar
 
 log = logging.getLogger(__name__)
 
@@ -102,3 +108,83 @@ def build(t_env: TableEnvironment, config: CandleJobConfig) -> StatementSet:
     for n, sink in enumerate(config.sinks.trades):
         _insert(stmts, t_env, sink, f"trades_sink_{n}", TRADE_COLUMNS, TRADE_SELECT, "TRADE")
     return stmts
+
+
+class CandleJobSettings(BaseSettings):
+    """How the job runs (CANDLEFLOW_JOB_*); the candle semantics are CandleSettings."""
+
+    model_config = SettingsConfigDict(env_prefix="CANDLEFLOW_JOB_", extra="ignore")
+
+    parallelism: int | None = None  # default: the cluster's
+    checkpoint_interval_s: float = 10
+    checkpoint_timeout_s: float = 120
+    checkpoint_dir: str | None = None  # default: the cluster's execution.checkpointing.dir
+    state_backend: str = "hashmap"  # or rocksdb for state larger than memory
+    group_id: str = "candleflow-candles"
+    startup_mode: str = "group-offsets"
+    transactional_id_prefix: str = "candleflow-candles"
+    transaction_timeout_ms: int = 900_000  # <= broker transaction.max.timeout.ms (1 h)
+    iceberg: bool = True
+    remote: bool = True  # submit to the stack's Flink session cluster; False: in-process
+
+
+def production_config(stack: StackSettings, topics: Topics, candles: CandleSettings,
+                      job: CandleJobSettings) -> CandleJobConfig:
+    """Kafka trades.v1 -> candles.v1 + trades.late.v1 (exactly-once) + Iceberg tables."""
+    def kafka_sink(topic: str, contract: str, suffix: str) -> KafkaSink:
+        return KafkaSink(topic, contract, stack.bootstrap_servers, stack.registry_url,
+                         f"{job.transactional_id_prefix}-{suffix}", job.transaction_timeout_ms)
+
+    sinks = Sinks(candles=[kafka_sink(topics.candles, "candle", "candles")],
+                  late=[kafka_sink(topics.late_trades, "late_trade", "late")])
+    ddl: list[str] = []
+    if job.iceberg:
+        from jobs.candle_iceberg import ensure_tables
+
+        ensure_tables(stack)
+        ddl.append(shared_catalog.flink_catalog_ddl(stack))
+        sinks.candles.append(IcebergSink(stack.catalog_name, "silver", "candles"))
+        sinks.trades.append(IcebergSink(stack.catalog_name, "bronze", "trades"))
+    source = KafkaSource(topics.trades, stack.bootstrap_servers, stack.registry_url,
+                         group_id=job.group_id, startup_mode=job.startup_mode)
+    return CandleJobConfig(source=source, sinks=sinks, candles=candles, catalog_ddl=ddl)
+
+
+def job_table_env(stack: StackSettings, job: CandleJobSettings) -> TableEnvironment:
+    """In-process MiniCluster (connector jars shipped) or a client of the session cluster
+    (the cluster has the connector jars; only the UDF jar is shipped)."""
+    extra = {"pipeline.name": "candles"}
+    if job.remote:
+        # The gateway JVM needs the connector classes to plan the tables.
+        os.environ.update(jvm.client_classpath_env(stack))
+        extra.update({"execution.target": "remote", "rest.address": stack.host,
+                      "rest.port": str(stack.flink_rest_port),
+                      "pipeline.jars": udf_jar().as_uri()})
+    return make_table_env(
+        parallelism=job.parallelism,
+        checkpoint_interval_ms=int(job.checkpoint_interval_s * 1000),
+        checkpoint_timeout_ms=int(job.checkpoint_timeout_s * 1000),
+        checkpoint_dir=job.checkpoint_dir, state_backend=job.state_backend,
+        connectors=not job.remote, stack=stack, extra=extra,
+    )
+
+
+def submit(stack: StackSettings | None = None, topics: Topics | None = None,
+           candles: CandleSettings | None = None, job: CandleJobSettings | None = None):
+    """Build and execute; returns the TableResult (its job client has the job id)."""
+    stack, topics = stack or StackSettings(), topics or Topics()
+    candles, job = candles or CandleSettings(), job or CandleJobSettings()
+    t_env = job_table_env(stack, job)
+    result = build(t_env, production_config(stack, topics, candles, job)).execute()
+    client = result.get_job_client()
+    log.info("candles job submitted: %s", client.get_job_id() if client else "?")
+    return result
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO)
+    submit()
+
+
+if __name__ == "__main__":
+    main()

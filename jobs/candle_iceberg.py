@@ -1,0 +1,75 @@
+"""Iceberg tables of the candles job: bronze.trades (append) and silver.candles (v2 upsert).
+
+Created with PyIceberg (Flink DDL cannot declare a day() partition transform); the job then
+writes them through the shared JDBC catalog (candleflow.catalog). silver.candles upserts on
+its identifier fields (exchange, symbol, interval, window_start): the last revision wins.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+from pyiceberg.exceptions import NamespaceAlreadyExistsError, TableAlreadyExistsError
+from pyiceberg.partitioning import PartitionField, PartitionSpec
+from pyiceberg.schema import Schema
+from pyiceberg.table import Table
+from pyiceberg.transforms import DayTransform
+from pyiceberg.types import (
+    BooleanType,
+    DecimalType,
+    IntegerType,
+    LongType,
+    NestedField,
+    StringType,
+    TimestampType,
+)
+
+from candleflow import catalog as shared_catalog
+from candleflow.config import StackSettings
+from jobs.candle_tables import CANDLE_COLUMNS, TRADE_COLUMNS
+
+_TYPES = {
+    "STRING": StringType(), "BIGINT": LongType(), "INT": IntegerType(),
+    "BOOLEAN": BooleanType(), "TIMESTAMP(6)": TimestampType(),
+    "DECIMAL(38, 18)": DecimalType(38, 18),
+}
+CANDLE_KEY = ("exchange", "symbol", "interval", "window_start")
+TRADE_KEY = ("exchange", "symbol", "trade_id")
+
+
+def _schema(columns: list[tuple[str, str]], key: tuple[str, ...]) -> Schema:
+    fields = []
+    for n, (name, typ) in enumerate(columns, start=1):
+        base = typ.replace(" NOT NULL", "")
+        fields.append(NestedField(n, name, _TYPES[base], required=typ.endswith("NOT NULL")))
+    ids = [f.field_id for f in fields if f.name in key]
+    return Schema(*fields, identifier_field_ids=ids)
+
+
+def _day_spec(schema: Schema, column: str) -> PartitionSpec:
+    source = schema.find_field(column)
+    return PartitionSpec(PartitionField(source.field_id, 1000, DayTransform(), f"{column}_day"))
+
+
+def ensure_tables(settings: StackSettings | None = None, *, bronze: str = "bronze",
+                  silver: str = "silver") -> tuple[Table, Table]:
+    """Create (if missing) `<bronze>.trades` and `<silver>.candles`; returns both."""
+    cat = shared_catalog.catalog(settings)
+    for ns in (bronze, silver):
+        with contextlib.suppress(NamespaceAlreadyExistsError):
+            cat.create_namespace(ns)
+    trades_schema = _schema(TRADE_COLUMNS, TRADE_KEY)
+    candles_schema = _schema(CANDLE_COLUMNS, CANDLE_KEY)
+    tables = []
+    for ident, schema, spec, props in (
+        (f"{bronze}.trades", trades_schema, _day_spec(trades_schema, "event_time"),
+         {"format-version": "2"}),
+        (f"{silver}.candles", candles_schema, _day_spec(candles_schema, "window_start"),
+         {"format-version": "2", "write.upsert.enabled": "true"}),
+    ):
+        try:
+            tables.append(cat.create_table(ident, schema=schema, partition_spec=spec,
+                                           properties=props))
+        except TableAlreadyExistsError:
+            tables.append(cat.load_table(ident))
+    return tables[0], tables[1]
