@@ -12,7 +12,10 @@ def run(
     model: str = typer.Option(None, help="Claude model id (default: claude-haiku-4-5)"),
     metrics_port: int = typer.Option(None, help="port of /metrics and /healthz"),
     log_level: str = typer.Option("INFO", help="DEBUG, INFO, WARNING"),
-    no_iceberg: bool = typer.Option(False, help="do not write gold.explanations"),
+    iceberg: bool = typer.Option(True, "--iceberg/--no-iceberg", help="write gold.explanations"),
+    until_idle: float = typer.Option(
+        None, help="exit after this many seconds without new anomalies (demo, batch)"
+    ),
 ) -> None:
     """Explain each anomaly of anomalies.v1 once; write explanations.v1 and gold.explanations.
 
@@ -28,9 +31,9 @@ def run(
         overrides["model"] = model
     if metrics_port is not None:
         overrides["metrics_port"] = metrics_port
-    if no_iceberg:
+    if not iceberg:
         overrides["write_iceberg"] = False
-    serve(ExplainerSettings(**overrides))  # type: ignore[arg-type]
+    serve(ExplainerSettings(**overrides), max_idle_s=until_idle)  # type: ignore[arg-type]
 
 
 @app.command()

@@ -276,7 +276,7 @@ class ExplainerService:
             log.info("explainer.stopped")
 
 
-def serve(settings: ExplainerSettings | None = None) -> None:
+def serve(settings: ExplainerSettings | None = None, max_idle_s: float | None = None) -> None:
     """`candleflow explainer run`: the service with /healthz + /metrics and SIGTERM handling."""
     svc = ExplainerService(settings)
     health = HealthServer(svc.settings.metrics_port, svc.metrics).start()
@@ -291,6 +291,6 @@ def serve(settings: ExplainerSettings | None = None) -> None:
         explanations=svc.topics.explanations,
     )
     try:
-        svc.run(health=health)
+        svc.run(health=health, max_idle_s=max_idle_s)
     finally:
         health.stop()
