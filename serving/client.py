@@ -22,9 +22,14 @@ from serving.pb import SERVICE, pb
 from serving.service import RESUME_KEY
 
 log = structlog.get_logger(__name__)
-RETRYABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED,
-             grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.INTERNAL,
-             grpc.StatusCode.UNKNOWN, grpc.StatusCode.CANCELLED}
+RETRYABLE = {
+    grpc.StatusCode.UNAVAILABLE,
+    grpc.StatusCode.RESOURCE_EXHAUSTED,
+    grpc.StatusCode.DEADLINE_EXCEEDED,
+    grpc.StatusCode.INTERNAL,
+    grpc.StatusCode.UNKNOWN,
+    grpc.StatusCode.CANCELLED,
+}
 
 
 @dataclass(frozen=True)
@@ -36,13 +41,17 @@ class Tls:
 
 
 def channel(target: str, tls: Tls | None = None) -> grpc.aio.Channel:
-    options = [("grpc.keepalive_time_ms", 30_000), ("grpc.max_receive_message_length", 64 << 20)]
+    options: list[tuple[str, Any]] = [
+        ("grpc.keepalive_time_ms", 30_000),
+        ("grpc.max_receive_message_length", 64 << 20),
+    ]
     if tls is None:
         return grpc.aio.insecure_channel(target, options=options)
     creds = grpc.ssl_channel_credentials(
         root_certificates=Path(tls.root_ca).read_bytes() if tls.root_ca else None,
         private_key=Path(tls.client_key).read_bytes() if tls.client_key else None,
-        certificate_chain=Path(tls.client_cert).read_bytes() if tls.client_cert else None)
+        certificate_chain=Path(tls.client_cert).read_bytes() if tls.client_cert else None,
+    )
     if tls.server_name:
         options.append(("grpc.ssl_target_name_override", tls.server_name))
     return grpc.aio.secure_channel(target, creds, options=options)
@@ -72,38 +81,58 @@ class MarketDataClient:
         await self.close()
 
     def _unary(self, method: str, resp: Any) -> Any:
-        return self.channel.unary_unary(f"/{SERVICE}/{method}",
-                                        request_serializer=lambda m: m.SerializeToString(),
-                                        response_deserializer=resp.FromString)
+        return self.channel.unary_unary(
+            f"/{SERVICE}/{method}",
+            request_serializer=lambda m: m.SerializeToString(),
+            response_deserializer=resp.FromString,
+        )
 
     def _stream(self, method: str, resp: Any) -> Any:
-        return self.channel.unary_stream(f"/{SERVICE}/{method}",
-                                         request_serializer=lambda m: m.SerializeToString(),
-                                         response_deserializer=resp.FromString)
+        return self.channel.unary_stream(
+            f"/{SERVICE}/{method}",
+            request_serializer=lambda m: m.SerializeToString(),
+            response_deserializer=resp.FromString,
+        )
 
     # --- unary ----------------------------------------------------------------------------
 
-    async def get_candles(self, symbol: str, interval: str, start_us: int = 0,
-                          end_us: int = 0, exchange: str = "", limit: int = 0,
-                          snapshot_id: int | None = None, as_of_us: int | None = None,
-                          timeout: float = 60.0) -> Any:
-        req = pb.GetCandlesRequest(symbol=symbol, interval=interval, start_us=start_us,
-                                   end_us=end_us, exchange=exchange, limit=limit)
+    async def get_candles(
+        self,
+        symbol: str,
+        interval: str,
+        start_us: int = 0,
+        end_us: int = 0,
+        exchange: str = "",
+        limit: int = 0,
+        snapshot_id: int | None = None,
+        as_of_us: int | None = None,
+        timeout: float = 60.0,
+    ) -> Any:
+        req = pb.GetCandlesRequest(
+            symbol=symbol,
+            interval=interval,
+            start_us=start_us,
+            end_us=end_us,
+            exchange=exchange,
+            limit=limit,
+        )
         if snapshot_id is not None:
             req.snapshot_id = snapshot_id
         elif as_of_us is not None:
             req.as_of_us = as_of_us
         return await self._unary("GetCandles", pb.GetCandlesResponse)(
-            req, metadata=self.metadata, timeout=timeout)
+            req, metadata=self.metadata, timeout=timeout
+        )
 
     async def get_anomaly(self, anomaly_id: str, timeout: float = 30.0) -> Any:
         return await self._unary("GetAnomaly", pb.AnomalyWithExplanation)(
-            pb.GetAnomalyRequest(anomaly_id=anomaly_id), metadata=self.metadata,
-            timeout=timeout)
+            pb.GetAnomalyRequest(anomaly_id=anomaly_id), metadata=self.metadata, timeout=timeout
+        )
 
     async def list_symbols(self, timeout: float = 30.0) -> Any:
         return await self._unary("ListSymbols", pb.ListSymbolsResponse)(
-            pb.ListSymbolsRequest(), metadata=self.metadata, timeout=timeout)
+            pb.ListSymbolsRequest(), metadata=self.metadata, timeout=timeout
+        )
 
     # --- streams --------------------------------------------------------------------------
 
@@ -111,8 +140,9 @@ class MarketDataClient:
         resp = pb.CandleEvent if method == "StreamCandles" else pb.AnomalyEvent
         return self._stream(method, resp)(request, metadata=self.metadata)
 
-    async def _resuming(self, method: str, request: Any, reconnect: bool,
-                        max_backoff: float) -> AsyncIterator[Any]:
+    async def _resuming(
+        self, method: str, request: Any, reconnect: bool, max_backoff: float
+    ) -> AsyncIterator[Any]:
         backoff = 0.2
         while True:
             call = self.raw_stream(method, request)
@@ -129,26 +159,45 @@ class MarketDataClient:
                 cursor = _resume_cursor(exc)
                 if cursor is not None:
                     request.cursor.CopyFrom(cursor)
-                log.info("client.reconnecting", code=exc.code().name, details=exc.details(),
-                         backoff=round(backoff, 2))
+                log.info(
+                    "client.reconnecting",
+                    code=exc.code().name,
+                    details=exc.details(),
+                    backoff=round(backoff, 2),
+                )
             finally:
                 call.cancel()
             await asyncio.sleep(backoff * (0.5 + random.random()))
             backoff = min(max_backoff, backoff * 2)
 
-    def stream_candles(self, symbols: Sequence[str], intervals: Sequence[str] = (),
-                       exchanges: Sequence[str] = (), *, cursor: Any = None,
-                       start_time_us: int | None = None, from_beginning: bool = False,
-                       reconnect: bool = True, max_backoff: float = 5.0) -> AsyncIterator[Any]:
-        req = pb.StreamCandlesRequest(symbols=list(symbols), intervals=list(intervals),
-                                      exchanges=list(exchanges))
+    def stream_candles(
+        self,
+        symbols: Sequence[str],
+        intervals: Sequence[str] = (),
+        exchanges: Sequence[str] = (),
+        *,
+        cursor: Any = None,
+        start_time_us: int | None = None,
+        from_beginning: bool = False,
+        reconnect: bool = True,
+        max_backoff: float = 5.0,
+    ) -> AsyncIterator[Any]:
+        req = pb.StreamCandlesRequest(
+            symbols=list(symbols), intervals=list(intervals), exchanges=list(exchanges)
+        )
         _set_start(req, cursor, start_time_us, from_beginning)
         return self._resuming("StreamCandles", req, reconnect, max_backoff)
 
-    def stream_anomalies(self, symbols: Sequence[str] = (), *, cursor: Any = None,
-                         start_time_us: int | None = None, from_beginning: bool = False,
-                         reconnect: bool = True, max_backoff: float = 5.0
-                         ) -> AsyncIterator[Any]:
+    def stream_anomalies(
+        self,
+        symbols: Sequence[str] = (),
+        *,
+        cursor: Any = None,
+        start_time_us: int | None = None,
+        from_beginning: bool = False,
+        reconnect: bool = True,
+        max_backoff: float = 5.0,
+    ) -> AsyncIterator[Any]:
         req = pb.StreamAnomaliesRequest(symbols=list(symbols))
         _set_start(req, cursor, start_time_us, from_beginning)
         return self._resuming("StreamAnomalies", req, reconnect, max_backoff)

@@ -61,9 +61,15 @@ class Subscriber:
 class Hub:
     """The shared consumer and the subscriber registry. Call start() inside the loop."""
 
-    def __init__(self, bootstrap: str, decoder: Decoder, topics: Iterable[str],
-                 encoders: dict[str, Encoder],
-                 on_record: Callable[[Record], None] | None = None, batch: int = 500):
+    def __init__(
+        self,
+        bootstrap: str,
+        decoder: Decoder,
+        topics: Iterable[str],
+        encoders: dict[str, Encoder],
+        on_record: Callable[[Record], None] | None = None,
+        batch: int = 500,
+    ):
         self.bootstrap = bootstrap
         self.decoder = decoder
         self.topics = list(topics)
@@ -161,11 +167,11 @@ class Hub:
                     payload = self._encoders[sub.stream](rec, self._cursor(sub, sub.ahead))
                     if all(self.positions.get(tp, 0) >= o for tp, o in sub.ahead.items()):
                         sub.ahead = None
+                elif sub.stream in shared:
+                    payload = shared[sub.stream]
                 else:
-                    payload = shared.get(sub.stream)
-                    if payload is None:
-                        payload = self._encoders[sub.stream](rec, self._cursor(sub, None))
-                        shared[sub.stream] = payload
+                    payload = self._encoders[sub.stream](rec, self._cursor(sub, None))
+                    shared[sub.stream] = payload
                 sub.offer(rec, payload)
                 if sub.overflowed and not sub.closed:
                     self.unregister(sub)

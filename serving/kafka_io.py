@@ -54,14 +54,20 @@ def partitions(bootstrap: str, topics: list[str], timeout: float = 10.0) -> list
     for topic in topics:
         tmeta = meta.topics.get(topic)
         if tmeta is None or tmeta.error is not None:
-            raise KafkaException(KafkaError(KafkaError.UNKNOWN_TOPIC_OR_PART,
-                                            f"topic {topic} does not exist"))
+            raise KafkaException(
+                KafkaError(KafkaError.UNKNOWN_TOPIC_OR_PART, f"topic {topic} does not exist")
+            )
         out += [(topic, p) for p in sorted(tmeta.partitions)]
     return out
 
 
-def list_offsets(bootstrap: str, tps: list[tuple[str, int]], spec: str,
-                 timestamp_us: int | None = None, timeout: float = 10.0) -> Positions:
+def list_offsets(
+    bootstrap: str,
+    tps: list[tuple[str, int]],
+    spec: str,
+    timestamp_us: int | None = None,
+    timeout: float = 10.0,
+) -> Positions:
     """Committed-read offsets: spec = "earliest", "latest" (the last stable offset) or
     "timestamp" (first record appended at or after timestamp_us; latest if none)."""
     if not tps:
@@ -75,8 +81,9 @@ def list_offsets(bootstrap: str, tps: list[tuple[str, int]], spec: str,
         assert timestamp_us is not None
         o = OffsetSpec.for_timestamp(timestamp_us // 1000)
     req = {TopicPartition(t, p): o for t, p in tps}
-    futures = admin.list_offsets(req, isolation_level=IsolationLevel.READ_COMMITTED,
-                                 request_timeout=timeout)
+    futures = admin.list_offsets(
+        req, isolation_level=IsolationLevel.READ_COMMITTED, request_timeout=timeout
+    )
     out: Positions = {}
     latest: Positions | None = None
     for tp, fut in futures.items():
@@ -103,12 +110,19 @@ class Decoder:
         topic = msg.topic()
         contract = self._contracts[topic]
         value = self._des[contract](msg.value(), avro.value_context(topic))
-        return Record(topic, msg.partition(), msg.offset(), msg.timestamp()[1] * 1000,
-                      contract, value)
+        return Record(
+            topic, msg.partition(), msg.offset(), msg.timestamp()[1] * 1000, contract, value
+        )
 
 
-def replay(bootstrap: str, decoder: Decoder, start: Positions, stop: Positions,
-           batch: int = 500, poll_timeout: float = 0.5) -> Iterator[list[Record]]:
+def replay(
+    bootstrap: str,
+    decoder: Decoder,
+    start: Positions,
+    stop: Positions,
+    batch: int = 500,
+    poll_timeout: float = 0.5,
+) -> Iterator[list[Record]]:
     """Committed records with start <= offset < stop, per partition, in batches.
 
     A partition is done when it reaches `stop` or its end (records past the end at the
@@ -130,14 +144,15 @@ def replay(bootstrap: str, decoder: Decoder, start: Positions, stop: Positions,
                         todo.discard(tp)
                         continue
                     raise KafkaException(err)
+                offset = int(msg.offset() or 0)  # never None for a record
                 if tp not in todo:
                     continue
-                if msg.offset() >= stop[tp]:
+                if offset >= stop[tp]:
                     todo.discard(tp)
                     consumer.pause([TopicPartition(*tp)])
                     continue
                 out.append(decoder.decode(msg))
-                if msg.offset() + 1 >= stop[tp]:
+                if offset + 1 >= stop[tp]:
                     todo.discard(tp)
                     consumer.pause([TopicPartition(*tp)])
             if out:

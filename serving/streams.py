@@ -69,9 +69,17 @@ class Joins:
 
 
 class Streams:
-    def __init__(self, bootstrap: str, decoder: Decoder, candles_topic: str,
-                 anomalies_topic: str, explanations_topic: str, queue_capacity: int = 10_000,
-                 heartbeat_s: float = 15.0, replay_threads: int = 16):
+    def __init__(
+        self,
+        bootstrap: str,
+        decoder: Decoder,
+        candles_topic: str,
+        anomalies_topic: str,
+        explanations_topic: str,
+        queue_capacity: int = 10_000,
+        heartbeat_s: float = 15.0,
+        replay_threads: int = 16,
+    ):
         self.bootstrap = bootstrap
         self.decoder = decoder
         self.candle_topics = frozenset({candles_topic})
@@ -79,9 +87,13 @@ class Streams:
         self.queue_capacity = queue_capacity
         self.heartbeat_s = heartbeat_s
         self.joins = Joins()
-        self.hub = Hub(bootstrap, decoder, [candles_topic, anomalies_topic, explanations_topic],
-                       {"candles": self._encode_candle, "anomalies": self._encode_anomaly},
-                       on_record=self._on_record)
+        self.hub = Hub(
+            bootstrap,
+            decoder,
+            [candles_topic, anomalies_topic, explanations_topic],
+            {"candles": self._encode_candle, "anomalies": self._encode_anomaly},
+            on_record=self._on_record,
+        )
         self._pool = ThreadPoolExecutor(replay_threads, thread_name_prefix="replay")
         self.seen: dict[tuple[str, str], set[str]] = collections.defaultdict(set)
 
@@ -102,14 +114,17 @@ class Streams:
 
     @staticmethod
     def _encode_candle(rec: Record, cursor: Positions, replay_: bool = False) -> bytes:
-        return pb.CandleEvent(candle=convert.candle_to_pb(rec.value),
-                              cursor=convert.cursor_to_pb(cursor),
-                              kafka_timestamp_us=rec.timestamp_us,
-                              replay=replay_).SerializeToString()
+        return pb.CandleEvent(
+            candle=convert.candle_to_pb(rec.value),
+            cursor=convert.cursor_to_pb(cursor),
+            kafka_timestamp_us=rec.timestamp_us,
+            replay=replay_,
+        ).SerializeToString()
 
     def _encode_anomaly(self, rec: Record, cursor: Positions, replay_: bool = False) -> bytes:
-        ev = pb.AnomalyEvent(cursor=convert.cursor_to_pb(cursor),
-                             kafka_timestamp_us=rec.timestamp_us, replay=replay_)
+        ev = pb.AnomalyEvent(
+            cursor=convert.cursor_to_pb(cursor), kafka_timestamp_us=rec.timestamp_us, replay=replay_
+        )
         if rec.kind == "anomaly":
             ev.anomaly.CopyFrom(self.joins.pair(rec.value.anomaly_id))
         else:
@@ -126,8 +141,12 @@ class Streams:
 
         def accept(rec: Record) -> bool:
             c = rec.value
-            return (c.symbol in symbols and (not intervals or c.interval in intervals)
-                    and (not exchanges or c.exchange in exchanges))
+            return (
+                c.symbol in symbols
+                and (not intervals or c.interval in intervals)
+                and (not exchanges or c.exchange in exchanges)
+            )
+
         return accept
 
     def anomaly_filter(self, req: Any) -> Callable[[Record], bool]:
@@ -140,6 +159,7 @@ class Streams:
                 return rec.value.symbol in symbols
             a = self.joins.anomalies.get(rec.value.anomaly_id)
             return a is not None and a.symbol in symbols
+
         return accept
 
     # --- the stream -----------------------------------------------------------------------
@@ -154,23 +174,31 @@ class Streams:
             given = convert.cursor_from_pb(req.cursor)
             # A partition missing from the cursor is read from its beginning.
             earliest = await loop.run_in_executor(
-                self._pool, list_offsets, self.bootstrap, tps, "earliest")
+                self._pool, list_offsets, self.bootstrap, tps, "earliest"
+            )
             return {tp: given.get(tp, earliest[tp]) for tp in tps}
         if which == "start_time_us":
-            return await loop.run_in_executor(self._pool, lambda: list_offsets(
-                self.bootstrap, tps, "timestamp", req.start_time_us))
-        return await loop.run_in_executor(self._pool, list_offsets, self.bootstrap, tps,
-                                          "earliest")
+            return await loop.run_in_executor(
+                self._pool,
+                lambda: list_offsets(self.bootstrap, tps, "timestamp", req.start_time_us),
+            )
+        return await loop.run_in_executor(self._pool, list_offsets, self.bootstrap, tps, "earliest")
 
-    async def _replay(self, start: Positions, stop: Positions, accept: Callable[[Record], bool],
-                      encode: Callable[..., bytes], stream: str) -> AsyncIterator[bytes]:
+    async def _replay(
+        self,
+        start: Positions,
+        stop: Positions,
+        accept: Callable[[Record], bool],
+        encode: Callable[..., bytes],
+        stream: str,
+    ) -> AsyncIterator[bytes]:
         """Events for [start, stop); advances `start` in place (it becomes the cursor)."""
         loop = asyncio.get_running_loop()
         it = replay(self.bootstrap, self.decoder, dict(start), stop)
-        sentinel = object()
+        empty: list[Record] = []  # sentinel: the replay iterator is exhausted
         while True:
-            batch = await loop.run_in_executor(self._pool, next, it, sentinel)
-            if batch is sentinel:
+            batch = await loop.run_in_executor(self._pool, next, it, empty)
+            if batch is empty:
                 break
             metrics.REPLAYED.labels(stream).inc(len(batch))
             for rec in batch:
@@ -238,5 +266,6 @@ class Streams:
 
     def _heartbeat(self, kind: str, cursor: Positions) -> bytes:
         cls = pb.CandleEvent if kind == "candles" else pb.AnomalyEvent
-        return cls(heartbeat=pb.Heartbeat(server_time_us=now_us()),
-                   cursor=convert.cursor_to_pb(cursor)).SerializeToString()
+        return cls(
+            heartbeat=pb.Heartbeat(server_time_us=now_us()), cursor=convert.cursor_to_pb(cursor)
+        ).SerializeToString()
