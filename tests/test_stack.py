@@ -17,7 +17,7 @@ from confluent_kafka.admin import ConfigResource, ResourceType
 
 from candleflow import avro, catalog, topics
 from candleflow.config import StackSettings
-from candleflow.procs import StackError, alive, pids_with_marker, port_in_use
+from candleflow.procs import Proc, StackError, alive, pids_with_marker, port_in_use
 from candleflow.stack import Stack
 from candleflow.testing import Lease, unique_name
 
@@ -198,6 +198,8 @@ def test_up_is_idempotent_and_down_leaves_no_java_of_ours(tmp_path: Path) -> Non
     finally:
         stopped = stack.down()
     assert set(stopped) >= {"kafka", "registry", "flink-jobmanager", "flink-taskmanager"}
+    # The broker's log really is written (a wrong slf4j once made it log nothing).
+    assert "Kafka Server started" in (settings.logs_dir / "kafka.log").read_text()
     assert pids_with_marker(settings.data_dir) == []
     java_left = [p for p in ours if alive(p)]
     assert java_left == []
@@ -240,3 +242,11 @@ def test_stack_up_says_when_java_is_missing(tmp_path: Path) -> None:
     out = " ".join((res.stdout + res.stderr).split())
     assert res.returncode == 1, out
     assert "java not found" in out and "JDK 17" in out, out
+
+
+def test_a_process_dying_at_start_is_reported_with_its_log(tmp_path: Path) -> None:
+    proc = Proc("broken", tmp_path / "broken.pid", tmp_path / "logs" / "broken.log")
+    proc.start(["bash", "-c", "echo 'ERROR boom: cannot bind'; exit 3"])
+    with pytest.raises(StackError, match=r"(?s)broken died while starting.*ERROR boom"):
+        proc.wait_healthy(lambda: False, timeout=30, what="never healthy")
+    assert proc.pid() is None
