@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -82,22 +83,36 @@ def main() -> None:
                     results[name][side].append(out)
                     print(f"{name} round {r + 1} {side}: {out['trades']} trades "
                           f"{out['trades'] / out['seconds']:,.0f}/s", flush=True)
-    summary = {}
+    summary: dict[str, dict] = {"load_average_at_end": list(os.getloadavg())}
     for name, sides in results.items():
         rows = {}
+        base = sides["cryptofeed"]
         for side, runs in sides.items():
+            # paired: each round's ratio to cryptofeed's run right before it, so load swings
+            # between rounds cancel out; then the median over rounds
+            paired = [(o["trades"] / o["seconds"]) / (b["trades"] / b["seconds"])
+                      for o, b in zip(runs, base, strict=True)]
+            paired_frames = [(o["frames"] / o["seconds"]) / (b["frames"] / b["seconds"])
+                             for o, b in zip(runs, base, strict=True)]
             rows[side] = {"trades": runs[0]["trades"], "frames": runs[0]["frames"],
                           "trades_per_s": statistics.median(o["trades"] / o["seconds"]
                                                             for o in runs),
                           "frames_per_s": statistics.median(o["frames"] / o["seconds"]
-                                                            for o in runs)}
+                                                            for o in runs),
+                          "ratio_trades": statistics.median(paired),
+                          "ratio_frames": statistics.median(paired_frames)}
         summary[name] = rows
     print(json.dumps(summary, indent=2))
+    print("| frames | side | trades | trades/s (median) | frames/s (median) "
+          "| x cryptofeed, trades/s (paired median) | x cryptofeed, frames/s |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
     for name, rows in summary.items():
-        cf = rows["cryptofeed"]["frames_per_s"]
+        if name.startswith("load"):
+            continue
         for side, row in rows.items():
             print(f"| {name} | {side} | {row['trades']:,} | {row['trades_per_s']:,.0f} | "
-                  f"{row['frames_per_s']:,.0f} | {row['frames_per_s'] / cf:.2f}x |")
+                  f"{row['frames_per_s']:,.0f} | {row['ratio_trades']:.2f} | "
+                  f"{row['ratio_frames']:.2f} |")
 
 
 if __name__ == "__main__":

@@ -249,7 +249,7 @@ def binance_agg_frames(trades: list[Any], native: str) -> list[str]:
         out.append(json.dumps({"stream": stream, "data": {
             "e": "aggTrade", "E": ms, "s": native, "a": t.trade_id, "p": str(t.price),
             "q": str(t.quantity), "f": t.first_trade_id, "l": t.last_trade_id, "T": ms,
-            "m": t.side.value == "SELL", "M": True}}))
+            "m": t.side.value == "SELL", "M": True}}, separators=(",", ":")))
     return out
 
 
