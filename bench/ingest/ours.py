@@ -13,6 +13,7 @@ import os
 import sys
 import time
 import uuid
+from pathlib import Path
 
 from ingest import ADAPTERS
 from ingest.common import DEFAULT_OPTIONS, Reject
@@ -20,7 +21,7 @@ from ingest.gaps import GapTracker
 
 
 def main(path: str, mode: str) -> dict:
-    frames = [json.loads(line) for line in open(path)]
+    frames = [json.loads(line) for line in Path(path).read_text().splitlines()]
     work = [(ADAPTERS[f["x"]].parse, f["f"]) for f in frames]
     trades = 0
     if mode == "parse":

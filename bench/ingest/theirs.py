@@ -25,11 +25,12 @@ CAPTURES = Path(__file__).resolve().parents[3] / "shared" / "data" / "captures"
 
 
 def _recorded_http(name: str) -> dict:
-    raw = zstandard.ZstdDecompressor().stream_reader(open(CAPTURES / f"{name}.jsonl.zst", "rb"))
-    for line in io.TextIOWrapper(raw, encoding="utf-8"):
-        rec = json.loads(line)
-        if rec.get("t") == "http":
-            return json.loads(rec["data"])
+    with open(CAPTURES / f"{name}.jsonl.zst", "rb") as fh:
+        raw = zstandard.ZstdDecompressor().stream_reader(fh)
+        for line in io.TextIOWrapper(raw, encoding="utf-8"):
+            rec = json.loads(line)
+            if rec.get("t") == "http":
+                return json.loads(rec["data"])
     raise SystemExit(f"no recorded symbol table in {name}")
 
 
@@ -43,7 +44,7 @@ def _symbols() -> None:
 
 
 async def main(path: str) -> dict:
-    frames = [json.loads(line) for line in open(path)]
+    frames = [json.loads(line) for line in Path(path).read_text().splitlines()]
     count = 0
 
     async def on_trade(trade, receipt) -> None:
