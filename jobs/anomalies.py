@@ -496,6 +496,7 @@ def make_stream_table_env(
     checkpoint_dir: str | None = None,
     stack: StackSettings | None = None,
     connectors: bool = True,
+    extra: dict[str, str] | None = None,
 ) -> StreamTableEnvironment:
     """A StreamTableEnvironment (the job mixes Table API and a keyed DataStream step)."""
     if connectors:
@@ -526,6 +527,8 @@ def make_stream_table_env(
         )
         if checkpoint_dir:
             conf.set("execution.checkpointing.dir", checkpoint_dir)
+    for key, value in (extra or {}).items():
+        conf.set(key, value)
     return t_env
 
 
@@ -575,23 +578,41 @@ def run_anomalies(
     checkpoint_interval_ms: int = 10_000,
     checkpoint_dir: str | None = None,
     iceberg: bool = True,
+    remote: bool = False,
     wait: bool = False,
-) -> None:
-    """`candleflow jobs run anomalies`: submit the job (and, with wait=True, block)."""
+) -> str | None:
+    """`candleflow jobs run anomalies`: submit the job; returns its job id.
+
+    remote=True submits to the stack's Flink session cluster (which has the connector
+    jars; the client gets them on its classpath only); otherwise a local MiniCluster in
+    this process, which lives only as long as the process (use wait=True).
+    """
     stack = StackSettings()
     if checkpoint_dir is None:
         checkpoint_dir = (stack.data_dir / "checkpoints" / "anomalies").as_uri()
+    extra: dict[str, str] = {}
+    if remote:
+        from candleflow import jvm
+        from candleflow.stack import Stack
+
+        for key, value in jvm.client_classpath_env(stack).items():
+            os.environ.setdefault(key, value)
+        extra = Stack(stack).flink_remote_options()
     t_env = make_stream_table_env(
         parallelism=parallelism,
         checkpoint_interval_ms=checkpoint_interval_ms,
         checkpoint_dir=checkpoint_dir,
         stack=stack,
+        connectors=not remote,
+        extra=extra,
     )
     result = build(t_env, production_config(stack, bounded=bounded, iceberg=iceberg)).execute()
     client = result.get_job_client()
-    log.info("anomalies job submitted: %s", client.get_job_id() if client else "?")
+    job_id = str(client.get_job_id()) if client else None
+    log.info("anomalies job submitted: %s", job_id)
     if wait:
         result.wait()
+    return job_id
 
 
 def main() -> None:

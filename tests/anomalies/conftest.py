@@ -1,0 +1,9 @@
+"""PyFlink reads HADOOP_CLASSPATH once, when its JVM starts: set it at collection time, before
+any test of the session creates a Flink environment (the Iceberg catalog needs Hadoop)."""
+
+from __future__ import annotations
+
+from candleflow.testing import stack_test_settings
+from jobs.anomalies import hadoop_on_gateway_classpath
+
+hadoop_on_gateway_classpath(stack_test_settings())
