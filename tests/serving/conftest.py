@@ -211,7 +211,9 @@ def trino_server(kafka_stack: Any) -> Iterator[StackSettings]:
     """Trino on the stack's catalog, started once per session (reused if already up)."""
     from serving import trino
 
-    settings: StackSettings = kafka_stack.settings
+    # Its own port, so a developer's Trino (on another catalog) is never mistaken for it.
+    port = int(os.environ.get("CANDLEFLOW_TEST_TRINO_PORT", "28080"))
+    settings: StackSettings = kafka_stack.settings.model_copy(update={"trino_port": port})
     pid = trino.start(settings)
     yield settings
     if pid:

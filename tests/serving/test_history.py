@@ -61,7 +61,7 @@ async def test_get_candles_over_grpc(candle_table, server_factory):
 
 @pytest.mark.trino
 def test_trino_agrees_with_duckdb_and_time_travels(candle_table, trino_server):
-    trino_h = make_history("trino", candle_table.settings, candle_table.tables)
+    trino_h = make_history("trino", trino_server, candle_table.tables)
     duck_h = make_history("duckdb", candle_table.settings, candle_table.tables)
     for q in (CandleQuery("BTC-USDT", "1m"), CandleQuery("BTC-USD-PERP", "1m"),
               CandleQuery("BTC-USDT", "1m", snapshot_id=candle_table.snapshots[0]),
