@@ -341,6 +341,16 @@ def test_savepoint_upgrade_with_chart_args(flink_cluster, unique_topic, tmp_path
         "late_trades": unique_topic("sp-late"),
     }
     runner = ChartJobRunner(flink_cluster, topics, tmp_path, submitted)
+    assert runner.env["CANDLEFLOW_JOB_REMOTE"] == "false"  # application mode, as on Kubernetes
+    runner.env.update(
+        # Local-only: quick checkpoints (read_committed output appears on checkpoints), no
+        # Iceberg sinks (the test stack's catalog is shared), unique Kafka ids.
+        CANDLEFLOW_JOB_CHECKPOINT_INTERVAL_S="2",
+        CANDLEFLOW_JOB_ICEBERG="false",
+        CANDLEFLOW_JOB_STARTUP_MODE="earliest-offset",
+        CANDLEFLOW_JOB_GROUP_ID=topics["trades"],
+        CANDLEFLOW_JOB_TRANSACTIONAL_ID_PREFIX=topics["candles"],
+    )
     settings = runner.settings
     registry = avro.registry_client(settings)
     trades = list(read_trades(TRADES_FILE))
