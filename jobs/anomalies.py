@@ -580,6 +580,9 @@ def run_anomalies(
     iceberg: bool = True,
     remote: bool = False,
     wait: bool = False,
+    group_id: str = "candleflow-anomalies",
+    transactional_id_prefix: str = "candleflow-anomalies",
+    startup_mode: str = "group-offsets",
 ) -> str | None:
     """`candleflow jobs run anomalies`: submit the job; returns its job id.
 
@@ -606,7 +609,15 @@ def run_anomalies(
         connectors=not remote,
         extra=extra,
     )
-    result = build(t_env, production_config(stack, bounded=bounded, iceberg=iceberg)).execute()
+    config = production_config(
+        stack,
+        bounded=bounded,
+        iceberg=iceberg,
+        group_id=group_id,
+        transactional_id_prefix=transactional_id_prefix,
+        startup_mode=startup_mode,
+    )
+    result = build(t_env, config).execute()
     client = result.get_job_client()
     job_id = str(client.get_job_id()) if client else None
     log.info("anomalies job submitted: %s", job_id)

@@ -16,7 +16,7 @@ from jobs.anomalies import (
     build,
     make_stream_table_env,
 )
-from tests.jobs.harness import _rows, parse_ts, ts_text
+from jobs.candle_files import parse_ts, read_rows, ts_text
 
 
 def write_candles_csv(candles: list[Candle], path: Path) -> None:
@@ -81,7 +81,7 @@ def run_job(
             detector=detector or DetectorConfig(),
         )
         build(t_env, config).execute().wait()
-        return [to_anomaly(r) for r in _rows(out)]
+        return [to_anomaly(r) for r in read_rows(out)]
 
 
 def normalise(a: Anomaly) -> Anomaly:
