@@ -18,8 +18,7 @@ from candleflow.contracts import DECIMAL_PRECISION, DECIMAL_SCALE
 from candleflow.domain import InstrumentKind, Side, Trade
 from candleflow.records import MAX_MICROS, DecimalRangeError
 
-_SIDE_INDEX = {Side.BUY: 0, Side.SELL: 1, Side.UNKNOWN: 2}  # enum order in trade/v1.avsc
-_KIND_INDEX = {InstrumentKind.SPOT: 0, InstrumentKind.LINEAR: 1, InstrumentKind.INVERSE: 2}
+# side and kind are Avro strings in trade/v1.avsc (Flink's Avro format cannot read enums).
 _MAX_UNSCALED = 10**DECIMAL_PRECISION
 # Enough precision that scaling a DECIMAL(38,18) value by 10^18 is always exact.
 _EXACT = Context(prec=DECIMAL_PRECISION + 40, traps=[InvalidOperation])
@@ -86,11 +85,11 @@ def _head(exchange: str, symbol: str, native: str) -> bytes:
 @lru_cache(maxsize=256)
 def _tail(kind: InstrumentKind, contract_size: Decimal | None) -> bytes:
     if contract_size is None:
-        return _long(_KIND_INDEX[kind]) + b"\x00"
-    return _long(_KIND_INDEX[kind]) + b"\x02" + _decimal(contract_size, "contract_size")
+        return _string(kind.value) + b"\x00"
+    return _string(kind.value) + b"\x02" + _decimal(contract_size, "contract_size")
 
 
-_SIDE_BYTES = {side: _long(i) for side, i in _SIDE_INDEX.items()}
+_SIDE_BYTES = {side: _string(side.value) for side in Side}
 
 
 def encode_body(t: Trade) -> bytes:
