@@ -74,3 +74,20 @@ def test_trino_agrees_with_duckdb_and_time_travels(candle_table, trino_server):
                                              snapshot_id=candle_table.snapshots[0]))
     assert [c.revision for c in old[10:20]] == [0] * 10
     assert old == expected(candle_table.before)
+
+
+@pytest.mark.trino
+def test_sql_command_runs_trino_sql(candle_table, trino_server):
+    from typer.testing import CliRunner
+
+    from candleflow.cli import app
+
+    ns, table = candle_table.tables.candles.split(".")
+    env = {"CANDLEFLOW_TRINO_PORT": str(trino_server.trino_port),
+           "CANDLEFLOW_DATA_DIR": str(trino_server.data_dir)}
+    res = CliRunner().invoke(app, [
+        "sql", f'SELECT "interval", count(*) AS n, max(revision) AS r FROM iceberg.{ns}.{table} '
+        'WHERE symbol = \'BTC-USDT\' GROUP BY 1', "--format", "csv"], env=env)
+    assert res.exit_code == 0, res.output
+    n = sum(1 for c in candle_table.after if c.symbol == "BTC-USDT")
+    assert res.output.splitlines() == ["interval,n,r", f"1m,{n},1"]
