@@ -13,6 +13,7 @@ import sys
 import time
 from decimal import Decimal
 
+import grpc
 import pyarrow.parquet as pq
 import pytest
 from rich.console import Console
@@ -74,6 +75,12 @@ async def test_watch_plain_mode_shows_candles_anomaly_and_explanation(
                                                s.anomalies and s.anomalies[
                                                    "anom-1"].explanation.summary != ""))
         state = await asyncio.wait_for(task, 60)
+        got = await client.get_anomaly("anom-1")
+        assert got.anomaly.rule == "VOLUME_SPIKE" and got.anomaly.details["z"] == "5.2"
+        assert got.explanation.summary == e.summary
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await client.get_anomaly("no-such-anomaly")
+        assert err.value.code() == grpc.StatusCode.NOT_FOUND
     lines = out.getvalue().splitlines()
     assert [ln for ln in lines if not ln.startswith("ANOMALY")] == [
         watch.line(c) for c in candles]

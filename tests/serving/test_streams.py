@@ -13,6 +13,7 @@ from typing import Any
 
 import grpc
 import pytest
+from prometheus_client import REGISTRY
 
 from serving import convert
 from serving.client import MarketDataClient
@@ -115,6 +116,8 @@ async def test_100_subscribers_each_receive_every_candle_of_their_symbols(
     _, port = await server_factory()
     wants = {"BTC-USDT": spot, "BTC-USD-PERP": perp}
     choices = [["BTC-USDT"], ["BTC-USD-PERP"], ["BTC-USDT", "BTC-USD-PERP"]]
+    sent_before = REGISTRY.get_sample_value(
+        "candleflow_serving_messages_sent_total", {"stream": "candles"}) or 0
     async with MarketDataClient(f"127.0.0.1:{port}", token=TOKEN) as client:
         subs = [choices[i % 3] for i in range(100)]
         expected = [sum((wants[s] for s in syms), []) for syms in subs]
@@ -124,6 +127,9 @@ async def test_100_subscribers_each_receive_every_candle_of_their_symbols(
         prod = candle_topics.producer()
         prod.send(spot + perp)
         results = await asyncio.gather(*tasks)
+    sent = REGISTRY.get_sample_value("candleflow_serving_messages_sent_total",
+                                     {"stream": "candles"}) - sent_before
+    assert sent == sum(len(e) for e in expected)  # the metric counts what was delivered
     for syms, exp, got in zip(subs, expected, results, strict=True):
         cs = [convert.candle_from_pb(ev.candle) for ev in got]
         assert sorted(map(key, cs)) == sorted(map(key, exp)), syms
