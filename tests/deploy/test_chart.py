@@ -244,6 +244,11 @@ def test_serving_service_hpa_pdb_and_grpc_probes() -> None:
     assert _labels_match(np["spec"]["podSelector"]["matchLabels"], pod_labels)
 
 
+def test_services_get_no_api_token() -> None:
+    for dep in find(render(), "Deployment"):
+        assert dep["spec"]["template"]["spec"]["automountServiceAccountToken"] is False
+
+
 def test_rbac_allows_flink_ha_and_taskmanager_pods() -> None:
     objs = render()
     (role,) = find(objs, "Role")
