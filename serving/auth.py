@@ -34,8 +34,10 @@ def _deny(handler: grpc.RpcMethodHandler, reason: str) -> grpc.RpcMethodHandler:
         await context.abort(grpc.StatusCode.UNAUTHENTICATED, reason)
         yield  # pragma: no cover - makes this an async generator
 
-    kw = {"request_deserializer": handler.request_deserializer,
-          "response_serializer": handler.response_serializer}
+    kw = {
+        "request_deserializer": handler.request_deserializer,
+        "response_serializer": handler.response_serializer,
+    }
     if handler.unary_stream is not None:
         return grpc.unary_stream_rpc_method_handler(abort_stream, **kw)
     if handler.stream_stream is not None:
@@ -48,12 +50,14 @@ def _deny(handler: grpc.RpcMethodHandler, reason: str) -> grpc.RpcMethodHandler:
 class BearerAuth(grpc.aio.ServerInterceptor):
     def __init__(self, tokens: frozenset[str]):
         if not tokens:
-            raise ValueError("auth needs at least one token (CANDLEFLOW_SERVING_TOKENS), "
-                             "or run in --local mode")
+            raise ValueError(
+                "auth needs at least one token (CANDLEFLOW_SERVING_TOKENS), or run in --local mode"
+            )
         self.tokens = tokens
 
     async def intercept_service(
-        self, continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
         details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
         handler = await continuation(details)

@@ -16,10 +16,27 @@ import typer
 from candleflow.config import StackSettings
 from candleflow.domain import Candle
 
-CANDLE_FIELDS = ["exchange", "symbol", "interval", "window_start_us", "window_end_us", "open",
-                 "high", "low", "close", "volume", "quote_volume", "trade_count",
-                 "taker_buy_volume", "taker_buy_quote_volume", "vwap", "first_trade_id",
-                 "last_trade_id", "revision", "is_empty"]
+CANDLE_FIELDS = [
+    "exchange",
+    "symbol",
+    "interval",
+    "window_start_us",
+    "window_end_us",
+    "open",
+    "high",
+    "low",
+    "close",
+    "volume",
+    "quote_volume",
+    "trade_count",
+    "taker_buy_volume",
+    "taker_buy_quote_volume",
+    "vwap",
+    "first_trade_id",
+    "last_trade_id",
+    "revision",
+    "is_empty",
+]
 
 
 def parse_time(text: str) -> int:
@@ -29,8 +46,7 @@ def parse_time(text: str) -> int:
     try:
         dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise typer.BadParameter(f"{text!r}: use ISO-8601 (2026-05-08T10:00) or epoch µs") \
-            from None
+        raise typer.BadParameter(f"{text!r}: use ISO-8601 (2026-05-08T10:00) or epoch µs") from None
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
     return int(dt.timestamp() * 1_000_000)
@@ -57,9 +73,12 @@ def write_candles(candles: list[Candle], fmt: str, out: Path | None) -> None:
             w = csv.writer(fh)
             w.writerow(CANDLE_FIELDS)
             for c in candles:
-                w.writerow([dec_str(v) if hasattr(v, "as_tuple") else
-                            ("" if v is None else v) for v in
-                            (getattr(c, f) for f in CANDLE_FIELDS)])
+                w.writerow(
+                    [
+                        dec_str(v) if hasattr(v, "as_tuple") else ("" if v is None else v)
+                        for v in (getattr(c, f) for f in CANDLE_FIELDS)
+                    ]
+                )
         finally:
             if out:
                 fh.close()
@@ -73,8 +92,17 @@ def write_candles(candles: list[Candle], fmt: str, out: Path | None) -> None:
     cols: dict[str, Any] = {}
     for f in CANDLE_FIELDS:
         values = [getattr(c, f) for c in candles]
-        if f in ("open", "high", "low", "close", "volume", "quote_volume", "taker_buy_volume",
-                 "taker_buy_quote_volume", "vwap"):
+        if f in (
+            "open",
+            "high",
+            "low",
+            "close",
+            "volume",
+            "quote_volume",
+            "taker_buy_volume",
+            "taker_buy_quote_volume",
+            "vwap",
+        ):
             from candleflow.records import fit_decimal
 
             cols[f] = pa.array([None if v is None else fit_decimal(v) for v in values], dec)
@@ -101,11 +129,17 @@ def register(app: typer.Typer) -> None:
         from serving.watch import watch as run_watch
 
         async def main() -> None:
-            async with _client(server or _default_server(), token, tls_ca, tls_cert,
-                               tls_key) as client:
-                await run_watch(client, symbol, interval,
-                                start_time_us=parse_time(since) if since else None,
-                                plain=True if plain else None, max_candles=count or None)
+            async with _client(
+                server or _default_server(), token, tls_ca, tls_cert, tls_key
+            ) as client:
+                await run_watch(
+                    client,
+                    symbol,
+                    interval,
+                    start_time_us=parse_time(since) if since else None,
+                    plain=True if plain else None,
+                    max_candles=count or None,
+                )
 
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(main())
@@ -140,9 +174,18 @@ def register(app: typer.Typer) -> None:
 
             async def fetch() -> list[Candle]:
                 async with _client(server or _default_server(), token, "", "", "") as client:
-                    resp = await client.get_candles(symbol, interval, start_us, end_us or 0,
-                                                    exchange, limit, snapshot_id, as_of_us)
+                    resp = await client.get_candles(
+                        symbol,
+                        interval,
+                        start_us,
+                        end_us or 0,
+                        exchange,
+                        limit,
+                        snapshot_id,
+                        as_of_us,
+                    )
                     return [candle_from_pb(m) for m in resp.candles]
+
             candles = asyncio.run(fetch())
         else:
             from serving.history import CandleQuery, NotFound, Tables, make_history
@@ -150,8 +193,16 @@ def register(app: typer.Typer) -> None:
             try:
                 candles, _ = make_history(via, StackSettings(), Tables(candles=table)).get_candles(
                     CandleQuery(
-                        symbol, interval, start_us, end_us, exchange or None, limit, snapshot_id,
-                        as_of_us))
+                        symbol,
+                        interval,
+                        start_us,
+                        end_us,
+                        exchange or None,
+                        limit,
+                        snapshot_id,
+                        as_of_us,
+                    )
+                )
             except NotFound as exc:
                 typer.echo(f"error: {exc}", err=True)
                 raise typer.Exit(1) from None

@@ -27,13 +27,24 @@ def dec_str(value: Decimal | None) -> str:
 
 def candle_to_pb(c: Candle, *, in_progress: bool = False) -> Any:
     msg = pb.Candle(
-        exchange=c.exchange, symbol=c.symbol, interval=c.interval,
-        window_start_us=c.window_start_us, window_end_us=c.window_end_us,
-        open=dec_str(c.open), high=dec_str(c.high), low=dec_str(c.low), close=dec_str(c.close),
-        volume=dec_str(c.volume), quote_volume=dec_str(c.quote_volume),
-        trade_count=c.trade_count, taker_buy_volume=dec_str(c.taker_buy_volume),
-        taker_buy_quote_volume=dec_str(c.taker_buy_quote_volume), vwap=dec_str(c.vwap),
-        revision=c.revision, is_empty=c.is_empty, in_progress=in_progress,
+        exchange=c.exchange,
+        symbol=c.symbol,
+        interval=c.interval,
+        window_start_us=c.window_start_us,
+        window_end_us=c.window_end_us,
+        open=dec_str(c.open),
+        high=dec_str(c.high),
+        low=dec_str(c.low),
+        close=dec_str(c.close),
+        volume=dec_str(c.volume),
+        quote_volume=dec_str(c.quote_volume),
+        trade_count=c.trade_count,
+        taker_buy_volume=dec_str(c.taker_buy_volume),
+        taker_buy_quote_volume=dec_str(c.taker_buy_quote_volume),
+        vwap=dec_str(c.vwap),
+        revision=c.revision,
+        is_empty=c.is_empty,
+        in_progress=in_progress,
     )
     if c.first_trade_id is not None:
         msg.first_trade_id = c.first_trade_id
@@ -44,39 +55,66 @@ def candle_to_pb(c: Candle, *, in_progress: bool = False) -> Any:
 
 def candle_from_pb(m: Any) -> Candle:
     return Candle(
-        exchange=m.exchange, symbol=m.symbol, interval=m.interval,
-        window_start_us=m.window_start_us, window_end_us=m.window_end_us,
-        open=Decimal(m.open), high=Decimal(m.high), low=Decimal(m.low), close=Decimal(m.close),
-        volume=Decimal(m.volume), quote_volume=Decimal(m.quote_volume),
-        trade_count=m.trade_count, taker_buy_volume=Decimal(m.taker_buy_volume),
+        exchange=m.exchange,
+        symbol=m.symbol,
+        interval=m.interval,
+        window_start_us=m.window_start_us,
+        window_end_us=m.window_end_us,
+        open=Decimal(m.open),
+        high=Decimal(m.high),
+        low=Decimal(m.low),
+        close=Decimal(m.close),
+        volume=Decimal(m.volume),
+        quote_volume=Decimal(m.quote_volume),
+        trade_count=m.trade_count,
+        taker_buy_volume=Decimal(m.taker_buy_volume),
         taker_buy_quote_volume=Decimal(m.taker_buy_quote_volume),
         vwap=Decimal(m.vwap) if m.vwap else None,
         first_trade_id=m.first_trade_id if m.HasField("first_trade_id") else None,
         last_trade_id=m.last_trade_id if m.HasField("last_trade_id") else None,
-        revision=m.revision, is_empty=m.is_empty,
+        revision=m.revision,
+        is_empty=m.is_empty,
     )
 
 
 def anomaly_to_pb(a: Anomaly) -> Any:
     return pb.Anomaly(
-        anomaly_id=a.anomaly_id, rule=a.rule, severity=a.severity, exchange=a.exchange,
-        symbol=a.symbol, interval=a.interval, window_start_us=a.window_start_us,
-        window_end_us=a.window_end_us, value=a.value, threshold=a.threshold, status=a.status,
-        candle_revision=a.candle_revision, details=dict(a.details),
+        anomaly_id=a.anomaly_id,
+        rule=a.rule,
+        severity=a.severity,
+        exchange=a.exchange,
+        symbol=a.symbol,
+        interval=a.interval,
+        window_start_us=a.window_start_us,
+        window_end_us=a.window_end_us,
+        value=a.value,
+        threshold=a.threshold,
+        status=a.status,
+        candle_revision=a.candle_revision,
+        details=dict(a.details),
     )
 
 
 def explanation_to_pb(e: Explanation) -> Any:
     return pb.Explanation(
-        anomaly_id=e.anomaly_id, summary=e.summary, key_factors=list(e.key_factors),
-        confidence=e.confidence, caveats=list(e.caveats), model=e.model, offline=e.offline,
+        anomaly_id=e.anomaly_id,
+        summary=e.summary,
+        key_factors=list(e.key_factors),
+        confidence=e.confidence,
+        caveats=list(e.caveats),
+        model=e.model,
+        offline=e.offline,
         created_at_us=e.created_at_us,
     )
 
 
 def cursor_to_pb(positions: Mapping[tuple[str, int], int]) -> Any:
-    return pb.Cursor(offsets=[pb.PartitionOffset(topic=t, partition=p, offset=o)
-                              for (t, p), o in sorted(positions.items())])
+    return pb.Cursor(
+        offsets=[
+            pb.PartitionOffset(topic=t, partition=p, offset=o)
+            for (t, p), o in sorted(positions.items())
+        ]
+    )
 
 
 def cursor_from_pb(cursor: Any) -> Positions:

@@ -19,10 +19,27 @@ from candleflow.config import StackSettings
 from candleflow.domain import Anomaly, Candle, Explanation
 
 DEFAULT_LIMIT = 10_000
-CANDLE_COLUMNS = ("exchange", "symbol", "interval", "window_start", "window_end", "open", "high",
-                  "low", "close", "volume", "quote_volume", "trade_count", "taker_buy_volume",
-                  "taker_buy_quote_volume", "vwap", "first_trade_id", "last_trade_id",
-                  "revision", "is_empty")
+CANDLE_COLUMNS = (
+    "exchange",
+    "symbol",
+    "interval",
+    "window_start",
+    "window_end",
+    "open",
+    "high",
+    "low",
+    "close",
+    "volume",
+    "quote_volume",
+    "trade_count",
+    "taker_buy_volume",
+    "taker_buy_quote_volume",
+    "vwap",
+    "first_trade_id",
+    "last_trade_id",
+    "revision",
+    "is_empty",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,18 +75,29 @@ class Tables:
 
 def candle_from_row(row: dict[str, Any]) -> Candle:
     """A Candle from a query row whose window_start/window_end are epoch microseconds."""
+
     def dec(v: Any) -> Decimal | None:
         return None if v is None else Decimal(v)
+
     return Candle(
-        exchange=row["exchange"], symbol=row["symbol"], interval=row["interval"],
-        window_start_us=int(row["window_start"]), window_end_us=int(row["window_end"]),
-        open=dec(row["open"]), high=dec(row["high"]), low=dec(row["low"]),  # type: ignore[arg-type]
-        close=dec(row["close"]), volume=dec(row["volume"]),  # type: ignore[arg-type]
-        quote_volume=dec(row["quote_volume"]), trade_count=int(row["trade_count"]),  # type: ignore[arg-type]
+        exchange=row["exchange"],
+        symbol=row["symbol"],
+        interval=row["interval"],
+        window_start_us=int(row["window_start"]),
+        window_end_us=int(row["window_end"]),
+        open=dec(row["open"]),
+        high=dec(row["high"]),
+        low=dec(row["low"]),  # type: ignore[arg-type]
+        close=dec(row["close"]),
+        volume=dec(row["volume"]),  # type: ignore[arg-type]
+        quote_volume=dec(row["quote_volume"]),
+        trade_count=int(row["trade_count"]),  # type: ignore[arg-type]
         taker_buy_volume=dec(row["taker_buy_volume"]),  # type: ignore[arg-type]
         taker_buy_quote_volume=dec(row["taker_buy_quote_volume"]),  # type: ignore[arg-type]
-        vwap=dec(row["vwap"]), first_trade_id=row["first_trade_id"],
-        last_trade_id=row["last_trade_id"], revision=int(row["revision"]),
+        vwap=dec(row["vwap"]),
+        first_trade_id=row["first_trade_id"],
+        last_trade_id=row["last_trade_id"],
+        revision=int(row["revision"]),
         is_empty=bool(row["is_empty"]),
     )
 

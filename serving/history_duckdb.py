@@ -36,7 +36,8 @@ def _local_path(uri: str) -> str:
     if parsed.scheme in ("", "file"):
         return parsed.path
     raise NotImplementedError(
-        f"{uri}: the embedded history backend reads local warehouses; use --history trino")
+        f"{uri}: the embedded history backend reads local warehouses; use --history trino"
+    )
 
 
 class DuckDBHistory:
@@ -101,9 +102,18 @@ class DuckDBHistory:
         files = self.data_files(table, snap)
         if not files:
             return [], snap.snapshot_id
-        rows = self._query(_SELECT, {
-            "files": files, "symbol": q.symbol, "interval": q.interval,
-            "exchange": q.exchange, "start": q.start_us, "end": q.end_us, "limit": q.limit})
+        rows = self._query(
+            _SELECT,
+            {
+                "files": files,
+                "symbol": q.symbol,
+                "interval": q.interval,
+                "exchange": q.exchange,
+                "start": q.start_us,
+                "end": q.end_us,
+                "limit": q.limit,
+            },
+        )
         return [candle_from_row(r) for r in rows], snap.snapshot_id
 
     def list_symbols(self) -> list[tuple[str, str, list[str]]]:
@@ -115,15 +125,18 @@ class DuckDBHistory:
         rows = self._query(
             'SELECT exchange, symbol, list(DISTINCT "interval" ORDER BY "interval") AS i '
             "FROM read_parquet($files, union_by_name = true) GROUP BY 1, 2 ORDER BY 1, 2",
-            {"files": files})
+            {"files": files},
+        )
         return [(r["exchange"], r["symbol"], list(r["i"])) for r in rows]
 
     def get_anomaly(self, anomaly_id: str) -> tuple[Anomaly | None, Explanation | None]:
         from candleflow import records
 
         out: list[Any] = []
-        for name, contract in ((self.tables.anomalies, "anomaly"),
-                               (self.tables.explanations, "explanation")):
+        for name, contract in (
+            (self.tables.anomalies, "anomaly"),
+            (self.tables.explanations, "explanation"),
+        ):
             try:
                 table = self._table(name)
             except NotFound:
@@ -131,9 +144,15 @@ class DuckDBHistory:
                 continue
             snap = table.current_snapshot()
             files = self.data_files(table, snap) if snap is not None else []
-            rows = self._query(
-                "SELECT * FROM read_parquet($files, union_by_name = true) "
-                "WHERE anomaly_id = $id", {"files": files, "id": anomaly_id}) if files else []
+            rows = (
+                self._query(
+                    "SELECT * FROM read_parquet($files, union_by_name = true) "
+                    "WHERE anomaly_id = $id",
+                    {"files": files, "id": anomaly_id},
+                )
+                if files
+                else []
+            )
             out.append(_row_to_record(contract, rows[-1], records) if rows else None)
         return out[0], out[1]
 

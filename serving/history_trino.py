@@ -22,9 +22,6 @@ def _us(value: datetime) -> int:
     return (value - _EPOCH) // _ONE_US
 
 
-
-
-
 def _naive(us: int) -> datetime:
     """UTC as a naive timestamp: the tables' TIMESTAMP(6) columns hold UTC wall time."""
     return (_EPOCH + us * _ONE_US).replace(tzinfo=None)
@@ -56,9 +53,13 @@ class TrinoHistory:
         self.user = user
 
     def connect(self) -> Any:
-        return trino.dbapi.connect(host=self.settings.host, port=self.settings.trino_port,
-                                   user=self.user, catalog=trino_server.CATALOG,
-                                   timezone="UTC")
+        return trino.dbapi.connect(
+            host=self.settings.host,
+            port=self.settings.trino_port,
+            user=self.user,
+            catalog=trino_server.CATALOG,
+            timezone="UTC",
+        )
 
     def query(self, sql: str, params: list[Any] | None = None) -> tuple[list[str], list[list]]:
         conn = self.connect()
@@ -85,14 +86,17 @@ class TrinoHistory:
         where = ""
         if q.as_of_us is not None:
             where = f" WHERE committed_at <= {_ts_literal(q.as_of_us)}"
-        _, rows = self.query(f"SELECT snapshot_id FROM {snaps}{where} "
-                             "ORDER BY committed_at DESC LIMIT 1")
+        _, rows = self.query(
+            f"SELECT snapshot_id FROM {snaps}{where} ORDER BY committed_at DESC LIMIT 1"
+        )
         return int(rows[0][0]) if rows else 0
 
     def get_candles(self, q: CandleQuery) -> tuple[list[Candle], int]:
         cols = ", ".join(f'"{c}"' for c in CANDLE_COLUMNS)
-        sql = (f"SELECT {cols} FROM {_table_ref(self.tables.candles)}{time_travel(q)} "
-               'WHERE symbol = ? AND "interval" = ? AND window_start >= ?')
+        sql = (
+            f"SELECT {cols} FROM {_table_ref(self.tables.candles)}{time_travel(q)} "
+            'WHERE symbol = ? AND "interval" = ? AND window_start >= ?'
+        )
         params: list[Any] = [q.symbol, q.interval, _naive(q.start_us)]
         if q.end_us is not None:
             sql += " AND window_start < ?"
@@ -112,21 +116,28 @@ class TrinoHistory:
     def list_symbols(self) -> list[tuple[str, str, list[str]]]:
         _, rows = self.query(
             'SELECT exchange, symbol, array_agg(DISTINCT "interval") FROM '
-            f"{_table_ref(self.tables.candles)} GROUP BY 1, 2 ORDER BY 1, 2")
+            f"{_table_ref(self.tables.candles)} GROUP BY 1, 2 ORDER BY 1, 2"
+        )
         return [(r[0], r[1], sorted(r[2])) for r in rows]
 
     def get_anomaly(self, anomaly_id: str) -> tuple[Anomaly | None, Explanation | None]:
         from candleflow import records
 
         out: list[Any] = []
-        for name, contract in ((self.tables.anomalies, "anomaly"),
-                               (self.tables.explanations, "explanation")):
+        for name, contract in (
+            (self.tables.anomalies, "anomaly"),
+            (self.tables.explanations, "explanation"),
+        ):
             try:
                 names, rows = self.query(
-                    f"SELECT * FROM {_table_ref(name)} WHERE anomaly_id = ?", [anomaly_id])
+                    f"SELECT * FROM {_table_ref(name)} WHERE anomaly_id = ?", [anomaly_id]
+                )
             except NotFound:
                 out.append(None)
                 continue
-            out.append(records.from_avro(contract, dict(zip(names, rows[-1], strict=True)))
-                       if rows else None)
+            out.append(
+                records.from_avro(contract, dict(zip(names, rows[-1], strict=True)))
+                if rows
+                else None
+            )
         return out[0], out[1]

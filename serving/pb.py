@@ -54,8 +54,16 @@ def generate() -> None:
             return
         tmp = Path(tempfile.mkdtemp(prefix="generated.", dir=GEN_DIR.parent))
         include = Path(protoc.__file__).parent / "_proto"
-        rc = protoc.main(["protoc", f"-I{PROTO_DIR}", f"-I{include}", f"--python_out={tmp}",
-                          f"--pyi_out={tmp}", str(PROTO_DIR / PROTO_FILE)])
+        rc = protoc.main(
+            [
+                "protoc",
+                f"-I{PROTO_DIR}",
+                f"-I{include}",
+                f"--python_out={tmp}",
+                f"--pyi_out={tmp}",
+                str(PROTO_DIR / PROTO_FILE),
+            ]
+        )
         if rc != 0:
             shutil.rmtree(tmp, ignore_errors=True)
             raise RuntimeError(f"protoc failed ({rc}) on {PROTO_DIR / PROTO_FILE}")

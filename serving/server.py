@@ -28,8 +28,9 @@ log = structlog.get_logger(__name__)
 class ServingServer:
     """A started grpc.aio server plus the shared Kafka hub it serves from."""
 
-    def __init__(self, server: grpc.aio.Server, streams: Streams,
-                 health_servicer: health.aio.HealthServicer):
+    def __init__(
+        self, server: grpc.aio.Server, streams: Streams, health_servicer: health.aio.HealthServicer
+    ):
         self.server = server
         self.streams = streams
         self.health = health_servicer
@@ -70,15 +71,22 @@ def _credentials(cfg: ServingSettings) -> grpc.ServerCredentials | None:
         return None
     key, chain = Path(cfg.tls_key).read_bytes(), Path(cfg.tls_cert).read_bytes()
     if cfg.tls_client_ca:
-        return grpc.ssl_server_credentials([(key, chain)],
-                                           root_certificates=Path(cfg.tls_client_ca).read_bytes(),
-                                           require_client_auth=True)
+        return grpc.ssl_server_credentials(
+            [(key, chain)],
+            root_certificates=Path(cfg.tls_client_ca).read_bytes(),
+            require_client_auth=True,
+        )
     return grpc.ssl_server_credentials([(key, chain)])
 
 
-async def create_server(addr: str, *, serving: ServingSettings | None = None,
-                        stack: StackSettings | None = None, topics: Topics | None = None,
-                        history: History | None = None) -> tuple[ServingServer, int]:
+async def create_server(
+    addr: str,
+    *,
+    serving: ServingSettings | None = None,
+    stack: StackSettings | None = None,
+    topics: Topics | None = None,
+    history: History | None = None,
+) -> tuple[ServingServer, int]:
     """Build the server bound to `addr` ("host:port", port 0 = any); returns it (not yet
     started: call `await server.start()`) and the bound port."""
     serving = serving or ServingSettings()
@@ -89,29 +97,48 @@ async def create_server(addr: str, *, serving: ServingSettings | None = None,
         topics.anomalies: TOPIC_CONTRACTS["anomalies.v1"],
         topics.explanations: TOPIC_CONTRACTS["explanations.v1"],
     }
-    streams = Streams(stack.bootstrap_servers, Decoder(stack.registry_url, topic_contracts),
-                      topics.candles, topics.anomalies, topics.explanations,
-                      queue_capacity=serving.queue_capacity,
-                      heartbeat_s=serving.heartbeat_seconds)
-    history = history or make_history(serving.history, stack, Tables(
-        serving.candles_table, serving.anomalies_table, serving.explanations_table))
+    streams = Streams(
+        stack.bootstrap_servers,
+        Decoder(stack.registry_url, topic_contracts),
+        topics.candles,
+        topics.anomalies,
+        topics.explanations,
+        queue_capacity=serving.queue_capacity,
+        heartbeat_s=serving.heartbeat_seconds,
+    )
+    history = history or make_history(
+        serving.history,
+        stack,
+        Tables(serving.candles_table, serving.anomalies_table, serving.explanations_table),
+    )
     interceptors = [] if serving.local else [BearerAuth(serving.token_set())]
-    server = grpc.aio.server(interceptors=interceptors, options=[
-        ("grpc.keepalive_time_ms", 30_000),
-        ("grpc.http2.max_pings_without_data", 0),
-        ("grpc.max_concurrent_streams", 10_000),
-    ])
+    server = grpc.aio.server(
+        interceptors=interceptors,
+        options=[
+            ("grpc.keepalive_time_ms", 30_000),
+            ("grpc.http2.max_pings_without_data", 0),
+            ("grpc.max_concurrent_streams", 10_000),
+        ],
+    )
     service = MarketDataService(streams, history, serving.history_timeout_seconds)
     server.add_generic_rpc_handlers((service.handler(),))
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
-        (SERVICE, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-         reflection.SERVICE_NAME), server)
+        (
+            SERVICE,
+            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+            reflection.SERVICE_NAME,
+        ),
+        server,
+    )
     creds = _credentials(serving)
     if creds is None and not serving.local and not addr.startswith(("127.", "localhost", "[::1]")):
-        log.warning("serving.plaintext", addr=addr,
-                    hint="set CANDLEFLOW_SERVING_TLS_CERT/TLS_KEY outside local mode")
+        log.warning(
+            "serving.plaintext",
+            addr=addr,
+            hint="set CANDLEFLOW_SERVING_TLS_CERT/TLS_KEY outside local mode",
+        )
     port = server.add_secure_port(addr, creds) if creds else server.add_insecure_port(addr)
     return ServingServer(server, streams, health_servicer), port
 
@@ -123,8 +150,14 @@ async def serve(addr: str, serving: ServingSettings | None = None) -> None:
     if serving.metrics_port:
         start_http_server(serving.metrics_port)
     await srv.start()
-    log.info("serving.started", addr=addr, port=port, local=serving.local,
-             tls=bool(serving.tls_cert), mtls=bool(serving.tls_client_ca))
+    log.info(
+        "serving.started",
+        addr=addr,
+        port=port,
+        local=serving.local,
+        tls=bool(serving.tls_cert),
+        mtls=bool(serving.tls_client_ca),
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

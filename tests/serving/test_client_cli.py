@@ -34,8 +34,9 @@ def test_render_draws_the_last_candles_and_anomalies():
         state.add_candle(c)
     assert not state.add_candle(data.spot_candles()[5])  # an older revision changes nothing
     assert state.add_candle(data.corrected(data.spot_candles()[199]))
-    msg = pb.AnomalyWithExplanation(anomaly=pb.Anomaly(anomaly_id="a1", rule="VOLUME_SPIKE",
-                                                       severity="HIGH", symbol="BTC-USDT"))
+    msg = pb.AnomalyWithExplanation(
+        anomaly=pb.Anomaly(anomaly_id="a1", rule="VOLUME_SPIKE", severity="HIGH", symbol="BTC-USDT")
+    )
     state.add_anomaly(msg)
     console = Console(record=True, width=100, color_system=None)
     console.print(watch.render(state, 100))
@@ -44,8 +45,11 @@ def test_render_draws_the_last_candles_and_anomalies():
     assert f"close {convert.dec_str(last.close)}" in text and "rev 1" in text
     assert "VOLUME_SPIKE" in text and "explaining" in text
     assert "█" in text and "│" in text
-    state.add_anomaly(pb.AnomalyWithExplanation(
-        anomaly=pb.Anomaly(anomaly_id="a1"), explanation=pb.Explanation(summary="big buyer")))
+    state.add_anomaly(
+        pb.AnomalyWithExplanation(
+            anomaly=pb.Anomaly(anomaly_id="a1"), explanation=pb.Explanation(summary="big buyer")
+        )
+    )
     console = Console(record=True, width=100, color_system=None)
     console.print(watch.render(state, 100))
     assert "big buyer" in console.export_text()
@@ -53,15 +57,32 @@ def test_render_draws_the_last_candles_and_anomalies():
 
 @pytest.mark.integration
 async def test_watch_plain_mode_shows_candles_anomaly_and_explanation(
-        candle_topics, server_factory):
+    candle_topics, server_factory
+):
     candles = list(data.spot_candles()[:30])
-    a = Anomaly(anomaly_id="anom-1", rule="VOLUME_SPIKE", severity="HIGH", exchange="binance",
-                symbol="BTC-USDT", interval="1m", window_start_us=candles[3].window_start_us,
-                window_end_us=candles[3].window_end_us, value=5.2, threshold=4.0,
-                details={"z": "5.2"})
-    e = Explanation(anomaly_id="anom-1", summary="Volume 5x the hour's mean on a sell-off",
-                    key_factors=["volume"], confidence=0.8, caveats=[], model="offline",
-                    offline=True, created_at_us=1)
+    a = Anomaly(
+        anomaly_id="anom-1",
+        rule="VOLUME_SPIKE",
+        severity="HIGH",
+        exchange="binance",
+        symbol="BTC-USDT",
+        interval="1m",
+        window_start_us=candles[3].window_start_us,
+        window_end_us=candles[3].window_end_us,
+        value=5.2,
+        threshold=4.0,
+        details={"z": "5.2"},
+    )
+    e = Explanation(
+        anomaly_id="anom-1",
+        summary="Volume 5x the hour's mean on a sell-off",
+        key_factors=["volume"],
+        confidence=0.8,
+        caveats=[],
+        model="offline",
+        offline=True,
+        created_at_us=1,
+    )
     prod = candle_topics.producer()
     prod.send(candles)
     prod.send([a], contract="anomaly")
@@ -69,11 +90,21 @@ async def test_watch_plain_mode_shows_candles_anomaly_and_explanation(
     _, port = await server_factory()
     out = io.StringIO()
     async with MarketDataClient(f"127.0.0.1:{port}", token=TOKEN) as client:
-        task = asyncio.create_task(watch.watch(client, "BTC-USDT", "1m", start_time_us=0,
-                                               plain=True, out=out, until=lambda s: len(
-                                                   s.candles) == len(candles) and "anom-1" in
-                                               s.anomalies and s.anomalies[
-                                                   "anom-1"].explanation.summary != ""))
+        task = asyncio.create_task(
+            watch.watch(
+                client,
+                "BTC-USDT",
+                "1m",
+                start_time_us=0,
+                plain=True,
+                out=out,
+                until=lambda s: (
+                    len(s.candles) == len(candles)
+                    and "anom-1" in s.anomalies
+                    and s.anomalies["anom-1"].explanation.summary != ""
+                ),
+            )
+        )
         state = await asyncio.wait_for(task, 60)
         got = await client.get_anomaly("anom-1")
         assert got.anomaly.rule == "VOLUME_SPIKE" and got.anomaly.details["z"] == "5.2"
@@ -82,8 +113,7 @@ async def test_watch_plain_mode_shows_candles_anomaly_and_explanation(
             await client.get_anomaly("no-such-anomaly")
         assert err.value.code() == grpc.StatusCode.NOT_FOUND
     lines = out.getvalue().splitlines()
-    assert [ln for ln in lines if not ln.startswith("ANOMALY")] == [
-        watch.line(c) for c in candles]
+    assert [ln for ln in lines if not ln.startswith("ANOMALY")] == [watch.line(c) for c in candles]
     assert state.series() == candles
     assert "anom-1" in state.anomalies
     assert any("VOLUME_SPIKE" in ln for ln in lines if ln.startswith("ANOMALY"))
@@ -99,17 +129,30 @@ def test_history_command_csv_and_parquet(candle_table, tmp_path):
     base = ["history", "BTC-USDT", "--interval", "1m", "--table", table]
     res = runner.invoke(app, [*base, "--out", str(out)], env=env)
     assert res.exit_code == 0, res.output
-    want = sorted((c for c in candle_table.after if c.symbol == "BTC-USDT"),
-                  key=lambda c: c.window_start_us)
+    want = sorted(
+        (c for c in candle_table.after if c.symbol == "BTC-USDT"), key=lambda c: c.window_start_us
+    )
     got = list(csv.DictReader(out.open()))
     assert [Decimal(r["close"]) for r in got] == [c.close for c in want]
     assert [int(r["revision"]) for r in got] == [c.revision for c in want]
     # As of the first snapshot: every candle at revision 0, to parquet.
-    res = runner.invoke(app, [*base, "--format", "parquet", "--out", str(pq_path),
-                              "--snapshot", str(candle_table.snapshots[0])], env=env)
+    res = runner.invoke(
+        app,
+        [
+            *base,
+            "--format",
+            "parquet",
+            "--out",
+            str(pq_path),
+            "--snapshot",
+            str(candle_table.snapshots[0]),
+        ],
+        env=env,
+    )
     assert res.exit_code == 0, res.output
-    old = sorted((c for c in candle_table.before if c.symbol == "BTC-USDT"),
-                 key=lambda c: c.window_start_us)
+    old = sorted(
+        (c for c in candle_table.before if c.symbol == "BTC-USDT"), key=lambda c: c.window_start_us
+    )
     rows = pq.read_table(pq_path).to_pylist()
     assert [r["high"] for r in rows] == [c.high for c in old]
     assert [r["revision"] for r in rows] == [0] * len(old)
@@ -120,14 +163,30 @@ def test_history_command_csv_and_parquet(candle_table, tmp_path):
 @pytest.mark.integration
 def test_serve_stops_gracefully_on_sigterm(kafka_stack, tmp_path):
     s = kafka_stack.settings
-    env = {**os.environ, "CANDLEFLOW_SERVING_TOKENS": TOKEN,
-           "CANDLEFLOW_KAFKA_PORT": str(s.kafka_port),
-           "CANDLEFLOW_REGISTRY_PORT": str(s.registry_port),
-           "CANDLEFLOW_DATA_DIR": str(s.data_dir)}
+    env = {
+        **os.environ,
+        "CANDLEFLOW_SERVING_TOKENS": TOKEN,
+        "CANDLEFLOW_KAFKA_PORT": str(s.kafka_port),
+        "CANDLEFLOW_REGISTRY_PORT": str(s.registry_port),
+        "CANDLEFLOW_DATA_DIR": str(s.data_dir),
+    }
     port = 50000 + os.getpid() % 10000
-    proc = subprocess.Popen([sys.executable, "-m", "candleflow.cli", "serve", "--addr",
-                             f"127.0.0.1:{port}", "--metrics-port", "0"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "candleflow.cli",
+            "serve",
+            "--addr",
+            f"127.0.0.1:{port}",
+            "--metrics-port",
+            "0",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 60
         import grpc

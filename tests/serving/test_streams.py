@@ -44,6 +44,7 @@ async def collect(stream: Any, n: int, timeout: float = 60.0) -> list[Any]:
                 got.append(ev)
                 if len(got) >= n:
                     return
+
     await asyncio.wait_for(run(), timeout)
     return got
 
@@ -57,8 +58,9 @@ async def test_resume_after_disconnect_and_live_seam(candle_topics, server_facto
     _, port = await server_factory()
     async with MarketDataClient(f"127.0.0.1:{port}", token=TOKEN) as client:
         # Replay part of history, then drop the connection.
-        part = await collect(client.stream_candles(["BTC-USDT"], from_beginning=True,
-                                                   reconnect=False), 200)
+        part = await collect(
+            client.stream_candles(["BTC-USDT"], from_beginning=True, reconnect=False), 200
+        )
         cursor = part[-1].cursor
         assert all(ev.replay for ev in part)
         # More candles are committed while the client is away.
@@ -67,8 +69,9 @@ async def test_resume_after_disconnect_and_live_seam(candle_topics, server_facto
         rest = await collect(client.stream_candles(["BTC-USDT"], cursor=cursor), rest_n)
         # ... and the stream goes on live after the replay.
         tail = [data.corrected(data.corrected(c)) for c in spot[:5]]
-        live_task = asyncio.create_task(collect(client.stream_candles(
-            ["BTC-USDT"], cursor=rest[-1].cursor), len(tail)))
+        live_task = asyncio.create_task(
+            collect(client.stream_candles(["BTC-USDT"], cursor=rest[-1].cursor), len(tail))
+        )
         await asyncio.sleep(1.0)
         prod.send(tail)
         live = await live_task
@@ -89,8 +92,9 @@ async def test_resume_across_server_restart(candle_topics, server_factory):
 
     async def consume() -> None:
         async with MarketDataClient(f"127.0.0.1:{port}", token=TOKEN) as client:
-            async for ev in client.stream_candles(["BTC-USDT"], from_beginning=True,
-                                                  max_backoff=0.5):
+            async for ev in client.stream_candles(
+                ["BTC-USDT"], from_beginning=True, max_backoff=0.5
+            ):
                 if ev.HasField("candle"):
                     received.append(convert.candle_from_pb(ev.candle))
                     if len(received) == 300:
@@ -110,25 +114,32 @@ async def test_resume_across_server_restart(candle_topics, server_factory):
 
 
 async def test_100_subscribers_each_receive_every_candle_of_their_symbols(
-        candle_topics, server_factory):
+    candle_topics, server_factory
+):
     spot = list(data.spot_candles()[:120])
     perp = list(data.perp_candles())
     _, port = await server_factory()
     wants = {"BTC-USDT": spot, "BTC-USD-PERP": perp}
     choices = [["BTC-USDT"], ["BTC-USD-PERP"], ["BTC-USDT", "BTC-USD-PERP"]]
-    sent_before = REGISTRY.get_sample_value(
-        "candleflow_serving_messages_sent_total", {"stream": "candles"}) or 0
+    sent_before = (
+        REGISTRY.get_sample_value("candleflow_serving_messages_sent_total", {"stream": "candles"})
+        or 0
+    )
     async with MarketDataClient(f"127.0.0.1:{port}", token=TOKEN) as client:
         subs = [choices[i % 3] for i in range(100)]
         expected = [sum((wants[s] for s in syms), []) for syms in subs]
-        tasks = [asyncio.create_task(collect(client.stream_candles(syms), len(exp), 120))
-                 for syms, exp in zip(subs, expected, strict=True)]
+        tasks = [
+            asyncio.create_task(collect(client.stream_candles(syms), len(exp), 120))
+            for syms, exp in zip(subs, expected, strict=True)
+        ]
         await asyncio.sleep(3.0)  # all subscribed (live, no cursor)
         prod = candle_topics.producer()
         prod.send(spot + perp)
         results = await asyncio.gather(*tasks)
-    sent = REGISTRY.get_sample_value("candleflow_serving_messages_sent_total",
-                                     {"stream": "candles"}) - sent_before
+    sent = (
+        REGISTRY.get_sample_value("candleflow_serving_messages_sent_total", {"stream": "candles"})
+        - sent_before
+    )
     assert sent == sum(len(e) for e in expected)  # the metric counts what was delivered
     for syms, exp, got in zip(subs, expected, results, strict=True):
         cs = [convert.candle_from_pb(ev.candle) for ev in got]
@@ -137,7 +148,8 @@ async def test_100_subscribers_each_receive_every_candle_of_their_symbols(
 
 
 async def test_slow_client_gets_resource_exhausted_with_resume_cursor(
-        candle_topics, server_factory):
+    candle_topics, server_factory
+):
     candles = list(data.spot_candles()[:1440])
     _, port = await server_factory(queue_capacity=20)
     async with MarketDataClient(f"127.0.0.1:{port}", token=TOKEN) as client:
@@ -154,8 +166,9 @@ async def test_slow_client_gets_resource_exhausted_with_resume_cursor(
         assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
         meta = {k: v for k, v in err.value.trailing_metadata() or ()}
         cursor = convert.cursor_from_token(meta["candleflow-resume-cursor"])
-        rest = await collect(client.stream_candles(["BTC-USDT"], cursor=cursor),
-                             len(candles) - len(got))
+        rest = await collect(
+            client.stream_candles(["BTC-USDT"], cursor=cursor), len(candles) - len(got)
+        )
     received = [convert.candle_from_pb(ev.candle) for ev in got + rest]
     assert [key(c) for c in received] != []
     assert collections.Counter(map(key, received)) == collections.Counter(map(key, candles))

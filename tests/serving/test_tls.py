@@ -19,24 +19,34 @@ from tests.serving.conftest import TOKEN
 pytestmark = pytest.mark.integration
 
 
-def _cert(name: str, issuer: tuple | None, path: Path, *, ca: bool = False,
-          san: str | None = None) -> tuple:
+def _cert(
+    name: str, issuer: tuple | None, path: Path, *, ca: bool = False, san: str | None = None
+) -> tuple:
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
     issuer_name, issuer_key = (issuer[0].subject, issuer[1]) if issuer else (subject, key)
     now = dt.datetime.now(dt.UTC)
-    b = (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer_name)
-         .public_key(key.public_key()).serial_number(x509.random_serial_number())
-         .not_valid_before(now - dt.timedelta(minutes=1))
-         .not_valid_after(now + dt.timedelta(hours=1))
-         .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+    b = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=1))
+        .not_valid_after(now + dt.timedelta(hours=1))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+    )
     if san:
         b = b.add_extension(x509.SubjectAlternativeName([x509.DNSName(san)]), critical=False)
     cert = b.sign(issuer_key, hashes.SHA256())
     (path / f"{name}.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (path / f"{name}.key").write_bytes(key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption()))
+    (path / f"{name}.key").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
     return cert, key
 
 
@@ -66,15 +76,26 @@ async def test_tls_and_mtls(server_factory, pki):
             await client.list_symbols(timeout=5)
     assert err.value.code() == grpc.StatusCode.UNAVAILABLE
 
-    _, port = await server_factory(tls_cert=p("server.pem"), tls_key=p("server.key"),
-                                   tls_client_ca=p("ca.pem"))
+    _, port = await server_factory(
+        tls_cert=p("server.pem"), tls_key=p("server.key"), tls_client_ca=p("ca.pem")
+    )
     target = f"127.0.0.1:{port}"
-    ok = Tls(root_ca=p("ca.pem"), client_cert=p("client.pem"), client_key=p("client.key"),
-             server_name="localhost")
+    ok = Tls(
+        root_ca=p("ca.pem"),
+        client_cert=p("client.pem"),
+        client_key=p("client.key"),
+        server_name="localhost",
+    )
     assert isinstance(await _list(target, ok), pb.ListSymbolsResponse)
-    for bad in (Tls(root_ca=p("ca.pem"), server_name="localhost"),  # no client certificate
-                Tls(root_ca=p("ca.pem"), client_cert=p("stranger.pem"),
-                    client_key=p("stranger.key"), server_name="localhost")):
+    for bad in (
+        Tls(root_ca=p("ca.pem"), server_name="localhost"),  # no client certificate
+        Tls(
+            root_ca=p("ca.pem"),
+            client_cert=p("stranger.pem"),
+            client_key=p("stranger.key"),
+            server_name="localhost",
+        ),
+    ):
         with pytest.raises(grpc.aio.AioRpcError) as err:
             await _list(target, bad)
         assert err.value.code() == grpc.StatusCode.UNAVAILABLE

@@ -16,8 +16,15 @@ from serving.pb import pb
 from tests.serving import data
 
 
-@given(st.decimals(min_value=Decimal("-1e19"), max_value=Decimal("1e19"), places=18,
-                   allow_nan=False, allow_infinity=False))
+@given(
+    st.decimals(
+        min_value=Decimal("-1e19"),
+        max_value=Decimal("1e19"),
+        places=18,
+        allow_nan=False,
+        allow_infinity=False,
+    )
+)
 def test_decimal_text_is_exact(d):
     text = convert.dec_str(d)
     assert "E" not in text and "e" not in text
@@ -42,9 +49,15 @@ def test_valid_symbols(symbol):
 
 
 def test_duplicate_cursor_partition_is_rejected():
-    req = pb.StreamCandlesRequest(symbols=["BTC-USDT"], cursor=pb.Cursor(offsets=[
-        pb.PartitionOffset(topic="c", partition=0, offset=1),
-        pb.PartitionOffset(topic="c", partition=0, offset=2)]))
+    req = pb.StreamCandlesRequest(
+        symbols=["BTC-USDT"],
+        cursor=pb.Cursor(
+            offsets=[
+                pb.PartitionOffset(topic="c", partition=0, offset=1),
+                pb.PartitionOffset(topic="c", partition=0, offset=2),
+            ]
+        ),
+    )
     with pytest.raises(validate.BadArgument) as err:
         validate.stream_candles(req, {"c"})
     assert err.value.field == "cursor.offsets[1]"
@@ -58,8 +71,18 @@ def test_stubs_are_fresh_and_regenerated_from_the_proto(tmp_path):
     from grpc_tools import protoc
 
     include = __import__("pathlib").Path(protoc.__file__).parent / "_proto"
-    assert protoc.main(["protoc", f"-I{pbmod.PROTO_DIR}", f"-I{include}", f"--python_out={out}",
-                        str(pbmod.PROTO_DIR / pbmod.PROTO_FILE)]) == 0
+    assert (
+        protoc.main(
+            [
+                "protoc",
+                f"-I{pbmod.PROTO_DIR}",
+                f"-I{include}",
+                f"--python_out={out}",
+                str(pbmod.PROTO_DIR / pbmod.PROTO_FILE),
+            ]
+        )
+        == 0
+    )
     fresh = (out / "candleflow" / "v1" / "market_data_pb2.py").read_text()
     assert fresh == pbmod.MODULE_PATH.read_text()
 
@@ -73,9 +96,17 @@ def test_fresh_clone_generates_stubs_on_import(tmp_path):
     shutil.copy(pbmod.__file__, tmp_path / "serving" / "pb.py")
     (tmp_path / "serving" / "__init__.py").write_text("")
     shutil.copytree(pbmod.PROTO_DIR, tmp_path / "proto")
-    code = ("from serving.pb import pb, MODULE_PATH, is_fresh; "
-            f"assert is_fresh() and str(MODULE_PATH).startswith({str(tmp_path)!r}); "
-            "print(pb.CandleEvent(replay=True).replay)")
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=60, cwd=tmp_path, env={"PYTHONPATH": str(tmp_path)})
+    code = (
+        "from serving.pb import pb, MODULE_PATH, is_fresh; "
+        f"assert is_fresh() and str(MODULE_PATH).startswith({str(tmp_path)!r}); "
+        "print(pb.CandleEvent(replay=True).replay)"
+    )
+    res = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(tmp_path)},
+    )
     assert res.stdout.strip() == "True", res.stderr
