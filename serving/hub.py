@@ -47,6 +47,8 @@ class Subscriber:
     wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     overflowed: bool = False
     closed: bool = False
+    heartbeat_due: bool = False
+    last_sent: float = field(default_factory=time.monotonic)
 
     def offer(self, rec: Record, payload: bytes) -> None:
         if self.overflowed or rec.offset < self.floor.get((rec.topic, rec.partition), 0):
@@ -68,6 +70,7 @@ class Hub:
         topics: Iterable[str],
         encoders: dict[str, Encoder],
         on_record: Callable[[Record], None] | None = None,
+        heartbeat_s: float = 15.0,
         batch: int = 500,
     ):
         self.bootstrap = bootstrap
@@ -76,6 +79,8 @@ class Hub:
         self.positions: Positions = {}
         self.subscribers: set[Subscriber] = set()
         self._on_record = on_record
+        self._heartbeat_s = heartbeat_s
+        self._ticker: asyncio.Task[None] | None = None
         self._encoders = encoders
         self._batch = batch
         self._stop = threading.Event()
@@ -91,11 +96,14 @@ class Hub:
         self._loop = asyncio.get_running_loop()
         self._thread = threading.Thread(target=self._run, name="hub-consumer", daemon=True)
         self._thread.start()
+        self._ticker = asyncio.create_task(self._tick())
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.ready.wait(), wait_ready)
 
     async def stop(self) -> None:
         self._stop.set()
+        if self._ticker is not None:
+            self._ticker.cancel()
         if self._thread is not None:
             await asyncio.to_thread(self._thread.join, 10)
 
@@ -141,6 +149,16 @@ class Hub:
         finally:
             if consumer is not None:
                 consumer.close()
+
+    async def _tick(self) -> None:
+        """One timer for all subscribers: wake those idle for a heartbeat interval."""
+        while True:
+            await asyncio.sleep(self._heartbeat_s / 4)
+            now = time.monotonic()
+            for sub in self.subscribers:
+                if not sub.queue and now - sub.last_sent >= self._heartbeat_s:
+                    sub.heartbeat_due = True
+                    sub.wakeup.set()
 
     def _set_start(self, start: Positions) -> None:
         self.positions.update(start)

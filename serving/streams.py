@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -93,6 +94,7 @@ class Streams:
             [candles_topic, anomalies_topic, explanations_topic],
             {"candles": self._encode_candle, "anomalies": self._encode_anomaly},
             on_record=self._on_record,
+            heartbeat_s=heartbeat_s,
         )
         self._pool = ThreadPoolExecutor(replay_threads, thread_name_prefix="replay")
         self.seen: dict[tuple[str, str], set[str]] = collections.defaultdict(set)
@@ -245,20 +247,25 @@ class Streams:
                 if not sub.queue:
                     if sub.overflowed:
                         raise SlowClient(last_cursor)
-                    sub.wakeup.clear()
-                    try:  # asyncio.timeout, not wait_for: no extra Task per wait
-                        async with asyncio.timeout(self.heartbeat_s):
-                            await sub.wakeup.wait()
-                    except TimeoutError:
+                    if sub.heartbeat_due:  # set by the hub's ticker (no timer per wait)
+                        sub.heartbeat_due = False
+                        sub.last_sent = time.monotonic()
                         yield self._heartbeat(kind, last_cursor)
+                        continue
+                    sub.wakeup.clear()
+                    await sub.wakeup.wait()
                     continue
-                rec, payload = sub.queue.popleft()
-                last_cursor[(rec.topic, rec.partition)] = rec.offset + 1
-                lag_s = (now_us() - rec.timestamp_us) / 1e6
-                lag_hist.observe(lag_s)
+                n, lag_s = 0, 0.0
+                while sub.queue:  # drain; metrics once per drain
+                    rec, payload = sub.queue.popleft()
+                    last_cursor[(rec.topic, rec.partition)] = rec.offset + 1
+                    lag_s = (now_us() - rec.timestamp_us) / 1e6
+                    lag_hist.observe(lag_s)
+                    n += 1
+                    yield payload
+                sent.inc(n)
                 stream_lag.set(lag_s)
-                sent.inc()
-                yield payload
+                sub.last_sent = time.monotonic()
         finally:
             self.hub.unregister(sub)
             with contextlib.suppress(KeyError):
