@@ -242,6 +242,13 @@ def test_serving_service_hpa_pdb_and_grpc_probes() -> None:
     assert f"candleflow-serving:{50051}" in test_pod["spec"]["containers"][0]["args"]
     (np,) = find(objs, "NetworkPolicy", "candleflow-serving")
     assert _labels_match(np["spec"]["podSelector"]["matchLabels"], pod_labels)
+    # The helm test pod may reach the gRPC port even when clients are restricted.
+    peers = np["spec"]["ingress"][0]["from"]
+    assert any(
+        "podSelector" in p
+        and _labels_match(p["podSelector"]["matchLabels"], test_pod["metadata"]["labels"])
+        for p in peers
+    )
 
 
 def test_services_get_no_api_token() -> None:
