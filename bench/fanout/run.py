@@ -329,6 +329,7 @@ def run_one(
             ctx.Process(
                 target=client_proc,
                 args=(port, k, "BTC-USD-PERP", ready, go, results, len(sent), seconds),
+                daemon=True,
             )
             for k in sizes
             if k
@@ -355,6 +356,8 @@ def run_one(
         rss2 = rss_kib(server.pid)
         for w in workers:
             w.join(30)
+            if w.is_alive():  # a worker stuck closing its channels must not hang the run
+                w.terminate()
         bt.join(60)
     finally:
         server.send_signal(signal.SIGTERM)
