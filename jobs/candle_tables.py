@@ -68,6 +68,23 @@ TRADE_SELECT = """exchange, symbol, t_native_symbol, t_trade_id, t_price, t_quan
   t_event_time, t_ingest_time, t_first_trade_id, t_last_trade_id, t_kind, t_contract_size"""
 LATE_SELECT = f"{TRADE_SELECT}, ivl, window_start, reason, clock"
 
+# Flink 2.1's avro format maps TIMESTAMP only to timestamp-millis (it rejects TIMESTAMP(6)),
+# so on Kafka the contracts' timestamp-micros fields are plain BIGINT micros (the same long
+# on the wire; the explicit contract schema keeps the logical type for readers).
+def micros_columns(columns: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    return [(n, t.replace("TIMESTAMP(6)", "BIGINT")) for n, t in columns]
+
+
+_MICROS = {"window_start": "window_start_us", "window_end": "window_end_us",
+           "t_event_time": "t_event_time_us", "t_ingest_time": "t_ingest_time_us",
+           "clock": "clock_us"}
+
+
+def micros_select(select: str) -> str:
+    """The same select list with every TIMESTAMP(6) column replaced by its µs BIGINT twin."""
+    parts = [p.strip() for p in select.replace("\n", " ").split(",")]
+    return ", ".join(_MICROS.get(p, p) for p in parts)
+
 
 def columns_sql(columns: list[tuple[str, str]], *, nullable: bool = False) -> str:
     parts = []
@@ -123,9 +140,13 @@ class KafkaSource:
             options["properties.auto.offset.reset"] = "earliest"
         if self.bounded:
             options["scan.bounded.mode"] = "latest-offset"
+        cols = columns_sql(micros_columns(TRADE_COLUMNS), nullable=True)
+        delay = f"{self.watermark_delay_ms / 1000:.3f}"
         return (
-            f"CREATE TEMPORARY TABLE `{name}` (\n{columns_sql(TRADE_COLUMNS, nullable=True)}"
-            f"{_watermark(self.watermark_delay_ms)}\n) {_with(options)}"
+            f"CREATE TEMPORARY TABLE `{name}` (\n{cols},\n"
+            "  `rowtime` AS TO_TIMESTAMP_LTZ(`event_time` / 1000, 3),\n"
+            f"  WATERMARK FOR `rowtime` AS `rowtime` - INTERVAL '{delay}' SECOND\n"
+            f") {_with(options)}"
         )
 
 
@@ -173,10 +194,11 @@ class KafkaSink:
             "sink.transactional-id-prefix": self.transactional_id_prefix,
             "properties.transaction.timeout.ms": str(self.transaction_timeout_ms),
         }
-        cols = columns_sql([("market_key", "STRING NOT NULL"), *columns])
+        cols = columns_sql([("market_key", "STRING NOT NULL"), *micros_columns(columns)])
         return f"CREATE TEMPORARY TABLE `{name}` (\n{cols}\n) {_with(options)}"
 
     keyed = True
+    micros = True
 
 
 @dataclass(frozen=True)
@@ -196,6 +218,7 @@ class FileSink:
         return f"CREATE TEMPORARY TABLE `{name}` (\n{columns_sql(columns)}\n) {_with(options)}"
 
     keyed = False
+    micros = False
 
 
 @dataclass(frozen=True)
@@ -211,6 +234,7 @@ class IcebergSink:
         return f"`{self.catalog}`.`{self.database}`.`{self.table}`"
 
     keyed = False
+    micros = False
 
 
 @dataclass

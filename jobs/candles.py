@@ -31,6 +31,7 @@ from jobs.candle_tables import (
     KafkaSink,
     KafkaSource,
     Sinks,
+    micros_select,
 )
 from jobs.flink_env import make_table_env, udf_jar
 
@@ -83,6 +84,8 @@ def _insert(stmts: StatementSet, t_env: TableEnvironment, sink, name: str,
         t_env.execute_sql(sink.ddl(name, columns))
         target = f"`{name}`"
     key = "CONCAT(exchange, ':', symbol), " if getattr(sink, "keyed", False) else ""
+    if getattr(sink, "micros", False):
+        select = micros_select(select)
     stmts.add_insert_sql(
         f"INSERT INTO {target} SELECT {key}{select} FROM candle_events WHERE kind = '{kind}'"
     )

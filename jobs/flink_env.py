@@ -5,6 +5,7 @@ Shared by the job's main(), backfill and tests, so all of them run the same way.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pyflink.table import EnvironmentSettings, TableEnvironment
@@ -29,6 +30,20 @@ def connector_jars(stack: StackSettings | None = None) -> list[Path]:
     return sorted(jar_dir.glob("*.jar")) if jar_dir.exists() else []
 
 
+def hadoop_on_gateway_classpath(stack: StackSettings | None = None) -> None:
+    """Hadoop client jars on the PyFlink JVM's system classpath (HADOOP_CLASSPATH).
+
+    Iceberg's catalog is created in the client JVM and needs org.apache.hadoop classes
+    there; `pipeline.jars` alone is not enough. PyFlink reads HADOOP_CLASSPATH when it
+    launches its JVM, so this must run before the process's first environment.
+    """
+    jar_dir = (stack or StackSettings()).jars_dir / "flink"
+    jars = sorted(str(p) for p in jar_dir.glob("hadoop-client-*.jar"))
+    jars += sorted(str(p) for p in jar_dir.glob("commons-logging-*.jar"))
+    if jars and "HADOOP_CLASSPATH" not in os.environ:
+        os.environ["HADOOP_CLASSPATH"] = os.pathsep.join(jars)
+
+
 def make_table_env(
     *,
     parallelism: int | None = None,
@@ -41,6 +56,8 @@ def make_table_env(
     extra: dict[str, str] | None = None,
 ) -> TableEnvironment:
     """Streaming TableEnvironment with the UDF jar (and connector jars when asked)."""
+    if connectors:
+        hadoop_on_gateway_classpath(stack)
     t_env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
     conf = t_env.get_config()
     jars = [udf_jar(), *(connector_jars(stack) if connectors else [])]

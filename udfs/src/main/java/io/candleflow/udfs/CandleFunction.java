@@ -29,7 +29,6 @@ import org.apache.flink.types.Row;
 @DataTypeHint(Rows.OUTPUT_TYPE)
 public class CandleFunction extends ProcessTableFunction<Row> {
   private static final long serialVersionUID = 1L;
-  private static final String FLUSH = "flush-";
 
   private transient Spec spec;
   private transient Trade.Layout layout;
@@ -92,30 +91,39 @@ public class CandleFunction extends ProcessTableFunction<Row> {
     }
   }
 
-  /** Idle flush: the global watermark finalises pending windows of a market that went quiet. */
+  /**
+   * Idle flush: the global watermark finalises pending windows of a market that went quiet.
+   * Unnamed timers: Flink 2.1 forgets a named timer re-registered under the name of the timer
+   * being fired, so each interval's deadline is kept in state and checked here.
+   */
   public void onTimer(
       OnTimerContext ctx, Market market, MapView<Long, Win> windows, MapView<Long, Long> seen)
       throws Exception {
-    String name = ctx.currentTimer();
-    if (name == null || !name.startsWith(FLUSH) || market.spec == null) {
+    if (market.spec == null) {
       return;
     }
     Spec s = spec(market.spec);
-    int i = Integer.parseInt(name.substring(FLUSH.length()));
-    market.flushAtMs[i] = null;
-    Long wmMs = ctx.timeContext(Long.class).currentWatermark();
-    if (wmMs == null || market.maxPending[i] == null) {
-      return;
-    }
-    long size = s.sizeUs[i];
-    long wm = wmMs == Long.MAX_VALUE ? Long.MAX_VALUE : wmMs * 1000L;
-    long bound = wm == Long.MAX_VALUE
-        ? market.maxPending[i]
-        : Math.min(market.maxPending[i], alignDown(wm - s.graceUs[i] - s.idleUs - size, size));
-    emitUpTo(s, i, market, windows, bound);
-    Long last = market.lastEmitted[i];
-    if (last != null && market.maxPending[i] > last) {
-      registerFlush(s, i, market, ctx.timeContext(Long.class), last + size);
+    TimeContext<Long> time = ctx.timeContext(Long.class);
+    Long wmMs = time.currentWatermark();
+    Long firedMs = time.time();
+    long nowMs = Math.max(wmMs == null ? Long.MIN_VALUE : wmMs,
+        firedMs == null ? Long.MIN_VALUE : firedMs);
+    for (int i = 0; i < s.count(); i++) {
+      Long armed = market.flushAtMs[i];
+      if (armed == null || armed > nowMs || market.maxPending[i] == null) {
+        continue;
+      }
+      market.flushAtMs[i] = null;
+      long size = s.sizeUs[i];
+      long bound = nowMs == Long.MAX_VALUE
+          ? market.maxPending[i]
+          : Math.min(market.maxPending[i],
+              alignDown(nowMs * 1000L - s.graceUs[i] - s.idleUs - size, size));
+      emitUpTo(s, i, market, windows, bound);
+      Long last = market.lastEmitted[i];
+      if (last == null || market.maxPending[i] > last) {
+        registerFlush(s, i, market, time, last == null ? market.seqStart[i] : last + size);
+      }
     }
   }
 
@@ -259,7 +267,7 @@ public class CandleFunction extends ProcessTableFunction<Row> {
     long deadlineUs = start + s.sizeUs[i] + s.graceUs[i] + s.idleUs;
     long ms = Math.floorDiv(deadlineUs + 999, 1000L);
     if (m.flushAtMs[i] == null || ms < m.flushAtMs[i]) {
-      time.registerOnTime(FLUSH + i, ms);
+      time.registerOnTime(ms);
       m.flushAtMs[i] = ms;
     }
   }

@@ -19,8 +19,9 @@ final class Rows {
           + "t_quantity DECIMAL(38, 18), t_side STRING, t_event_time TIMESTAMP(6), "
           + "t_event_time_us BIGINT, t_ingest_time TIMESTAMP(6), t_first_trade_id BIGINT, "
           + "t_last_trade_id BIGINT, t_kind STRING, t_contract_size DECIMAL(38, 18), "
-          + "reason STRING, clock TIMESTAMP(6)>";
-  static final int ARITY = 33;
+          + "reason STRING, clock TIMESTAMP(6), "
+          + "window_end_us BIGINT, t_ingest_time_us BIGINT, clock_us BIGINT>";
+  static final int ARITY = 36;
 
   static final String CANDLE = "CANDLE";
   static final String LATE = "LATE";
@@ -35,6 +36,7 @@ final class Rows {
     r.setField(2, Trade.timestamp(start));
     r.setField(3, Trade.timestamp(start + size));
     r.setField(4, start);
+    r.setField(33, start + size);
     if (w.hasTrades()) {
       r.setField(5, w.open);
       r.setField(6, w.high);
@@ -92,6 +94,7 @@ final class Rows {
     r.setField(24, Trade.timestamp(t.eventTimeUs));
     r.setField(25, t.eventTimeUs);
     r.setField(26, Trade.timestamp(t.ingestTimeUs));
+    r.setField(34, t.ingestTimeUs);
     r.setField(27, t.firstTradeId);
     r.setField(28, t.lastTradeId);
     r.setField(29, t.kind);
@@ -105,8 +108,10 @@ final class Rows {
     r.setField(2, Trade.timestamp(start));
     r.setField(3, Trade.timestamp(start + size));
     r.setField(4, start);
+    r.setField(33, start + size);
     r.setField(31, "BEYOND_ALLOWED_LATENESS");
     r.setField(32, Trade.timestamp(clockUs));
+    r.setField(35, clockUs);
     return r;
   }
 }
