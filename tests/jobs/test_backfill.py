@@ -1,0 +1,57 @@
+"""`candleflow backfill` on the real COIN-M day equals the batch reference, field by field."""
+
+from __future__ import annotations
+
+import csv
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from candleflow import binance_files, reference
+from candleflow.cli import app
+from jobs.backfill_cli import CSV_COLUMNS, plain
+
+pytestmark = pytest.mark.flink
+
+DAY = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "binance" / \
+    "BTCUSD_PERP-aggTrades-2026-05-08.zip"
+
+
+def test_plain_decimal_text():
+    assert plain(Decimal("100.500000000000000000")) == "100.5"
+    assert plain(Decimal("0E-18")) == "0"
+    assert plain(Decimal("1E+2")) == "100"
+    assert plain(Decimal("0.000123450")) == "0.00012345"
+
+
+@pytest.mark.skipif(not DAY.exists(), reason="shared data not present")
+def test_backfill_real_coinm_day_equals_reference(tmp_path):
+    out = tmp_path / "candles.csv"
+    result = CliRunner().invoke(app, ["backfill", str(DAY), "--intervals", "1m,1h",
+                                      "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    with out.open() as fh:
+        rows = list(csv.DictReader(fh))
+        fh.seek(0)
+        assert next(csv.reader(fh))[:11] == CSV_COLUMNS[:11]
+
+    trades = list(binance_files.read_trades(DAY))
+    want = reference.batch_candles(trades, "1m,1h")
+    assert len(want) == 1440 + 24
+    got = {(r["interval"], int(r["open_time_us"])): r for r in rows}
+    assert len(got) == len(rows) == len(want)
+    for c in want:
+        r = got[(c.interval, c.window_start_us)]
+        for name in ("open", "high", "low", "close", "volume", "quote_volume",
+                     "taker_buy_volume", "taker_buy_quote_volume", "vwap"):
+            value = Decimal(r[name]) if r[name] else None
+            assert value == getattr(c, name), (c.interval, c.window_start_us, name)
+        assert int(r["trade_count"]) == c.trade_count
+        assert (int(r["first_trade_id"]) if r["first_trade_id"] else None) == c.first_trade_id
+        assert (int(r["last_trade_id"]) if r["last_trade_id"] else None) == c.last_trade_id
+        assert r["is_empty"] == str(c.is_empty).lower()
+        assert r["symbol"] == c.symbol and r["exchange"] == c.exchange
+    # The whole day: every raw trade of the file is in exactly one candle per interval.
+    assert sum(int(r["trade_count"]) for r in rows if r["interval"] == "1m") == 240_198
