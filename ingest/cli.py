@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from candleflow import topics
 from candleflow.config import StackSettings, Topics
 from candleflow.symbols import is_canonical
 from ingest import ADAPTERS, binance, metrics
@@ -76,7 +77,7 @@ def live(
         raise typer.BadParameter(f"exchange must be one of {sorted(ADAPTERS)}")
     wanted = _symbols(symbols)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    producer = TradeProducer(StackSettings(), Topics())
+    producer = _producer()
     options = ParseOptions(symbols=frozenset(wanted),
                            max_skew_us=int(max_skew_s * 1e6) if max_skew_s else None)
     settings = LoopSettings(stale_after_s=stale_after_s)
@@ -127,7 +128,7 @@ def replay(
     from ingest.replay import replay as run_replay
 
     logging.basicConfig(level=logging.WARNING)
-    producer = TradeProducer(StackSettings(), Topics(), trades_topic=topic)
+    producer = _producer(topic)
     if metrics_port:
         health = metrics.Health()
         health.add("producer", producer.healthy)
@@ -145,6 +146,18 @@ def replay(
     console.print(f"{result.trades} trades produced ({result.duplicates} duplicates skipped, "
                   f"{result.rejects} rejects) in {result.seconds:.1f}s ({rate:,.0f}/s)"
                   + (" [yellow]stopped early[/]" if result.stopped else ""))
+
+
+def _producer(topic: str | None = None) -> TradeProducer:
+    """The producer, after making sure its topics exist (idempotent; the stack creates the
+    default ones, a custom --topic / CANDLEFLOW_TOPIC_* is created here)."""
+    stack, names = StackSettings(), Topics()
+    producer = TradeProducer(stack, names, trades_topic=topic)
+    specs = {spec.name: spec for spec in topics.default_topics(names)}
+    wanted = [specs.get(name) or topics.TopicSpec(name, partitions=3)
+              for name in (producer.trades_topic, producer.rejects_topic)]
+    topics.ensure_topics(topics.admin(stack.bootstrap_servers), wanted)
+    return producer
 
 
 def _close(producer: TradeProducer) -> None:
