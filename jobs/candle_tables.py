@@ -183,19 +183,26 @@ class KafkaSink:
             "connector": "kafka",
             "topic": self.topic,
             "properties.bootstrap.servers": self.bootstrap_servers,
+            # Keyed by market: a market's candles stay in one partition, in order.
             "key.format": "raw",
             "key.fields": "market_key",
-            "value.format": "avro-confluent",
+            # The value is the contract in the Confluent wire format (jobs/candle_wire.py).
+            "value.format": "raw",
             "value.fields-include": "EXCEPT_KEY",
-            "value.avro-confluent.url": self.registry_url,
-            "value.avro-confluent.subject": subject(self.topic),
-            "value.avro-confluent.schema": schema_text(self.contract),
             "sink.delivery-guarantee": "exactly-once",
             "sink.transactional-id-prefix": self.transactional_id_prefix,
             "properties.transaction.timeout.ms": str(self.transaction_timeout_ms),
         }
-        cols = columns_sql([("market_key", "STRING NOT NULL"), *micros_columns(columns)])
+        cols = columns_sql([("market_key", "STRING NOT NULL"), ("v", "BYTES NOT NULL")])
         return f"CREATE TEMPORARY TABLE `{name}` (\n{cols}\n) {_with(options)}"
+
+    def schema_id(self) -> int:
+        """Register the contract under "<topic>-value" (idempotent) and return its id."""
+        from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
+
+        client = SchemaRegistryClient({"url": self.registry_url})
+        return client.register_schema(subject(self.topic),
+                                      Schema(schema_text(self.contract), "AVRO"))
 
     keyed = True
     micros = True

@@ -83,11 +83,15 @@ def _insert(stmts: StatementSet, t_env: TableEnvironment, sink, name: str,
     else:
         t_env.execute_sql(sink.ddl(name, columns))
         target = f"`{name}`"
-    key = "CONCAT(exchange, ':', symbol), " if getattr(sink, "keyed", False) else ""
-    if getattr(sink, "micros", False):
-        select = micros_select(select)
+    if isinstance(sink, KafkaSink):
+        from jobs import candle_wire
+
+        candle_wire.register(t_env)
+        encoder = candle_wire.ENCODERS[sink.contract]
+        select = (f"CONCAT(exchange, ':', symbol), "
+                  f"{encoder}({micros_select(select)}, {sink.schema_id()})")
     stmts.add_insert_sql(
-        f"INSERT INTO {target} SELECT {key}{select} FROM candle_events WHERE kind = '{kind}'"
+        f"INSERT INTO {target} SELECT {select} FROM candle_events WHERE kind = '{kind}'"
     )
 
 
