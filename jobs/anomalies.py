@@ -29,7 +29,6 @@ import sys
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 from pyflink.common import Row
@@ -40,46 +39,23 @@ from pyflink.table import StatementSet, StreamTableEnvironment
 
 from candleflow.anomaly_rules import DetectorConfig, DivergenceDetector, SeriesDetector
 from candleflow.config import StackSettings, Topics
-from candleflow.contracts import schema_text, subject
 from candleflow.domain import Anomaly, Candle
-from jobs.candle_tables import CANDLE_COLUMNS, columns_sql
+from jobs.anomaly_tables import (
+    ANOMALY_SELECT,
+    FileAnomalies,
+    FileCandles,
+    IcebergAnomalies,
+    KafkaAnomalies,
+    KafkaCandles,
+    iceberg_catalog_ddl,
+)
+from jobs.candle_tables import CANDLE_COLUMNS
 
 log = logging.getLogger(__name__)
 
 # Stable operator ids: savepoints map state by these. Change only with a migration plan.
 SERIES_UID = "anomalies-series-detector-v1"
 DIVERGENCE_UID = "anomalies-divergence-detector-v1"
-
-ANOMALY_COLUMNS = [
-    ("anomaly_id", "STRING NOT NULL"),
-    ("rule", "STRING NOT NULL"),
-    ("severity", "STRING NOT NULL"),
-    ("exchange", "STRING NOT NULL"),
-    ("symbol", "STRING NOT NULL"),
-    ("interval", "STRING NOT NULL"),
-    ("window_start", "TIMESTAMP(6) NOT NULL"),
-    ("window_end", "TIMESTAMP(6) NOT NULL"),
-    ("value", "DOUBLE NOT NULL"),
-    ("threshold", "DOUBLE NOT NULL"),
-    ("status", "STRING NOT NULL"),
-    ("candle_revision", "INT NOT NULL"),
-    ("details", "MAP<STRING NOT NULL, STRING NOT NULL> NOT NULL"),
-]
-# Flink's avro format (2.1) maps TIMESTAMP only to timestamp-millis: it rejects TIMESTAMP(6)
-# when it derives its reader schema and writes epoch *milliseconds* into a field. So the
-# Kafka source reads the contract's timestamp-micros fields as plain BIGINT (the same long
-# on the wire: Avro resolution ignores the logical type), exact to the microsecond.
-KAFKA_CANDLE_COLUMNS = [
-    (name, "BIGINT NOT NULL" if typ.startswith("TIMESTAMP") else typ)
-    for name, typ in CANDLE_COLUMNS
-]
-# From the detectors' rows (view anomaly_events) to the contract's columns. Window bounds
-# travel as epoch milliseconds (candle windows are whole seconds) and become TIMESTAMP(6)
-# in UTC (the job sets table.local-time-zone = UTC).
-ANOMALY_SELECT = """anomaly_id, rule, severity, exchange, symbol, ivl,
-  CAST(TO_TIMESTAMP_LTZ(window_start_ms, 3) AS TIMESTAMP(6)),
-  CAST(TO_TIMESTAMP_LTZ(window_end_ms, 3) AS TIMESTAMP(6)),
-  `value`, threshold, status, candle_revision, details"""
 
 EVENT_TYPE = Types.ROW_NAMED(
     [
@@ -113,151 +89,6 @@ EVENT_TYPE = Types.ROW_NAMED(
         Types.MAP(Types.STRING(), Types.STRING()),
     ],
 )
-
-
-def _with(options: dict[str, str]) -> str:
-    body = ",\n".join(f"  '{k}' = '{v.replace(chr(39), chr(39) * 2)}'" for k, v in options.items())
-    return f"WITH (\n{body}\n)"
-
-
-# --- sources and sinks --------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class KafkaCandles:
-    """candles.v1 (Avro, registry), read_committed: final and corrected candles."""
-
-    topic: str
-    bootstrap_servers: str
-    registry_url: str
-    group_id: str = "candleflow-anomalies"
-    startup_mode: str = "group-offsets"
-    bounded: bool = False  # stop at the latest offsets (tests, replays)
-
-    def ddl(self, name: str) -> str:
-        options = {
-            "connector": "kafka",
-            "topic": self.topic,
-            "properties.bootstrap.servers": self.bootstrap_servers,
-            "properties.group.id": self.group_id,
-            "properties.isolation.level": "read_committed",
-            "scan.startup.mode": self.startup_mode,
-            "value.format": "avro-confluent",
-            "value.avro-confluent.url": self.registry_url,
-            "value.avro-confluent.subject": subject(self.topic),
-        }
-        if self.startup_mode == "group-offsets":
-            options["properties.auto.offset.reset"] = "earliest"
-        if self.bounded:
-            options["scan.bounded.mode"] = "latest-offset"
-        cols = columns_sql(KAFKA_CANDLE_COLUMNS, nullable=True)
-        return f"CREATE TEMPORARY TABLE `{name}` (\n{cols}\n) {_with(options)}"
-
-
-@dataclass(frozen=True)
-class FileCandles:
-    """A bounded CSV of candles in arrival order (tests): CANDLE_COLUMNS, no header."""
-
-    path: Path
-
-    def ddl(self, name: str) -> str:
-        options = {
-            "connector": "filesystem",
-            "path": str(self.path),
-            "format": "csv",
-            "csv.null-literal": "",
-        }
-        cols = columns_sql(CANDLE_COLUMNS, nullable=True)
-        return f"CREATE TEMPORARY TABLE `{name}` (\n{cols}\n) {_with(options)}"
-
-
-@dataclass(frozen=True)
-class KafkaAnomalies:
-    """anomalies.v1, exactly-once (transactions committed on checkpoints), key = anomaly_id.
-
-    The value is the Avro contract in the Confluent wire format, encoded in the detector's
-    Python step (candleflow/avro.py, byte-equal to the Python producers) and written with
-    the `raw` format: Flink's avro-confluent encoder would write timestamp-micros fields as
-    milliseconds (see KAFKA_CANDLE_COLUMNS).
-    """
-
-    topic: str
-    bootstrap_servers: str
-    registry_url: str
-    transactional_id_prefix: str = "candleflow-anomalies"
-    transaction_timeout_ms: int = 900_000  # <= the broker's transaction.max.timeout.ms
-
-    def ddl(self, name: str) -> str:
-        options = {
-            "connector": "kafka",
-            "topic": self.topic,
-            "properties.bootstrap.servers": self.bootstrap_servers,
-            # Keyed by id: every record of one anomaly (ACTIVE, RETRACTED) in one partition,
-            # in order; the topic can be compacted to each anomaly's last state.
-            "key.format": "raw",
-            "key.fields": "k",
-            "value.format": "raw",
-            "value.fields-include": "EXCEPT_KEY",
-            "sink.delivery-guarantee": "exactly-once",
-            "sink.transactional-id-prefix": self.transactional_id_prefix,
-            "properties.transaction.timeout.ms": str(self.transaction_timeout_ms),
-        }
-        cols = columns_sql([("k", "BYTES NOT NULL"), ("v", "BYTES NOT NULL")])
-        return f"CREATE TEMPORARY TABLE `{name}` (\n{cols}\n) {_with(options)}"
-
-    def schema_id(self) -> int:
-        """Register the contract under "<topic>-value" (idempotent) and return its id."""
-        from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
-
-        client = SchemaRegistryClient({"url": self.registry_url})
-        return client.register_schema(subject(self.topic), Schema(schema_text("anomaly"), "AVRO"))
-
-
-@dataclass(frozen=True)
-class FileAnomalies:
-    """Newline-delimited JSON (tests)."""
-
-    path: Path
-
-    def ddl(self, name: str) -> str:
-        options = {
-            "connector": "filesystem",
-            "path": str(self.path),
-            "format": "json",
-            "json.timestamp-format.standard": "ISO-8601",
-        }
-        return (
-            f"CREATE TEMPORARY TABLE `{name}` (\n{columns_sql(ANOMALY_COLUMNS)}\n) {_with(options)}"
-        )
-
-
-@dataclass(frozen=True)
-class IcebergAnomalies:
-    """gold.anomalies: format v2, upsert on anomaly_id (one row per anomaly, last status)."""
-
-    catalog: str
-    database: str = "gold"
-    table: str = "anomalies"
-
-    @property
-    def qualified(self) -> str:
-        return f"`{self.catalog}`.`{self.database}`.`{self.table}`"
-
-    def ddl(self) -> list[str]:
-        cols = columns_sql(ANOMALY_COLUMNS)
-        return [
-            f"CREATE DATABASE IF NOT EXISTS `{self.catalog}`.`{self.database}`",
-            f"CREATE TABLE IF NOT EXISTS {self.qualified} (\n{cols},\n"
-            "  PRIMARY KEY (`anomaly_id`) NOT ENFORCED\n) WITH (\n"
-            "  'format-version' = '2',\n  'write.upsert.enabled' = 'true'\n)",
-        ]
-
-
-def iceberg_catalog_ddl(stack: StackSettings) -> str:
-    """The shared JDBC (SQLite) Iceberg catalog, as the candles job and PyIceberg see it."""
-    from candleflow.catalog import flink_catalog_ddl
-
-    return flink_catalog_ddl(stack)
 
 
 @dataclass
@@ -413,7 +244,9 @@ class _Detect(KeyedProcessFunction):
         candle = row_to_candle(value)
         raw = self.state.value()
         det = pickle.loads(raw) if raw is not None else None
-        if det is None:
+        if det is not None:
+            det.config = self.config  # not part of the state (see anomaly_rules)
+        else:
             det = (
                 DivergenceDetector(candle.symbol, candle.interval, self.config)
                 if self.cross
@@ -578,7 +411,7 @@ def run_anomalies(
     checkpoint_interval_ms: int = 10_000,
     checkpoint_dir: str | None = None,
     iceberg: bool = True,
-    remote: bool = False,
+    remote: bool = True,
     wait: bool = False,
     group_id: str = "candleflow-anomalies",
     transactional_id_prefix: str = "candleflow-anomalies",
@@ -586,9 +419,11 @@ def run_anomalies(
 ) -> str | None:
     """`candleflow jobs run anomalies`: submit the job; returns its job id.
 
-    remote=True submits to the stack's Flink session cluster (which has the connector
-    jars; the client gets them on its classpath only); otherwise a local MiniCluster in
-    this process, which lives only as long as the process (use wait=True).
+    remote=True (the default, as `candleflow jobs run anomalies` calls it) submits to the
+    stack's Flink session cluster (which has the connector jars; the client gets them on its
+    classpath only); remote=False runs a MiniCluster in this process, which lives only as
+    long as the process (use wait=True), or the cluster the process was started in
+    (Kubernetes: PythonDriver, see main()).
     """
     stack = StackSettings()
     if checkpoint_dir is None:
@@ -628,7 +463,9 @@ def run_anomalies(
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO)
-    run_anomalies(wait=True)  # the process is the job's driver: stay until it ends
+    # Under the operator's PythonDriver (or `python -m jobs.anomalies`) the process is the
+    # job's driver: submit to the cluster it runs in and stay until the job ends.
+    run_anomalies(remote=False, wait=True)
 
 
 if __name__ == "__main__":
