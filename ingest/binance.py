@@ -105,6 +105,8 @@ def _trade(data: dict[str, Any], ingest_time_us: int, options: ParseOptions) -> 
     symbol, kind, contract_size = market_of(native)
     check_symbol(symbol, options)
     event = data.get("e")
+    first: int | None
+    last: int | None
     if event == "aggTrade":
         trade_id = integer(get(data, "a"), "a")
         first, last = integer(get(data, "f"), "f"), integer(get(data, "l"), "l")

@@ -190,7 +190,11 @@ def parse_backfill(body: str | bytes, symbol: str, ingest_time_us: int,
         if obj.get("error"):
             raise Bad(RejectReason.UNEXPECTED_MESSAGE, f"REST error {str(obj['error'])[:100]}")
         result = get(obj, "result")
-        rows = next((v for k, v in result.items() if k != "last"), [])
+        if type(result) is not dict:
+            raise Bad(RejectReason.BAD_TYPE, "REST result is not an object")
+        rows: Any = next((v for k, v in result.items() if k != "last"), [])
+        if type(rows) is not list:
+            raise Bad(RejectReason.BAD_TYPE, "REST trades is not an array")
         native = "/".join(base_quote(symbol))
         trades = []
         for row in rows:

@@ -180,3 +180,42 @@ async def test_circuit_opens_after_repeated_failures() -> None:
     stop.set()
     await asyncio.wait_for(task, 5)
     assert conn.stats.connects == 0
+
+
+def _kraken_v2_frames() -> list[str]:
+    """The recorded Coinbase trades re-encoded as Kraken v2 `trade` frames (no Kraken v2
+    session was recorded): numbers as JSON numbers, taker side, as Kraken documents."""
+    from ingest import coinbase
+    out = []
+    for n, frame in enumerate(COINBASE_FRAMES):
+        trades = coinbase.parse(frame, 0)
+        assert not isinstance(trades, Reject)
+        rows = ",".join(
+            '{"symbol":"%s","side":"%s","price":%s,"qty":%s,"ord_type":"market",'
+            '"trade_id":%d,"timestamp":"%s"}' % (
+                t.symbol.replace("-", "/"), t.side.value.lower(), t.price, t.quantity,
+                t.trade_id, _iso(t.event_time_us))
+            for t in trades)
+        kind = "snapshot" if n < 2 else "update"
+        out.append('{"channel":"trade","type":"%s","data":[%s]}' % (kind, rows))
+    return out
+
+
+def _iso(us: int) -> str:
+    from datetime import UTC, datetime
+    return datetime.fromtimestamp(us // 1_000_000, UTC).strftime("%Y-%m-%dT%H:%M:%S") + \
+        f".{us % 1_000_000:06d}Z"
+
+
+async def test_kraken_v2_disconnect_is_backfilled_by_time_paging() -> None:
+    from ingest import coinbase
+    expected = {(t.symbol, t.trade_id): (t.price, t.quantity, t.side, t.event_time_us)
+                for f in COINBASE_FRAMES for t in coinbase.parse(f, 0)}  # type: ignore[union-attr]
+    async with FakeExchange("kraken", _kraken_v2_frames(), Faults(disconnect={20: 6})) as fake:
+        sink = ListSink()
+        conn = await _run(fake, ["BTC-USD", "ETH-USD"], 279, sink)
+    got = {(t.symbol, t.trade_id): (t.price, t.quantity, t.side, t.event_time_us)
+           for t in sink.trades}
+    assert len(sink.trades) == 279 and got == expected
+    assert conn.stats.gaps_found == conn.stats.gaps_filled > 0 and fake.rest_calls > 0
+    assert fake.subscriptions[0]["params"]["symbol"] == ["BTC/USD", "ETH/USD"]
