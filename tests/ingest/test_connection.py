@@ -191,13 +191,12 @@ def _kraken_v2_frames() -> list[str]:
         trades = coinbase.parse(frame, 0)
         assert not isinstance(trades, Reject)
         rows = ",".join(
-            '{"symbol":"%s","side":"%s","price":%s,"qty":%s,"ord_type":"market",'
-            '"trade_id":%d,"timestamp":"%s"}' % (
-                t.symbol.replace("-", "/"), t.side.value.lower(), t.price, t.quantity,
-                t.trade_id, _iso(t.event_time_us))
+            f'{{"symbol":"{t.symbol.replace("-", "/")}","side":"{t.side.value.lower()}",'
+            f'"price":{t.price},"qty":{t.quantity},"ord_type":"market",'
+            f'"trade_id":{t.trade_id},"timestamp":"{_iso(t.event_time_us)}"}}'
             for t in trades)
         kind = "snapshot" if n < 2 else "update"
-        out.append('{"channel":"trade","type":"%s","data":[%s]}' % (kind, rows))
+        out.append(f'{{"channel":"trade","type":"{kind}","data":[{rows}]}}')
     return out
 
 
