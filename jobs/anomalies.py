@@ -416,6 +416,7 @@ def run_anomalies(
     group_id: str = "candleflow-anomalies",
     transactional_id_prefix: str = "candleflow-anomalies",
     startup_mode: str = "group-offsets",
+    iceberg_database: str = "gold",
 ) -> str | None:
     """`candleflow jobs run anomalies`: submit the job; returns its job id.
 
@@ -448,6 +449,7 @@ def run_anomalies(
         stack,
         bounded=bounded,
         iceberg=iceberg,
+        iceberg_database=iceberg_database,
         group_id=group_id,
         transactional_id_prefix=transactional_id_prefix,
         startup_mode=startup_mode,
