@@ -37,9 +37,19 @@ def run(
 
 
 @app.command()
-def show(limit: int = typer.Option(50, help="show the last N anomalies")) -> None:
+def show(
+    limit: int = typer.Option(50, help="show the last N anomalies"),
+    wait: float = typer.Option(
+        0, help="first wait up to this many seconds until every active anomaly is explained"
+    ),
+) -> None:
     """Print anomalies (final status) with their explanations, from the topics."""
     from candleflow.config import StackSettings, Topics
-    from serving.explainer.report import explained_anomalies, render
+    from serving.explainer.report import explained_anomalies, render, wait_for_explanations
 
-    render(explained_anomalies(StackSettings(), Topics()), limit=limit)
+    stack, topics = StackSettings(), Topics()
+    if wait > 0:
+        rows = wait_for_explanations(stack, topics, timeout_s=wait)
+    else:
+        rows = explained_anomalies(stack, topics)
+    render(rows, limit=limit)

@@ -3,6 +3,7 @@ demo and `candleflow explainer show`)."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from rich.console import Console
@@ -33,6 +34,24 @@ def explained_anomalies(stack: StackSettings, topics: Topics) -> list[Explained]
     out.sort(key=lambda x: (x.anomaly.window_start_us, x.anomaly.rule, x.anomaly.symbol))
     assert all((x.anomaly.anomaly_id in active) == (x.anomaly.status != "RETRACTED") for x in out)
     return out
+
+
+def wait_for_explanations(
+    stack: StackSettings, topics: Topics, timeout_s: float = 60.0, settle_s: float = 15.0
+) -> list[Explained]:
+    """Poll until every ACTIVE anomaly has its explanation (and no new anomaly appeared for
+    `settle_s`), or the timeout: the demo calls this before showing the table."""
+    deadline = time.monotonic() + timeout_s
+    seen, stable_since = -1, time.monotonic()
+    while True:
+        rows = explained_anomalies(stack, topics)
+        if len(rows) != seen:
+            seen, stable_since = len(rows), time.monotonic()
+        pending = [x for x in rows if x.anomaly.status != "RETRACTED" and x.explanation is None]
+        settled = time.monotonic() - stable_since >= settle_s
+        if (not pending and rows and settled) or time.monotonic() > deadline:
+            return rows
+        time.sleep(2.0)
 
 
 def render(rows: list[Explained], console: Console | None = None, limit: int = 50) -> None:

@@ -125,9 +125,10 @@ def test_one_call_per_anomaly_across_restart_and_replay(
     # what the demo shows: each anomaly once, its final status, its explanation
     from rich.console import Console
 
-    from serving.explainer.report import explained_anomalies, render
+    from serving.explainer.report import explained_anomalies, render, wait_for_explanations
 
     shown = explained_anomalies(s, topics)
+    assert wait_for_explanations(s, topics, timeout_s=30, settle_s=0) == shown
     assert [(x.anomaly.rule, x.anomaly.status, x.explanation is not None) for x in shown] == [
         ("VOLUME_SPIKE", ACTIVE, True),
         ("VOLUME_SPIKE", ACTIVE, True),
