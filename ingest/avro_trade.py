@@ -98,13 +98,20 @@ def encode_body(t: Trade) -> bytes:
     if not (0 <= event <= MAX_MICROS and 0 <= ingest <= MAX_MICROS):
         raise ValueError(f"trade {t.trade_id}: time outside years 1970..9999")
     first, last = t.first_trade_id, t.last_trade_id
-    return b"".join((
-        _head(t.exchange, t.symbol, t.native_symbol), _long(t.trade_id),
-        _decimal(t.price, "price"), _decimal(t.quantity, "quantity"), _SIDE_BYTES[t.side],
-        _long(event), _long(ingest),
-        b"\x00" if first is None else b"\x02" + _long(first),
-        b"\x00" if last is None else b"\x02" + _long(last),
-        _tail(t.kind, t.contract_size)))
+    return b"".join(
+        (
+            _head(t.exchange, t.symbol, t.native_symbol),
+            _long(t.trade_id),
+            _decimal(t.price, "price"),
+            _decimal(t.quantity, "quantity"),
+            _SIDE_BYTES[t.side],
+            _long(event),
+            _long(ingest),
+            b"\x00" if first is None else b"\x02" + _long(first),
+            b"\x00" if last is None else b"\x02" + _long(last),
+            _tail(t.kind, t.contract_size),
+        )
+    )
 
 
 def wire_header(schema_id: int) -> bytes:

@@ -32,17 +32,23 @@ def _check(result: list[Trade] | Reject) -> list[Trade]:
     return result
 
 
-async def fetch_gap(session: aiohttp.ClientSession, gap: Gap, *, rest_base: str | None = None,
-                    aggregate: bool = False,
-                    options: ParseOptions | None = None) -> list[Trade]:
+async def fetch_gap(
+    session: aiohttp.ClientSession,
+    gap: Gap,
+    *,
+    rest_base: str | None = None,
+    aggregate: bool = False,
+    options: ParseOptions | None = None,
+) -> list[Trade]:
     """The trades with ids in [gap.first_id, gap.last_id] the exchange's REST API returns."""
     options = options or ParseOptions()
     found: dict[int, Trade] = {}
     if gap.exchange == "binance":
         next_id = gap.first_id
         for _ in range(MAX_PAGES):
-            body = await _get(session, binance.backfill_request(gap.symbol, next_id, aggregate),
-                              rest_base)
+            body = await _get(
+                session, binance.backfill_request(gap.symbol, next_id, aggregate), rest_base
+            )
             page = _check(binance.parse_backfill(body, gap.symbol, aggregate, now_us(), options))
             for t in page:
                 if gap.first_id <= t.trade_id <= gap.last_id:
@@ -69,8 +75,11 @@ async def fetch_gap(session: aiohttp.ClientSession, gap: Gap, *, rest_base: str 
             for t in page:
                 if gap.first_id <= t.trade_id <= gap.last_id:
                     found[t.trade_id] = t
-            if not page or page[-1].trade_id >= gap.last_id or \
-                    page[-1].event_time_us // 1_000_000 <= since // 1_000_000:
+            if (
+                not page
+                or page[-1].trade_id >= gap.last_id
+                or page[-1].event_time_us // 1_000_000 <= since // 1_000_000
+            ):
                 break
             since = page[-1].event_time_us
     else:

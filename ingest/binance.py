@@ -96,8 +96,9 @@ def combined_stream_path(symbols: list[str], kind: str = "trade") -> str:
 
 def subscribe_message(symbols: list[str], kind: str = "trade", request_id: int = 1) -> str:
     """SUBSCRIBE for an already open combined-stream connection (one control message)."""
-    return json.dumps({"method": "SUBSCRIBE", "params": stream_names(symbols, kind),
-                       "id": request_id})
+    return json.dumps(
+        {"method": "SUBSCRIBE", "params": stream_names(symbols, kind), "id": request_id}
+    )
 
 
 def _trade(data: dict[str, Any], ingest_time_us: int, options: ParseOptions) -> Trade:
@@ -118,11 +119,19 @@ def _trade(data: dict[str, Any], ingest_time_us: int, options: ParseOptions) -> 
     event_time_us = epoch_to_us(get(data, "T"), "T")
     check_skew(event_time_us, ingest_time_us, options)
     return Trade(
-        exchange=EXCHANGE, symbol=symbol, native_symbol=native, trade_id=trade_id,
-        price=dec(get(data, "p"), "p"), quantity=dec(get(data, "q"), "q"),
+        exchange=EXCHANGE,
+        symbol=symbol,
+        native_symbol=native,
+        trade_id=trade_id,
+        price=dec(get(data, "p"), "p"),
+        quantity=dec(get(data, "q"), "q"),
         side=Side.SELL if flag(get(data, "m"), "m") else Side.BUY,
-        event_time_us=event_time_us, ingest_time_us=ingest_time_us,
-        first_trade_id=first, last_trade_id=last, kind=kind, contract_size=contract_size,
+        event_time_us=event_time_us,
+        ingest_time_us=ingest_time_us,
+        first_trade_id=first,
+        last_trade_id=last,
+        kind=kind,
+        contract_size=contract_size,
     )
 
 
@@ -147,22 +156,42 @@ def _fast_trade(data: dict[str, Any], ingest_time_us: int, options: ParseOptions
         raise ValueError
     if data["e"] == "aggTrade":
         trade_id, first, last = data["a"], data["f"], data["l"]
-        if type(trade_id) is not int or type(first) is not int or type(last) is not int \
-                or trade_id < 0 or first < 0 or last < first:
+        if (
+            type(trade_id) is not int
+            or type(first) is not int
+            or type(last) is not int
+            or trade_id < 0
+            or first < 0
+            or last < first
+        ):
             raise TypeError
     else:
         trade_id, first, last = data["t"], None, None
         if type(trade_id) is not int or trade_id < 0:
             raise TypeError
-    return make_trade(EXCHANGE, symbol, native, trade_id, price, quantity,
-                 Side.SELL if m else Side.BUY, event_time_us, ingest_time_us, first, last,
-                 kind, contract_size)
+    return make_trade(
+        EXCHANGE,
+        symbol,
+        native,
+        trade_id,
+        price,
+        quantity,
+        Side.SELL if m else Side.BUY,
+        event_time_us,
+        ingest_time_us,
+        first,
+        last,
+        kind,
+        contract_size,
+    )
 
 
 _ZERO = Decimal(0)
 
-def parse(frame: str | bytes, ingest_time_us: int,
-          options: ParseOptions = DEFAULT_OPTIONS) -> TradeBatch | Reject:
+
+def parse(
+    frame: str | bytes, ingest_time_us: int, options: ParseOptions = DEFAULT_OPTIONS
+) -> TradeBatch | Reject:
     """One WebSocket frame (combined or raw stream) -> its trades, a control note, or a Reject."""
     try:
         obj = parse_json(frame)
@@ -182,8 +211,10 @@ def parse(frame: str | bytes, ingest_time_us: int,
         if "result" in obj and "id" in obj:  # reply to SUBSCRIBE / LIST_SUBSCRIPTIONS
             return batch(control="subscribe_ack")
         if "stream" not in obj and "e" not in obj and not ({"code", "msg"} - obj.keys()):
-            raise Bad(RejectReason.UNEXPECTED_MESSAGE, f"error {obj.get('code')}: "
-                      f"{str(obj.get('msg'))[:100]}")
+            raise Bad(
+                RejectReason.UNEXPECTED_MESSAGE,
+                f"error {obj.get('code')}: {str(obj.get('msg'))[:100]}",
+            )
         if "stream" in obj and "data" not in obj:
             raise Bad(RejectReason.MISSING_FIELD, "missing data")
         raise Bad(RejectReason.UNEXPECTED_MESSAGE, f"event {str(event)[:40]!r} is not a trade")
@@ -194,18 +225,30 @@ def parse(frame: str | bytes, ingest_time_us: int,
 # --- REST backfill ------------------------------------------------------------------
 
 
-def backfill_request(symbol: str, from_id: int, aggregate: bool = False,
-                     limit: int = REST_MAX_LIMIT) -> RestRequest:
+def backfill_request(
+    symbol: str, from_id: int, aggregate: bool = False, limit: int = REST_MAX_LIMIT
+) -> RestRequest:
     """Trades with id >= from_id (historicalTrades), or aggregate trades (aggTrades)."""
     path = "/api/v3/aggTrades" if aggregate else "/api/v3/historicalTrades"
-    return RestRequest("GET", REST_URL + path,
-                       {"symbol": to_binance(symbol), "fromId": str(from_id),
-                        "limit": str(min(limit, REST_MAX_LIMIT))},
-                       weight=REST_WEIGHT[path])
+    return RestRequest(
+        "GET",
+        REST_URL + path,
+        {
+            "symbol": to_binance(symbol),
+            "fromId": str(from_id),
+            "limit": str(min(limit, REST_MAX_LIMIT)),
+        },
+        weight=REST_WEIGHT[path],
+    )
 
 
-def parse_backfill(body: str | bytes, symbol: str, aggregate: bool, ingest_time_us: int,
-                   options: ParseOptions = DEFAULT_OPTIONS) -> list[Trade] | Reject:
+def parse_backfill(
+    body: str | bytes,
+    symbol: str,
+    aggregate: bool,
+    ingest_time_us: int,
+    options: ParseOptions = DEFAULT_OPTIONS,
+) -> list[Trade] | Reject:
     """The JSON array of /api/v3/historicalTrades or /api/v3/aggTrades -> trades, id order."""
     try:
         rows = parse_json(body)
@@ -219,9 +262,15 @@ def parse_backfill(body: str | bytes, symbol: str, aggregate: bool, ingest_time_
             if aggregate:
                 data = dict(row, e="aggTrade", s=native)
             else:
-                data = {"e": "trade", "s": native, "t": get(row, "id"), "p": get(row, "price"),
-                        "q": get(row, "qty"), "T": get(row, "time"),
-                        "m": get(row, "isBuyerMaker")}
+                data = {
+                    "e": "trade",
+                    "s": native,
+                    "t": get(row, "id"),
+                    "p": get(row, "price"),
+                    "q": get(row, "qty"),
+                    "T": get(row, "time"),
+                    "m": get(row, "isBuyerMaker"),
+                }
             trades.append(_trade(data, ingest_time_us, options))
         trades.sort(key=lambda t: t.trade_id)
         return trades

@@ -40,8 +40,10 @@ def exchange_of(path: Path) -> str:
     for exchange in EXCHANGES:
         if name.startswith(exchange):
             return exchange
-    raise ValueError(f"cannot tell the exchange of capture {path.name!r} "
-                     f"(expected a name starting with one of {EXCHANGES})")
+    raise ValueError(
+        f"cannot tell the exchange of capture {path.name!r} "
+        f"(expected a name starting with one of {EXCHANGES})"
+    )
 
 
 def is_capture(path: Path) -> bool:
@@ -60,7 +62,8 @@ def read_frames(path: str | Path, exchange: str | None = None) -> Iterator[Frame
             if line.startswith('{"t":'):
                 record = json.loads(line)
                 if record.get("t") == "recv":
-                    yield Frame(exchange, str(record.get("conn", "")), record.get("ts"),
-                                record["data"])
+                    yield Frame(
+                        exchange, str(record.get("conn", "")), record.get("ts"), record["data"]
+                    )
             else:
                 yield Frame(exchange, path.name, None, line)

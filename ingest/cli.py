@@ -57,8 +57,9 @@ def live(
     coinbase_api: str = typer.Option("advanced", help="Coinbase: 'advanced' or 'exchange'"),
     ws_url: str = typer.Option(None, help="override the WebSocket base URL (tests, proxies)"),
     rest_url: str = typer.Option(None, help="override the REST base URL used for backfill"),
-    max_skew_s: float = typer.Option(LIVE_MAX_SKEW_US / 1e6,
-                                     help="reject trades this far from the clock (0: off)"),
+    max_skew_s: float = typer.Option(
+        LIVE_MAX_SKEW_US / 1e6, help="reject trades this far from the clock (0: off)"
+    ),
     stale_after_s: float = typer.Option(30.0, help="reconnect after this long without frames"),
 ) -> None:
     """Stream trades from an exchange into Kafka, filling trade-id gaps over REST.
@@ -78,14 +79,25 @@ def live(
     wanted = _symbols(symbols)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     producer = _producer()
-    options = ParseOptions(symbols=frozenset(wanted),
-                           max_skew_us=int(max_skew_s * 1e6) if max_skew_s else None)
+    options = ParseOptions(
+        symbols=frozenset(wanted), max_skew_us=int(max_skew_s * 1e6) if max_skew_s else None
+    )
     settings = LoopSettings(stale_after_s=stale_after_s)
     chunk = binance.MAX_STREAMS_PER_CONNECTION if exchange == "binance" else len(wanted)
     connections = [
-        Connection(endpoint(exchange, wanted[i:i + chunk], ws_base=ws_url,
-                            binance_kind=binance_stream, coinbase_api=coinbase_api),
-                   producer, options=options, settings=settings, rest_base=rest_url)
+        Connection(
+            endpoint(
+                exchange,
+                wanted[i : i + chunk],
+                ws_base=ws_url,
+                binance_kind=binance_stream,
+                coinbase_api=coinbase_api,
+            ),
+            producer,
+            options=options,
+            settings=settings,
+            rest_base=rest_url,
+        )
         for i in range(0, len(wanted), chunk)
     ]
     health = metrics.Health()
@@ -109,8 +121,12 @@ def live(
 
 @app.command()
 def replay(
-    files: Annotated[list[Path], typer.Argument(
-        exists=True, dir_okay=False, help="data.binance.vision zip/csv or capture .jsonl[.zst]")],
+    files: Annotated[
+        list[Path],
+        typer.Argument(
+            exists=True, dir_okay=False, help="data.binance.vision zip/csv or capture .jsonl[.zst]"
+        ),
+    ],
     speed: float = typer.Option(0, help="1 = real time, 10 = ten times faster, 0 = max speed"),
     metrics_port: int = typer.Option(0, help="port of /metrics and /healthz (0: none)"),
     topic: str = typer.Option(None, help="trades topic (default: trades.v1)"),
@@ -136,16 +152,29 @@ def replay(
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    with Progress(TextColumn("[bold]replay"), BarColumn(), MofNCompleteColumn(),
-                  TextColumn("trades"), TimeElapsedColumn(), console=console) as bar:
+    with Progress(
+        TextColumn("[bold]replay"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("trades"),
+        TimeElapsedColumn(),
+        console=console,
+    ) as bar:
         task = bar.add_task("replay", total=None)
-        result = run_replay(list(files), producer, speed=speed or None, stop=stop,
-                            progress=lambda n: bar.advance(task, n))
+        result = run_replay(
+            list(files),
+            producer,
+            speed=speed or None,
+            stop=stop,
+            progress=lambda n: bar.advance(task, n),
+        )
     _close(producer)
     rate = result.trades / result.seconds if result.seconds else 0
-    console.print(f"{result.trades} trades produced ({result.duplicates} duplicates skipped, "
-                  f"{result.rejects} rejects) in {result.seconds:.1f}s ({rate:,.0f}/s)"
-                  + (" [yellow]stopped early[/]" if result.stopped else ""))
+    console.print(
+        f"{result.trades} trades produced ({result.duplicates} duplicates skipped, "
+        f"{result.rejects} rejects) in {result.seconds:.1f}s ({rate:,.0f}/s)"
+        + (" [yellow]stopped early[/]" if result.stopped else "")
+    )
 
 
 def _producer(topic: str | None = None) -> TradeProducer:
@@ -154,8 +183,10 @@ def _producer(topic: str | None = None) -> TradeProducer:
     stack, names = StackSettings(), Topics()
     producer = TradeProducer(stack, names, trades_topic=topic)
     specs = {spec.name: spec for spec in topics.default_topics(names)}
-    wanted = [specs.get(name) or topics.TopicSpec(name, partitions=3)
-              for name in (producer.trades_topic, producer.rejects_topic)]
+    wanted = [
+        specs.get(name) or topics.TopicSpec(name, partitions=3)
+        for name in (producer.trades_topic, producer.rejects_topic)
+    ]
     topics.ensure_topics(topics.admin(stack.bootstrap_servers), wanted)
     return producer
 

@@ -52,8 +52,11 @@ REST_MAX_LIMIT = 1000  # /products/{id}/trades page size
 REST_REQUESTS_PER_SECOND = 10
 
 _TAKER = {"BUY": Side.SELL, "SELL": Side.BUY, "buy": Side.SELL, "sell": Side.BUY}
-_CONTROL_CHANNELS = {"subscriptions": "subscriptions", "heartbeats": "heartbeat",
-                     "status": "status"}
+_CONTROL_CHANNELS = {
+    "subscriptions": "subscriptions",
+    "heartbeats": "heartbeat",
+    "status": "status",
+}
 _CONTROL_TYPES = {"subscriptions": "subscriptions", "heartbeat": "heartbeat"}
 
 
@@ -64,11 +67,16 @@ def subscribe_message(symbols: list[str], api: str = "advanced") -> list[str]:
         if not is_canonical(s):
             raise ValueError(f"{s!r} is not a canonical symbol like BTC-USD")
     if api == "advanced":
-        return [json.dumps({"type": "subscribe", "product_ids": symbols, "channel": channel})
-                for channel in ("market_trades", "heartbeats")]
+        return [
+            json.dumps({"type": "subscribe", "product_ids": symbols, "channel": channel})
+            for channel in ("market_trades", "heartbeats")
+        ]
     if api == "exchange":
-        return [json.dumps({"type": "subscribe", "product_ids": symbols,
-                            "channels": ["matches", "heartbeat"]})]
+        return [
+            json.dumps(
+                {"type": "subscribe", "product_ids": symbols, "channels": ["matches", "heartbeat"]}
+            )
+        ]
     raise ValueError("api must be 'advanced' or 'exchange'")
 
 
@@ -86,10 +94,15 @@ def _trade(row: Any, ingest_time_us: int, options: ParseOptions) -> Trade:
     event_time_us = iso_to_us(get(row, "time"), "time")
     check_skew(event_time_us, ingest_time_us, options)
     return Trade(
-        exchange=EXCHANGE, symbol=product, native_symbol=product,
+        exchange=EXCHANGE,
+        symbol=product,
+        native_symbol=product,
         trade_id=integer(get(row, "trade_id"), "trade_id"),
-        price=dec(get(row, "price"), "price"), quantity=dec(get(row, "size"), "size"),
-        side=side, event_time_us=event_time_us, ingest_time_us=ingest_time_us,
+        price=dec(get(row, "price"), "price"),
+        quantity=dec(get(row, "size"), "size"),
+        side=side,
+        event_time_us=event_time_us,
+        ingest_time_us=ingest_time_us,
         kind=InstrumentKind.SPOT,
     )
 
@@ -107,8 +120,12 @@ def _fast_trade(row: Any, ingest_time_us: int, options: ParseOptions) -> Trade:
     """The hot path: _trade's checks inlined; anything unusual raises and the caller
     re-runs _trade, which names the exact reason (or accepts the row)."""
     product, p, q, tid = row["product_id"], row["price"], row["size"], row["trade_id"]
-    if type(product) is not str or not _product_ok(product) or type(p) is not str \
-            or type(q) is not str:
+    if (
+        type(product) is not str
+        or not _product_ok(product)
+        or type(p) is not str
+        or type(q) is not str
+    ):
         raise TypeError
     if options.symbols is not None and product not in options.symbols:
         raise LookupError
@@ -126,8 +143,21 @@ def _fast_trade(row: Any, ingest_time_us: int, options: ParseOptions) -> Trade:
     skew = options.max_skew_us
     if skew is not None and abs(event_time_us - ingest_time_us) > skew:
         raise ValueError
-    return make_trade(EXCHANGE, product, product, tid, price, quantity, side, event_time_us,
-                 ingest_time_us, None, None, InstrumentKind.SPOT, None)
+    return make_trade(
+        EXCHANGE,
+        product,
+        product,
+        tid,
+        price,
+        quantity,
+        side,
+        event_time_us,
+        ingest_time_us,
+        None,
+        None,
+        InstrumentKind.SPOT,
+        None,
+    )
 
 
 def _one(row: Any, ingest_time_us: int, options: ParseOptions) -> Trade:
@@ -166,8 +196,9 @@ def _advanced(obj: dict[str, Any], ingest_time_us: int, options: ParseOptions) -
     return batch(control=control, sequence=sequence)
 
 
-def parse(frame: str | bytes, ingest_time_us: int,
-          options: ParseOptions = DEFAULT_OPTIONS) -> TradeBatch | Reject:
+def parse(
+    frame: str | bytes, ingest_time_us: int, options: ParseOptions = DEFAULT_OPTIONS
+) -> TradeBatch | Reject:
     """One frame of either API -> trades in id order, a control note, or a Reject."""
     try:
         obj = parse_json(frame)
@@ -194,18 +225,26 @@ def parse(frame: str | bytes, ingest_time_us: int,
 
 def backfill_request(symbol: str, before_id: int, limit: int = REST_MAX_LIMIT) -> RestRequest:
     """Trades with trade_id < before_id, newest first: page backwards from the gap's end+1."""
-    return RestRequest("GET", f"{EXCHANGE_REST_URL}/products/{symbol}/trades",
-                       {"after": str(before_id), "limit": str(min(limit, REST_MAX_LIMIT))})
+    return RestRequest(
+        "GET",
+        f"{EXCHANGE_REST_URL}/products/{symbol}/trades",
+        {"after": str(before_id), "limit": str(min(limit, REST_MAX_LIMIT))},
+    )
 
 
-def parse_backfill(body: str | bytes, symbol: str, ingest_time_us: int,
-                   options: ParseOptions = DEFAULT_OPTIONS) -> list[Trade] | Reject:
+def parse_backfill(
+    body: str | bytes, symbol: str, ingest_time_us: int, options: ParseOptions = DEFAULT_OPTIONS
+) -> list[Trade] | Reject:
     try:
         rows = parse_json(body)
         if type(rows) is not list:
             raise Bad(RejectReason.UNEXPECTED_MESSAGE, "REST response is not an array")
-        trades = [_trade(dict(row, product_id=symbol) if type(row) is dict else row,
-                         ingest_time_us, options) for row in rows]
+        trades = [
+            _trade(
+                dict(row, product_id=symbol) if type(row) is dict else row, ingest_time_us, options
+            )
+            for row in rows
+        ]
         trades.sort(key=lambda t: t.trade_id)
         return trades
     except Bad as bad:

@@ -30,6 +30,7 @@ try:  # orjson is several times faster on the hot path; the stdlib is the fallba
 
     _JSON_ERRORS: tuple[type[Exception], ...] = (orjson.JSONDecodeError, ValueError)
 except ImportError:  # pragma: no cover
+
     def loads(frame: str | bytes) -> Any:
         return json.loads(frame)
 
@@ -67,14 +68,17 @@ class Reject:
     ingest_time_us: int
 
     def to_json(self) -> bytes:
-        return json.dumps({
-            "exchange": self.exchange,
-            "reason": self.reason.value,
-            "detail": self.detail,
-            "ingest_time_us": self.ingest_time_us,
-            "ingest_time": datetime.fromtimestamp(self.ingest_time_us / 1e6, UTC).isoformat(),
-            "raw": self.raw,
-        }, separators=(",", ":")).encode()
+        return json.dumps(
+            {
+                "exchange": self.exchange,
+                "reason": self.reason.value,
+                "detail": self.detail,
+                "ingest_time_us": self.ingest_time_us,
+                "ingest_time": datetime.fromtimestamp(self.ingest_time_us / 1e6, UTC).isoformat(),
+                "raw": self.raw,
+            },
+            separators=(",", ":"),
+        ).encode()
 
 
 class TradeBatch(list):  # type: ignore[type-arg]
@@ -90,8 +94,7 @@ class TradeBatch(list):  # type: ignore[type-arg]
     sequence: int | None = None
 
 
-def batch(trades: Any = (), control: str | None = None,
-          sequence: int | None = None) -> TradeBatch:
+def batch(trades: Any = (), control: str | None = None, sequence: int | None = None) -> TradeBatch:
     out = TradeBatch(trades)
     if control is not None:
         out.control = control
@@ -259,8 +262,13 @@ def iso_to_us(value: Any, what: str) -> int:
     if type(value) is not str:
         raise Bad(RejectReason.BAD_TYPE, f"{what} is {type(value).__name__}")
     try:
-        if len(value) < 20 or value[10] != "T" or value[-1] != "Z" or value[13] != ":" \
-                or value[16] != ":":
+        if (
+            len(value) < 20
+            or value[10] != "T"
+            or value[-1] != "Z"
+            or value[13] != ":"
+            or value[16] != ":"
+        ):
             raise ValueError
         base = _day_start_us(value[:10])
         hh, mm, ss = int(value[11:13]), int(value[14:16]), int(value[17:19])
@@ -273,17 +281,20 @@ def iso_to_us(value: Any, what: str) -> int:
                 raise ValueError
             micros = int((frac[1:] + "00000")[:6])
     except ValueError:
-        raise Bad(RejectReason.BAD_TYPE, f"{what} {value[:40]!r} is not an RFC 3339 UTC time") \
-            from None
+        raise Bad(
+            RejectReason.BAD_TYPE, f"{what} {value[:40]!r} is not an RFC 3339 UTC time"
+        ) from None
     return base + ((hh * 60 + mm) * 60 + ss) * 1_000_000 + micros
 
 
 def check_skew(event_time_us: int, ingest_time_us: int, options: ParseOptions) -> None:
     limit = options.max_skew_us
     if limit is not None and abs(event_time_us - ingest_time_us) > limit:
-        raise Bad(RejectReason.CLOCK_SKEW,
-                  f"trade time {event_time_us} is {(event_time_us - ingest_time_us) / 1e6:+.1f}s"
-                  " from the ingest clock")
+        raise Bad(
+            RejectReason.CLOCK_SKEW,
+            f"trade time {event_time_us} is {(event_time_us - ingest_time_us) / 1e6:+.1f}s"
+            " from the ingest clock",
+        )
 
 
 def check_symbol(symbol: str, options: ParseOptions) -> None:

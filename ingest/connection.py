@@ -63,18 +63,30 @@ class Endpoint:
     contiguous_ids: bool = True
 
 
-def endpoint(exchange: str, symbols: list[str], *, ws_base: str | None = None,
-             binance_kind: str = "trade", coinbase_api: str = "advanced") -> Endpoint:
+def endpoint(
+    exchange: str,
+    symbols: list[str],
+    *,
+    ws_base: str | None = None,
+    binance_kind: str = "trade",
+    coinbase_api: str = "advanced",
+) -> Endpoint:
     """The URL and subscribe frames of one connection for these symbols."""
     if exchange == "binance":
         base = ws_base or binance.WS_URL
-        return Endpoint(exchange, base.rstrip("/") + binance.combined_stream_path(
-            symbols, binance_kind), [], aggregate=binance_kind == "aggTrade")
+        return Endpoint(
+            exchange,
+            base.rstrip("/") + binance.combined_stream_path(symbols, binance_kind),
+            [],
+            aggregate=binance_kind == "aggTrade",
+        )
     if exchange == "coinbase":
-        default = coinbase.ADVANCED_WS_URL if coinbase_api == "advanced" else \
-            coinbase.EXCHANGE_WS_URL
-        return Endpoint(exchange, ws_base or default,
-                        coinbase.subscribe_message(symbols, coinbase_api))
+        default = (
+            coinbase.ADVANCED_WS_URL if coinbase_api == "advanced" else coinbase.EXCHANGE_WS_URL
+        )
+        return Endpoint(
+            exchange, ws_base or default, coinbase.subscribe_message(symbols, coinbase_api)
+        )
     if exchange == "kraken":
         return Endpoint(exchange, ws_base or kraken.WS_URL, [kraken.subscribe_message(symbols)])
     raise ValueError(f"unknown exchange {exchange!r}; one of {sorted(ADAPTERS)}")
@@ -125,9 +137,17 @@ class Stats:
 
 
 class Connection:
-    def __init__(self, endpoint: Endpoint, sink: Sink, *, options: ParseOptions | None = None,
-                 settings: LoopSettings | None = None, rest_base: str | None = None,
-                 tracker: GapTracker | None = None, seed: int | None = None) -> None:
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        sink: Sink,
+        *,
+        options: ParseOptions | None = None,
+        settings: LoopSettings | None = None,
+        rest_base: str | None = None,
+        tracker: GapTracker | None = None,
+        seed: int | None = None,
+    ) -> None:
         self.endpoint = endpoint
         self.sink = sink
         self.parse: Callable[..., Any] = ADAPTERS[endpoint.exchange].parse
@@ -159,8 +179,12 @@ class Connection:
             if self._sequence is not None and result.sequence > self._sequence + 1:
                 stats.sequence_gaps += 1
                 metrics.SEQUENCE_GAPS.labels(ex).inc()
-                log.warning("%s sequence jump %d -> %d: frames lost, trade ids will tell which",
-                            ex, self._sequence, result.sequence)
+                log.warning(
+                    "%s sequence jump %d -> %d: frames lost, trade ids will tell which",
+                    ex,
+                    self._sequence,
+                    result.sequence,
+                )
             self._sequence = result.sequence
         if result.control is not None:
             stats.controls += 1
@@ -205,12 +229,21 @@ class Connection:
         self.stats.gaps_found += len(missing)
         metrics.GAPS_FOUND.labels(ex).inc(len(missing))
         lo, hi = missing[0], missing[-1]
-        log.warning("%s %s: %d trade ids missing in %d..%d, backfilling over REST", ex,
-                    gap.symbol, len(missing), lo, hi)
+        log.warning(
+            "%s %s: %d trade ids missing in %d..%d, backfilling over REST",
+            ex,
+            gap.symbol,
+            len(missing),
+            lo,
+            hi,
+        )
         try:
-            trades = await fetch_gap(session, Gap(gap.exchange, gap.symbol, lo, hi,
-                                                  gap.after_time_us),
-                                     rest_base=self.rest_base, aggregate=self.endpoint.aggregate)
+            trades = await fetch_gap(
+                session,
+                Gap(gap.exchange, gap.symbol, lo, hi, gap.after_time_us),
+                rest_base=self.rest_base,
+                aggregate=self.endpoint.aggregate,
+            )
         except RestError as exc:
             log.error("%s %s: backfill of %d..%d failed: %s", ex, gap.symbol, lo, hi, exc)
             trades = []
@@ -223,8 +256,14 @@ class Connection:
         if unfillable:
             self.stats.gaps_unfillable += unfillable
             metrics.GAPS_UNFILLABLE.labels(ex).inc(unfillable)
-            log.error("%s %s: %d trade ids in %d..%d could not be backfilled", ex, gap.symbol,
-                      unfillable, lo, hi)
+            log.error(
+                "%s %s: %d trade ids in %d..%d could not be backfilled",
+                ex,
+                gap.symbol,
+                unfillable,
+                lo,
+                hi,
+            )
         else:
             log.info("%s %s: gap %d..%d filled (%d trades)", ex, gap.symbol, lo, hi, len(fresh))
 
@@ -242,8 +281,11 @@ class Connection:
         while True:
             await asyncio.sleep(min(settings.ping_interval_s, settings.stale_after_s / 2))
             if time.monotonic() - stats.last_activity > settings.stale_after_s:
-                log.warning("%s: no frame or pong for %.0fs, reconnecting", self._label,
-                            settings.stale_after_s)
+                log.warning(
+                    "%s: no frame or pong for %.0fs, reconnecting",
+                    self._label,
+                    settings.stale_after_s,
+                )
                 metrics.RECONNECTS.labels(self._label, "stale").inc()
                 return  # the reader sees this task end and leaves (close is bounded)
             with contextlib.suppress(Exception):
@@ -254,9 +296,14 @@ class Connection:
     async def _session(self, stop: asyncio.Event) -> bool:
         """One connection's life; True if it received at least one frame."""
         got_frames = False
-        async with websockets.connect(self.endpoint.url, open_timeout=self.settings.open_timeout_s,
-                                      ping_interval=None, max_size=2**24,
-                                      max_queue=1024, close_timeout=2) as ws:
+        async with websockets.connect(
+            self.endpoint.url,
+            open_timeout=self.settings.open_timeout_s,
+            ping_interval=None,
+            max_size=2**24,
+            max_queue=1024,
+            close_timeout=2,
+        ) as ws:
             self.stats.connects += 1
             self._sequence = None  # sequence numbers count per connection
             for message in self.endpoint.subscribe:
@@ -267,8 +314,9 @@ class Connection:
             try:
                 while not stop.is_set():
                     receive = asyncio.ensure_future(ws.recv())
-                    done, _ = await asyncio.wait({receive, stopper, watchdog},
-                                                 return_when=asyncio.FIRST_COMPLETED)
+                    done, _ = await asyncio.wait(
+                        {receive, stopper, watchdog}, return_when=asyncio.FIRST_COMPLETED
+                    )
                     if receive not in done:  # stop requested, or the watchdog gave up
                         receive.cancel()
                         break
@@ -296,16 +344,25 @@ class Connection:
                     wait = self.breaker.wait_s()
                     metrics.CIRCUIT_OPEN.labels(self._label).set(1 if wait else 0)
                     if wait:
-                        log.error("%s: circuit open after %d failures, next try in %.0fs",
-                                  self._label, self.breaker.failures, wait)
+                        log.error(
+                            "%s: circuit open after %d failures, next try in %.0fs",
+                            self._label,
+                            self.breaker.failures,
+                            wait,
+                        )
                         with contextlib.suppress(TimeoutError):
                             await asyncio.wait_for(stop.wait(), wait)
                         continue
                     reason = "closed"
                     try:
                         ok = await self._session(stop)
-                    except (OSError, TimeoutError, ConnectionClosed, InvalidHandshake,
-                            InvalidURI) as exc:
+                    except (
+                        OSError,
+                        TimeoutError,
+                        ConnectionClosed,
+                        InvalidHandshake,
+                        InvalidURI,
+                    ) as exc:
                         ok, reason = False, type(exc).__name__
                         log.warning("%s: connection failed: %s", self._label, exc)
                     self.breaker.record(ok)
@@ -324,5 +381,7 @@ class Connection:
                     await worker
 
     def healthy(self) -> bool:
-        return self.breaker.wait_s() == 0 and \
-            time.monotonic() - self.stats.last_activity < 2 * self.settings.stale_after_s
+        return (
+            self.breaker.wait_s() == 0
+            and time.monotonic() - self.stats.last_activity < 2 * self.settings.stale_after_s
+        )

@@ -77,7 +77,7 @@ class GapTracker:
                 elif tid == hi:
                     market.missing[i][1] = hi - 1
                 else:
-                    market.missing[i:i + 1] = [[lo, tid - 1], [tid + 1, hi]]
+                    market.missing[i : i + 1] = [[lo, tid - 1], [tid + 1, hi]]
                 return True
         return False
 

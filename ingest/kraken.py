@@ -52,8 +52,12 @@ _REST_ALIASES = {"BTC": "XBT", "DOGE": "XDG"}
 def subscribe_message(symbols: list[str], snapshot: bool = True) -> str:
     """v2 subscribe to the trade channel (Kraken's own v2 symbols: BTC/USD)."""
     pairs = ["/".join(base_quote(s)) for s in symbols]
-    return json.dumps({"method": "subscribe",
-                       "params": {"channel": "trade", "symbol": pairs, "snapshot": snapshot}})
+    return json.dumps(
+        {
+            "method": "subscribe",
+            "params": {"channel": "trade", "symbol": pairs, "snapshot": snapshot},
+        }
+    )
 
 
 @lru_cache(maxsize=4096)
@@ -82,11 +86,18 @@ def _v2_trade(row: Any, ingest_time_us: int, options: ParseOptions) -> Trade:
     check_symbol(symbol, options)
     event_time_us = iso_to_us(get(row, "timestamp"), "timestamp")
     check_skew(event_time_us, ingest_time_us, options)
-    return Trade(exchange=EXCHANGE, symbol=symbol, native_symbol=native,
-                 trade_id=integer(get(row, "trade_id"), "trade_id"),
-                 price=dec(get(row, "price"), "price"), quantity=dec(get(row, "qty"), "qty"),
-                 side=_side(get(row, "side")), event_time_us=event_time_us,
-                 ingest_time_us=ingest_time_us, kind=InstrumentKind.SPOT)
+    return Trade(
+        exchange=EXCHANGE,
+        symbol=symbol,
+        native_symbol=native,
+        trade_id=integer(get(row, "trade_id"), "trade_id"),
+        price=dec(get(row, "price"), "price"),
+        quantity=dec(get(row, "qty"), "qty"),
+        side=_side(get(row, "side")),
+        event_time_us=event_time_us,
+        ingest_time_us=ingest_time_us,
+        kind=InstrumentKind.SPOT,
+    )
 
 
 def _v1(obj: list[Any], ingest_time_us: int, options: ParseOptions) -> TradeBatch:
@@ -108,12 +119,20 @@ def _v1(obj: list[Any], ingest_time_us: int, options: ParseOptions) -> TradeBatc
         check_skew(event_time_us, ingest_time_us, options)
         same_time = same_time + 1 if event_time_us == last_time else 0
         last_time = event_time_us
-        trades.append(Trade(
-            exchange=EXCHANGE, symbol=symbol, native_symbol=native,
-            trade_id=event_time_us * 1000 + same_time,
-            price=dec(get(row, 0, "price"), "price"), quantity=dec(get(row, 1, "volume"), "volume"),
-            side=_side(get(row, 3, "side")), event_time_us=event_time_us,
-            ingest_time_us=ingest_time_us, kind=InstrumentKind.SPOT))
+        trades.append(
+            Trade(
+                exchange=EXCHANGE,
+                symbol=symbol,
+                native_symbol=native,
+                trade_id=event_time_us * 1000 + same_time,
+                price=dec(get(row, 0, "price"), "price"),
+                quantity=dec(get(row, 1, "volume"), "volume"),
+                side=_side(get(row, 3, "side")),
+                event_time_us=event_time_us,
+                ingest_time_us=ingest_time_us,
+                kind=InstrumentKind.SPOT,
+            )
+        )
     return batch(trades)
 
 
@@ -132,24 +151,28 @@ def _v2(obj: dict[str, Any], ingest_time_us: int, options: ParseOptions) -> Trad
     method = obj.get("method")
     if method is not None:
         if obj.get("success", True) is not True:
-            raise Bad(RejectReason.UNEXPECTED_MESSAGE, f"{method} failed: "
-                      f"{str(obj.get('error'))[:100]}")
+            raise Bad(
+                RejectReason.UNEXPECTED_MESSAGE, f"{method} failed: {str(obj.get('error'))[:100]}"
+            )
         return batch(control=str(method)[:40])
     event = obj.get("event")
     if event in _V1_CONTROL:
         return batch(control=_V1_CONTROL[event])
     if event == "subscriptionStatus":
         if obj.get("status") == "error":
-            raise Bad(RejectReason.UNEXPECTED_MESSAGE,
-                      f"subscription error: {str(obj.get('errorMessage'))[:100]}")
+            raise Bad(
+                RejectReason.UNEXPECTED_MESSAGE,
+                f"subscription error: {str(obj.get('errorMessage'))[:100]}",
+            )
         return batch(control="subscription")
     if channel is None and event is None:
         raise Bad(RejectReason.MISSING_FIELD, "missing channel/event")
     raise Bad(RejectReason.UNEXPECTED_MESSAGE, f"channel {str(channel or event)[:40]!r}")
 
 
-def parse(frame: str | bytes, ingest_time_us: int,
-          options: ParseOptions = DEFAULT_OPTIONS) -> TradeBatch | Reject:
+def parse(
+    frame: str | bytes, ingest_time_us: int, options: ParseOptions = DEFAULT_OPTIONS
+) -> TradeBatch | Reject:
     """A v2 object frame or a v1 array frame -> trades in id order, control, or Reject."""
     try:
         # v1 arrays carry numbers as strings: the fast reader is exact for them.
@@ -175,13 +198,20 @@ def rest_pair(symbol: str) -> str:
 
 def backfill_request(symbol: str, since_time_us: int, count: int = REST_MAX_COUNT) -> RestRequest:
     """Trades from `since` on (Kraken pages by time, not id; the caller filters by id)."""
-    return RestRequest("GET", f"{REST_URL}/0/public/Trades",
-                       {"pair": rest_pair(symbol), "since": str(since_time_us // 1_000_000),
-                        "count": str(min(count, REST_MAX_COUNT))})
+    return RestRequest(
+        "GET",
+        f"{REST_URL}/0/public/Trades",
+        {
+            "pair": rest_pair(symbol),
+            "since": str(since_time_us // 1_000_000),
+            "count": str(min(count, REST_MAX_COUNT)),
+        },
+    )
 
 
-def parse_backfill(body: str | bytes, symbol: str, ingest_time_us: int,
-                   options: ParseOptions = DEFAULT_OPTIONS) -> list[Trade] | Reject:
+def parse_backfill(
+    body: str | bytes, symbol: str, ingest_time_us: int, options: ParseOptions = DEFAULT_OPTIONS
+) -> list[Trade] | Reject:
     """{"error":[],"result":{"<PAIR>":[[price, volume, time, side, type, misc, id]], "last"}}."""
     try:
         obj = parse_json(body, exact=True)
@@ -200,11 +230,20 @@ def parse_backfill(body: str | bytes, symbol: str, ingest_time_us: int,
         for row in rows:
             if type(row) is not list:
                 raise Bad(RejectReason.BAD_TYPE, "REST trade is not an array")
-            trades.append(_v2_trade({
-                "symbol": native, "price": get(row, 0, "price"), "qty": get(row, 1, "volume"),
-                "timestamp": _iso(seconds_to_us(get(row, 2, "time"), "time")),
-                "side": get(row, 3, "side"), "trade_id": get(row, 6, "trade_id")},
-                ingest_time_us, options))
+            trades.append(
+                _v2_trade(
+                    {
+                        "symbol": native,
+                        "price": get(row, 0, "price"),
+                        "qty": get(row, 1, "volume"),
+                        "timestamp": _iso(seconds_to_us(get(row, 2, "time"), "time")),
+                        "side": get(row, 3, "side"),
+                        "trade_id": get(row, 6, "trade_id"),
+                    },
+                    ingest_time_us,
+                    options,
+                )
+            )
         trades.sort(key=lambda t: t.trade_id)
         return trades
     except Bad as bad:
@@ -213,5 +252,8 @@ def parse_backfill(body: str | bytes, symbol: str, ingest_time_us: int,
 
 def _iso(us: int) -> str:
     from datetime import UTC, datetime
-    return datetime.fromtimestamp(us // 1_000_000, UTC).strftime("%Y-%m-%dT%H:%M:%S") \
+
+    return (
+        datetime.fromtimestamp(us // 1_000_000, UTC).strftime("%Y-%m-%dT%H:%M:%S")
         + f".{us % 1_000_000:06d}Z"
+    )

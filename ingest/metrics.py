@@ -10,35 +10,56 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 
-FRAMES = Counter("candleflow_ingest_frames_total", "WebSocket frames received",
-                 ["exchange", "outcome"])  # outcome: trades, control, reject
+FRAMES = Counter(
+    "candleflow_ingest_frames_total", "WebSocket frames received", ["exchange", "outcome"]
+)  # outcome: trades, control, reject
 TRADES = Counter("candleflow_ingest_trades_total", "Trades parsed", ["exchange", "source"])
-DUPLICATES = Counter("candleflow_ingest_duplicates_total",
-                     "Trades seen again (reconnect/backfill overlap) and not produced twice",
-                     ["exchange"])
+DUPLICATES = Counter(
+    "candleflow_ingest_duplicates_total",
+    "Trades seen again (reconnect/backfill overlap) and not produced twice",
+    ["exchange"],
+)
 REJECTS = Counter("candleflow_ingest_rejects_total", "Rejected frames", ["exchange", "reason"])
-GAPS_FOUND = Counter("candleflow_ingest_gap_trades_found_total",
-                     "Trade ids missing from the stream", ["exchange"])
-GAPS_FILLED = Counter("candleflow_ingest_gap_trades_filled_total",
-                      "Missing trade ids fetched over REST and produced", ["exchange"])
-GAPS_UNFILLABLE = Counter("candleflow_ingest_gap_trades_unfillable_total",
-                          "Missing trade ids REST could not return", ["exchange"])
-SEQUENCE_GAPS = Counter("candleflow_ingest_sequence_gaps_total",
-                        "Connection sequence-number jumps (frames lost)", ["exchange"])
-RECONNECTS = Counter("candleflow_ingest_reconnects_total", "WebSocket reconnects",
-                     ["exchange", "reason"])
-CIRCUIT_OPEN = Gauge("candleflow_ingest_circuit_open", "1 while the circuit breaker is open",
-                     ["exchange"])
-DELIVERED = Counter("candleflow_ingest_delivered_total",
-                    "Messages (trades and rejects) acknowledged by Kafka")
-DELIVERY_FAILED = Counter("candleflow_ingest_delivery_failed_total",
-                          "Messages Kafka did not acknowledge", ["topic"])
-PRODUCE_LATENCY = Histogram("candleflow_ingest_produce_latency_seconds",
-                            "produce() to broker acknowledgement",
-                            buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10))
+GAPS_FOUND = Counter(
+    "candleflow_ingest_gap_trades_found_total", "Trade ids missing from the stream", ["exchange"]
+)
+GAPS_FILLED = Counter(
+    "candleflow_ingest_gap_trades_filled_total",
+    "Missing trade ids fetched over REST and produced",
+    ["exchange"],
+)
+GAPS_UNFILLABLE = Counter(
+    "candleflow_ingest_gap_trades_unfillable_total",
+    "Missing trade ids REST could not return",
+    ["exchange"],
+)
+SEQUENCE_GAPS = Counter(
+    "candleflow_ingest_sequence_gaps_total",
+    "Connection sequence-number jumps (frames lost)",
+    ["exchange"],
+)
+RECONNECTS = Counter(
+    "candleflow_ingest_reconnects_total", "WebSocket reconnects", ["exchange", "reason"]
+)
+CIRCUIT_OPEN = Gauge(
+    "candleflow_ingest_circuit_open", "1 while the circuit breaker is open", ["exchange"]
+)
+DELIVERED = Counter(
+    "candleflow_ingest_delivered_total", "Messages (trades and rejects) acknowledged by Kafka"
+)
+DELIVERY_FAILED = Counter(
+    "candleflow_ingest_delivery_failed_total", "Messages Kafka did not acknowledge", ["topic"]
+)
+PRODUCE_LATENCY = Histogram(
+    "candleflow_ingest_produce_latency_seconds",
+    "produce() to broker acknowledgement",
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10),
+)
 QUEUE_DEPTH = Gauge("candleflow_ingest_queue_depth", "Messages waiting in the producer queue")
-BACKPRESSURE = Counter("candleflow_ingest_backpressure_waits_total",
-                       "Times produce() waited because the producer queue was full")
+BACKPRESSURE = Counter(
+    "candleflow_ingest_backpressure_waits_total",
+    "Times produce() waited because the producer queue was full",
+)
 
 
 class Health:

@@ -47,10 +47,16 @@ class DeliveryError(RuntimeError):
 
 
 class TradeProducer:
-    def __init__(self, stack: StackSettings | None = None, topics: Topics | None = None, *,
-                 trades_topic: str | None = None, rejects_topic: str | None = None,
-                 settings: ProducerSettings | None = None,
-                 extra_config: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        stack: StackSettings | None = None,
+        topics: Topics | None = None,
+        *,
+        trades_topic: str | None = None,
+        rejects_topic: str | None = None,
+        settings: ProducerSettings | None = None,
+        extra_config: dict[str, Any] | None = None,
+    ) -> None:
         stack = stack or StackSettings()
         topics = topics or Topics()
         self.settings = settings or ProducerSettings()
@@ -80,8 +86,9 @@ class TradeProducer:
     def _schema_id(self, stack: StackSettings) -> int:
         """Register (idempotently) the Trade contract under "<topic>-value"; its id."""
         client = registry_client(stack)
-        return client.register_schema(subject(self.trades_topic),
-                                      Schema(schema_text("trade"), "AVRO"))
+        return client.register_schema(
+            subject(self.trades_topic), Schema(schema_text("trade"), "AVRO")
+        )
 
     def _delivery_report(self, err: KafkaError | None, msg: Message) -> None:
         # Per message, so kept cheap: plain counters here, Prometheus updated in poll().
@@ -120,8 +127,15 @@ class TradeProducer:
         try:
             return self.encode(trade)
         except ValueError as exc:  # DecimalRangeError: a value the contract cannot hold
-            self.produce_reject(Reject(trade.exchange, RejectReason.BAD_TYPE, repr(trade),
-                                       str(exc), trade.ingest_time_us))
+            self.produce_reject(
+                Reject(
+                    trade.exchange,
+                    RejectReason.BAD_TYPE,
+                    repr(trade),
+                    str(exc),
+                    trade.ingest_time_us,
+                )
+            )
             return None
 
     def produce(self, trade: Trade) -> None:
@@ -180,8 +194,9 @@ class TradeProducer:
         """Flush (SIGTERM path); raise if anything was not delivered."""
         remaining = self.flush(timeout)
         if remaining or self.failed:
-            raise DeliveryError(f"{remaining} messages unacknowledged, {self.failed} failed: "
-                                f"{self.failures[:3]}")
+            raise DeliveryError(
+                f"{remaining} messages unacknowledged, {self.failed} failed: {self.failures[:3]}"
+            )
 
     def healthy(self) -> bool:
         return self.failed == 0

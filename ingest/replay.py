@@ -100,9 +100,14 @@ class Pacer:
             self.stop.wait(ahead)
 
 
-def replay(paths: list[str | Path], sink: Sink, *, speed: float | None = None,
-           stop: threading.Event | None = None,
-           progress: Callable[[int], None] | None = None) -> ReplayResult:
+def replay(
+    paths: list[str | Path],
+    sink: Sink,
+    *,
+    speed: float | None = None,
+    stop: threading.Event | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> ReplayResult:
     """Produce every trade of `paths` into `sink`; returns what was done."""
     stop = stop or threading.Event()
     pacer = Pacer(speed, stop)

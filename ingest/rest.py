@@ -31,14 +31,19 @@ class RestError(Exception):
     pass
 
 
-async def fetch(session: aiohttp.ClientSession, request: RestRequest,
-                timeout_s: float = 10.0, retries: int = 3) -> bytes:
+async def fetch(
+    session: aiohttp.ClientSession, request: RestRequest, timeout_s: float = 10.0, retries: int = 3
+) -> bytes:
     """The response body; retries 429/5xx and network errors with a short backoff."""
     delay = 0.5
     for attempt in range(retries + 1):
         try:
-            async with session.request(request.method, request.url, params=request.params,
-                                       timeout=aiohttp.ClientTimeout(total=timeout_s)) as resp:
+            async with session.request(
+                request.method,
+                request.url,
+                params=request.params,
+                timeout=aiohttp.ClientTimeout(total=timeout_s),
+            ) as resp:
                 body = await resp.read()
                 if resp.status == 200:
                     return body

@@ -30,8 +30,12 @@ def main(path: str, mode: str) -> dict:
             result = parse(frame, 1, DEFAULT_OPTIONS)
             if not isinstance(result, Reject):
                 trades += len(result)
-        return {"side": "candleflow-parse", "trades": trades, "frames": len(work),
-                "seconds": time.perf_counter() - t0}
+        return {
+            "side": "candleflow-parse",
+            "trades": trades,
+            "frames": len(work),
+            "seconds": time.perf_counter() - t0,
+        }
 
     from candleflow import topics
     from candleflow.config import Topics
@@ -42,8 +46,9 @@ def main(path: str, mode: str) -> dict:
     topic = f"bench-ingest-{uuid.uuid4().hex[:8]}"
     admin = topics.admin(settings.bootstrap_servers)
     topics.ensure_topics(admin, [topics.TopicSpec(topic, partitions=3)])
-    producer = TradeProducer(settings, Topics(), trades_topic=topic,
-                             rejects_topic=f"{topic}-rejects")
+    producer = TradeProducer(
+        settings, Topics(), trades_topic=topic, rejects_topic=f"{topic}-rejects"
+    )
     tracker = GapTracker()
     observe = tracker.observe
     try:
@@ -60,8 +65,13 @@ def main(path: str, mode: str) -> dict:
     finally:
         topics.delete_topics(admin, [topic])
     assert remaining == 0 and producer.failed == 0 and producer.delivered == trades
-    return {"side": "candleflow-produce", "trades": trades, "frames": len(work),
-            "seconds": seconds, "acked": producer.delivered}
+    return {
+        "side": "candleflow-produce",
+        "trades": trades,
+        "frames": len(work),
+        "seconds": seconds,
+        "acked": producer.delivered,
+    }
 
 
 if __name__ == "__main__":

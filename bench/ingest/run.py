@@ -31,23 +31,32 @@ from tests.fakes.exchange import binance_agg_frames  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
 OURS = [str(ROOT / ".venv" / "bin" / "python"), str(ROOT / "bench" / "ingest" / "ours.py")]
-THEIRS = [str(ROOT / "bench" / ".venv-cryptofeed" / "bin" / "python"),
-          str(ROOT / "bench" / "ingest" / "theirs.py")]
+THEIRS = [
+    str(ROOT / "bench" / ".venv-cryptofeed" / "bin" / "python"),
+    str(ROOT / "bench" / "ingest" / "theirs.py"),
+]
 
 
 def frame_sets(tmp: Path) -> dict[str, Path]:
-    coinm = binance_agg_frames(list(read_trades(
-        DATA / "binance" / "BTCUSD_PERP-aggTrades-2026-05-08.zip")), "BTCUSD_PERP")
+    coinm = binance_agg_frames(
+        list(read_trades(DATA / "binance" / "BTCUSD_PERP-aggTrades-2026-05-08.zip")), "BTCUSD_PERP"
+    )
     captured = []
     for name in ("BINANCE", "COINBASE", "KRAKEN"):
         for f in read_frames(DATA / "captures" / f"{name}.jsonl.zst"):
-            if ('"aggTrade"' in f.data or '"market_trades"' in f.data
-                    or f.data.endswith('"trade","XMR/USD"]') or '"trade","SC/EUR"]' in f.data):
+            if (
+                '"aggTrade"' in f.data
+                or '"market_trades"' in f.data
+                or f.data.endswith('"trade","XMR/USD"]')
+                or '"trade","SC/EUR"]' in f.data
+            ):
                 captured.append((f.exchange, f.data))
     reps = max(1, 50_000 // len(captured))
     out = {}
-    for name, rows in (("coinm-day", [("binance", f) for f in coinm]),
-                       ("captures", captured * reps)):
+    for name, rows in (
+        ("coinm-day", [("binance", f) for f in coinm]),
+        ("captures", captured * reps),
+    ):
         path = tmp / f"{name}.jsonl"
         path.write_text("".join(json.dumps({"x": x, "f": f}) + "\n" for x, f in rows))
         out[name] = path
@@ -55,8 +64,14 @@ def frame_sets(tmp: Path) -> dict[str, Path]:
 
 
 def run(cmd: list[str]) -> dict:
-    done = subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=ROOT,
-                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    done = subprocess.run(
+        cmd,
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+    )
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -72,8 +87,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         sets = frame_sets(Path(tmp))
         for name, path in sets.items():
-            sides = {"cryptofeed": THEIRS + [str(path), str(args.cpu)],
-                     "candleflow-parse": OURS + [str(path), str(args.cpu), "parse"]}
+            sides = {
+                "cryptofeed": THEIRS + [str(path), str(args.cpu)],
+                "candleflow-parse": OURS + [str(path), str(args.cpu), "parse"],
+            }
             if name == "coinm-day" and not args.no_produce:
                 sides["candleflow-produce"] = OURS + [str(path), str(args.cpu), "produce"]
             results[name] = {side: [] for side in sides}
@@ -81,8 +98,11 @@ def main() -> None:
                 for side, cmd in sides.items():
                     out = run(cmd)
                     results[name][side].append(out)
-                    print(f"{name} round {r + 1} {side}: {out['trades']} trades "
-                          f"{out['trades'] / out['seconds']:,.0f}/s", flush=True)
+                    print(
+                        f"{name} round {r + 1} {side}: {out['trades']} trades "
+                        f"{out['trades'] / out['seconds']:,.0f}/s",
+                        flush=True,
+                    )
     summary: dict[str, dict] = {"load_average_at_end": list(os.getloadavg())}
     for name, sides in results.items():
         rows = {}
@@ -90,29 +110,38 @@ def main() -> None:
         for side, runs in sides.items():
             # paired: each round's ratio to cryptofeed's run right before it, so load swings
             # between rounds cancel out; then the median over rounds
-            paired = [(o["trades"] / o["seconds"]) / (b["trades"] / b["seconds"])
-                      for o, b in zip(runs, base, strict=True)]
-            paired_frames = [(o["frames"] / o["seconds"]) / (b["frames"] / b["seconds"])
-                             for o, b in zip(runs, base, strict=True)]
-            rows[side] = {"trades": runs[0]["trades"], "frames": runs[0]["frames"],
-                          "trades_per_s": statistics.median(o["trades"] / o["seconds"]
-                                                            for o in runs),
-                          "frames_per_s": statistics.median(o["frames"] / o["seconds"]
-                                                            for o in runs),
-                          "ratio_trades": statistics.median(paired),
-                          "ratio_frames": statistics.median(paired_frames)}
+            paired = [
+                (o["trades"] / o["seconds"]) / (b["trades"] / b["seconds"])
+                for o, b in zip(runs, base, strict=True)
+            ]
+            paired_frames = [
+                (o["frames"] / o["seconds"]) / (b["frames"] / b["seconds"])
+                for o, b in zip(runs, base, strict=True)
+            ]
+            rows[side] = {
+                "trades": runs[0]["trades"],
+                "frames": runs[0]["frames"],
+                "trades_per_s": statistics.median(o["trades"] / o["seconds"] for o in runs),
+                "frames_per_s": statistics.median(o["frames"] / o["seconds"] for o in runs),
+                "ratio_trades": statistics.median(paired),
+                "ratio_frames": statistics.median(paired_frames),
+            }
         summary[name] = rows
     print(json.dumps(summary, indent=2))
-    print("| frames | side | trades | trades/s (median) | frames/s (median) "
-          "| x cryptofeed, trades/s (paired median) | x cryptofeed, frames/s |")
+    print(
+        "| frames | side | trades | trades/s (median) | frames/s (median) "
+        "| x cryptofeed, trades/s (paired median) | x cryptofeed, frames/s |"
+    )
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for name, rows in summary.items():
         if name.startswith("load"):
             continue
         for side, row in rows.items():
-            print(f"| {name} | {side} | {row['trades']:,} | {row['trades_per_s']:,.0f} | "
-                  f"{row['frames_per_s']:,.0f} | {row['ratio_trades']:.2f} | "
-                  f"{row['ratio_frames']:.2f} |")
+            print(
+                f"| {name} | {side} | {row['trades']:,} | {row['trades_per_s']:,.0f} | "
+                f"{row['frames_per_s']:,.0f} | {row['ratio_trades']:.2f} | "
+                f"{row['ratio_frames']:.2f} |"
+            )
 
 
 if __name__ == "__main__":

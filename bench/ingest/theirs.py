@@ -39,8 +39,11 @@ def _symbols() -> None:
         syms, info = cls._parse_symbol_data(_recorded_http(name))
         Symbols.set(cls.id, syms, info)
     # COIN-M: not recorded; the one market the bench uses, in cryptofeed's naming
-    Symbols.set(BinanceDelivery.id, {"BTC-USD-PERP": "BTCUSD_PERP"},
-                {"instrument_type": {"BTC-USD-PERP": "perpetual"}, "tick_size": {}})
+    Symbols.set(
+        BinanceDelivery.id,
+        {"BTC-USD-PERP": "BTCUSD_PERP"},
+        {"instrument_type": {"BTC-USD-PERP": "perpetual"}, "tick_size": {}},
+    )
 
 
 async def main(path: str) -> dict:
@@ -53,13 +56,16 @@ async def main(path: str) -> dict:
 
     _symbols()
     cb = {TRADES: [on_trade]}
-    feeds = {"binance": Binance(symbols=["NKN-USDT"], channels=[TRADES], callbacks=cb),
-             "binance_coinm": BinanceDelivery(symbols=["BTC-USD-PERP"], channels=[TRADES],
-                                              callbacks=cb),
-             "coinbase": Coinbase(symbols=["BTC-USD"], channels=[TRADES], callbacks=cb),
-             "kraken": Kraken(symbols=["XMR-USD"], channels=[TRADES], callbacks=cb)}
-    work = [(feeds["binance_coinm" if '"BTCUSD_PERP"' in f["f"] else f["x"]].message_handler,
-             f["f"]) for f in frames]
+    feeds = {
+        "binance": Binance(symbols=["NKN-USDT"], channels=[TRADES], callbacks=cb),
+        "binance_coinm": BinanceDelivery(symbols=["BTC-USD-PERP"], channels=[TRADES], callbacks=cb),
+        "coinbase": Coinbase(symbols=["BTC-USD"], channels=[TRADES], callbacks=cb),
+        "kraken": Kraken(symbols=["XMR-USD"], channels=[TRADES], callbacks=cb),
+    }
+    work = [
+        (feeds["binance_coinm" if '"BTCUSD_PERP"' in f["f"] else f["x"]].message_handler, f["f"])
+        for f in frames
+    ]
     t0 = time.perf_counter()
     for handler, frame in work:
         await handler(frame, None, 0.0)

@@ -120,11 +120,19 @@ class FakeExchange:
         sub = json.loads(msg.data)
         self.subscriptions.append(sub)
         if self.exchange == "coinbase":
-            await ws.send_str(json.dumps({"channel": "subscriptions", "sequence_num": 0,
-                                          "events": [{"subscriptions": {}}]}))
+            await ws.send_str(
+                json.dumps(
+                    {
+                        "channel": "subscriptions",
+                        "sequence_num": 0,
+                        "events": [{"subscriptions": {}}],
+                    }
+                )
+            )
         else:
-            await ws.send_str(json.dumps({"method": "subscribe", "success": True,
-                                          "result": {"channel": "trade"}}))
+            await ws.send_str(
+                json.dumps({"method": "subscribe", "success": True, "result": {"channel": "trade"}})
+            )
 
     def _heartbeat(self) -> str | None:
         if self.exchange == "coinbase":
@@ -177,8 +185,12 @@ class FakeExchange:
                     if heartbeat:
                         await ws.send_str(heartbeat)
                     continue
-                if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED,
-                                WSMsgType.ERROR):
+                if msg.type in (
+                    WSMsgType.CLOSE,
+                    WSMsgType.CLOSING,
+                    WSMsgType.CLOSED,
+                    WSMsgType.ERROR,
+                ):
                     break
         except (ConnectionResetError, asyncio.CancelledError, RuntimeError):
             pass
@@ -198,10 +210,18 @@ class FakeExchange:
                 continue
             tid = t["a"] if aggregate else t["t"]
             if tid >= from_id:
-                rows.append({k: t[k] for k in ("a", "p", "q", "f", "l", "T", "m")} | {"M": True}
-                            if aggregate else
-                            {"id": tid, "price": t["p"], "qty": t["q"], "time": t["T"],
-                             "isBuyerMaker": t["m"], "isBestMatch": True})
+                rows.append(
+                    {k: t[k] for k in ("a", "p", "q", "f", "l", "T", "m")} | {"M": True}
+                    if aggregate
+                    else {
+                        "id": tid,
+                        "price": t["p"],
+                        "qty": t["q"],
+                        "time": t["T"],
+                        "isBuyerMaker": t["m"],
+                        "isBestMatch": True,
+                    }
+                )
         rows.sort(key=lambda r: r["a"] if aggregate else r["id"])
         return web.json_response(rows[:limit])
 
@@ -210,9 +230,17 @@ class FakeExchange:
         product = request.match_info["product"]
         after = int(request.query.get("after", str(2**63)))
         limit = int(request.query.get("limit", "1000"))
-        rows = [{"time": t["time"], "trade_id": int(t["trade_id"]), "price": t["price"],
-                 "size": t["size"], "side": t["side"].lower()}
-                for t in self.trades if t["product_id"] == product and int(t["trade_id"]) < after]
+        rows = [
+            {
+                "time": t["time"],
+                "trade_id": int(t["trade_id"]),
+                "price": t["price"],
+                "size": t["size"],
+                "side": t["side"].lower(),
+            }
+            for t in self.trades
+            if t["product_id"] == product and int(t["trade_id"]) < after
+        ]
         rows.sort(key=lambda r: -r["trade_id"])  # newest first, like the real API
         return web.json_response(rows[:limit])
 
@@ -228,15 +256,22 @@ class FakeExchange:
                 continue
             secs = _iso_seconds(t["timestamp"])
             if secs >= since:
-                rows.append([str(t["price"]), str(t["qty"]), secs, t["side"][0], "l", "",
-                             t["trade_id"]])
-        body = '{"error":[],"result":{"' + pair + '":' + json.dumps(rows, default=str) + \
-            ',"last":"0"}}'
+                rows.append(
+                    [str(t["price"]), str(t["qty"]), secs, t["side"][0], "l", "", t["trade_id"]]
+                )
+        body = (
+            '{"error":[],"result":{"'
+            + pair
+            + '":'
+            + json.dumps(rows, default=str)
+            + ',"last":"0"}}'
+        )
         return web.Response(text=body, content_type="application/json")
 
 
 def _iso_seconds(text: str) -> float:
     from datetime import datetime
+
     return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
@@ -246,10 +281,27 @@ def binance_agg_frames(trades: list[Any], native: str) -> list[str]:
     out = []
     for t in trades:
         ms = t.event_time_us // 1000
-        out.append(json.dumps({"stream": stream, "data": {
-            "e": "aggTrade", "E": ms, "s": native, "a": t.trade_id, "p": str(t.price),
-            "q": str(t.quantity), "f": t.first_trade_id, "l": t.last_trade_id, "T": ms,
-            "m": t.side.value == "SELL", "M": True}}, separators=(",", ":")))
+        out.append(
+            json.dumps(
+                {
+                    "stream": stream,
+                    "data": {
+                        "e": "aggTrade",
+                        "E": ms,
+                        "s": native,
+                        "a": t.trade_id,
+                        "p": str(t.price),
+                        "q": str(t.quantity),
+                        "f": t.first_trade_id,
+                        "l": t.last_trade_id,
+                        "T": ms,
+                        "m": t.side.value == "SELL",
+                        "M": True,
+                    },
+                },
+                separators=(",", ":"),
+            )
+        )
     return out
 
 

@@ -15,8 +15,19 @@ from ingest.common import Reject
 
 CAPTURES = Path(__file__).resolve().parents[3] / "shared" / "data" / "captures"
 OUT = Path(__file__).parent / "data" / "expected_trades.tsv"
-COLUMNS = ("exchange", "symbol", "native_symbol", "trade_id", "price", "quantity", "side",
-           "event_time_us", "first_trade_id", "last_trade_id", "kind")
+COLUMNS = (
+    "exchange",
+    "symbol",
+    "native_symbol",
+    "trade_id",
+    "price",
+    "quantity",
+    "side",
+    "event_time_us",
+    "first_trade_id",
+    "last_trade_id",
+    "kind",
+)
 
 
 def rows() -> dict[tuple[str, str, int], str]:
@@ -28,10 +39,21 @@ def rows() -> dict[tuple[str, str, int], str]:
                 continue
             for t in result:
                 out[(t.exchange, t.symbol, t.trade_id)] = "\t".join(
-                    "" if v is None else str(v) for v in (
-                        t.exchange, t.symbol, t.native_symbol, t.trade_id, t.price, t.quantity,
-                        t.side.value, t.event_time_us, t.first_trade_id, t.last_trade_id,
-                        t.kind.value))
+                    "" if v is None else str(v)
+                    for v in (
+                        t.exchange,
+                        t.symbol,
+                        t.native_symbol,
+                        t.trade_id,
+                        t.price,
+                        t.quantity,
+                        t.side.value,
+                        t.event_time_us,
+                        t.first_trade_id,
+                        t.last_trade_id,
+                        t.kind.value,
+                    )
+                )
     return out
 
 

@@ -44,13 +44,27 @@ def test_encoder_writes_the_same_bytes_as_fastavro_for_real_trades() -> None:
     assert TradeEncoder(7)(trades[0])[:5] == b"\x00\x00\x00\x00\x07"
 
 
-@given(price=st.decimals(min_value=Decimal("1e-18"), max_value=Decimal("1e19"), places=18),
-       trade_id=st.integers(min_value=0, max_value=2**63 - 1),
-       t_us=st.integers(min_value=0, max_value=253_402_300_799_999_999))
-def test_encoder_matches_fastavro_on_generated_values(price: Decimal, trade_id: int,
-                                                      t_us: int) -> None:
-    t = Trade("kraken", "BTC-USD", "BTC/USD", trade_id, price, price, Side.UNKNOWN, t_us, t_us,
-              first_trade_id=trade_id, last_trade_id=None)
+@given(
+    price=st.decimals(min_value=Decimal("1e-18"), max_value=Decimal("1e19"), places=18),
+    trade_id=st.integers(min_value=0, max_value=2**63 - 1),
+    t_us=st.integers(min_value=0, max_value=253_402_300_799_999_999),
+)
+def test_encoder_matches_fastavro_on_generated_values(
+    price: Decimal, trade_id: int, t_us: int
+) -> None:
+    t = Trade(
+        "kraken",
+        "BTC-USD",
+        "BTC/USD",
+        trade_id,
+        price,
+        price,
+        Side.UNKNOWN,
+        t_us,
+        t_us,
+        first_trade_id=trade_id,
+        last_trade_id=None,
+    )
     assert encode_body(t) == avro.encode(t)
 
 
@@ -63,8 +77,7 @@ def test_encoder_refuses_what_does_not_fit_instead_of_rounding() -> None:
 
 
 def _t(tid: int) -> Trade:
-    return Trade("coinbase", "BTC-USD", "BTC-USD", tid, Decimal(1), Decimal(1), Side.BUY,
-                 tid, tid)
+    return Trade("coinbase", "BTC-USD", "BTC-USD", tid, Decimal(1), Decimal(1), Side.BUY, tid, tid)
 
 
 def test_gap_tracker_finds_fills_and_drops_duplicates() -> None:

@@ -25,10 +25,12 @@ R = RejectReason
 def _trade_frames() -> list[tuple[str, str]]:
     """(exchange, raw frame) of every recorded trade frame (one per distinct frame)."""
     out: dict[str, str] = {}
-    for name in ("binance_spot_ws_frames_2021-10-12.jsonl",
-                 "coinbase_advanced_market_trades_2026-08-09.jsonl",
-                 "coinbase_exchange_matches_2021-04-17.jsonl",
-                 "kraken_v1_trade_frames_2021-04-17.jsonl"):
+    for name in (
+        "binance_spot_ws_frames_2021-10-12.jsonl",
+        "coinbase_advanced_market_trades_2026-08-09.jsonl",
+        "coinbase_exchange_matches_2021-04-17.jsonl",
+        "kraken_v1_trade_frames_2021-04-17.jsonl",
+    ):
         for frame in read_frames(CAPTURES / name):
             result = ADAPTERS[frame.exchange].parse(frame.data, 0)
             if isinstance(result, TradeBatch) and result:
@@ -46,8 +48,11 @@ def _trade_obj(exchange: str, obj: Any) -> Any:
 
 
 # field names per exchange: price, quantity, symbol, time (kraken v1 rows are positional)
-FIELDS = {"binance": ("p", "q", "s", "T"), "coinbase": ("price", "size", "product_id", "time"),
-          "kraken": (0, 1, None, 2)}
+FIELDS = {
+    "binance": ("p", "q", "s", "T"),
+    "coinbase": ("price", "size", "product_id", "time"),
+    "kraken": (0, 1, None, 2),
+}
 
 Mutation = Callable[[str, Any], None]
 
@@ -56,7 +61,9 @@ def _set(field: int) -> Callable[[Any], Mutation]:
     def make(value: Any) -> Mutation:
         def mutate(exchange: str, obj: Any) -> None:
             _trade_obj(exchange, obj)[FIELDS[exchange][field]] = value
+
         return mutate
+
     return make
 
 
@@ -67,6 +74,7 @@ def _drop(field: int) -> Mutation:
             del trade[key:]
         else:
             del trade[key]
+
     return mutate
 
 
@@ -147,14 +155,19 @@ def test_corpus_is_large_and_covers_every_reason() -> None:
     assert {exchange for exchange, *_ in CORPUS} == {"binance", "coinbase", "kraken"}
 
 
-@pytest.mark.parametrize(("exchange", "name", "frame", "reason"), CORPUS,
-                         ids=[f"{e}-{n}-{i}" for i, (e, n, _, _) in enumerate(CORPUS)])
-def test_each_bad_frame_is_one_reject_with_its_reason(exchange: str, name: str, frame: str,
-                                                      reason: RejectReason) -> None:
+@pytest.mark.parametrize(
+    ("exchange", "name", "frame", "reason"),
+    CORPUS,
+    ids=[f"{e}-{n}-{i}" for i, (e, n, _, _) in enumerate(CORPUS)],
+)
+def test_each_bad_frame_is_one_reject_with_its_reason(
+    exchange: str, name: str, frame: str, reason: RejectReason
+) -> None:
     # the clock-skew case runs with the live check on, at a clock the recording never saw
     is_skew = reason is R.CLOCK_SKEW
-    result = ADAPTERS[exchange].parse(frame, NOW_US if not is_skew else 1_700_000_000_000_000,
-                                      LIVE if is_skew else ParseOptions())
+    result = ADAPTERS[exchange].parse(
+        frame, NOW_US if not is_skew else 1_700_000_000_000_000, LIVE if is_skew else ParseOptions()
+    )
     assert isinstance(result, Reject), name
     assert result.reason is reason, (name, result.detail)
     assert result.exchange == exchange and result.raw == frame
@@ -170,18 +183,42 @@ def test_arbitrary_input_never_raises(adapter: Any, blob: str | bytes) -> None:
     assert isinstance(result, Reject | TradeBatch)
 
 
-_decimal_text = st.decimals(min_value=Decimal("1e-8"), max_value=Decimal("1e9"),
-                            allow_nan=False, allow_infinity=False, places=8).map(str)
+_decimal_text = st.decimals(
+    min_value=Decimal("1e-8"),
+    max_value=Decimal("1e9"),
+    allow_nan=False,
+    allow_infinity=False,
+    places=8,
+).map(str)
 
 
-@given(price_text=_decimal_text, qty_text=_decimal_text, maker=st.booleans(),
-       ms=st.integers(min_value=1_500_000_000_000, max_value=4_000_000_000_000),
-       trade_id=st.integers(min_value=0, max_value=2**62))
-def test_binance_round_trip_is_exact(price_text: str, qty_text: str, maker: bool, ms: int,
-                                     trade_id: int) -> None:
-    frame = json.dumps({"stream": "btcusdt@trade", "data": {
-        "e": "trade", "E": ms, "s": "BTCUSDT", "t": trade_id, "p": price_text, "q": qty_text,
-        "T": ms, "m": maker, "M": True}}, separators=(",", ":"))
+@given(
+    price_text=_decimal_text,
+    qty_text=_decimal_text,
+    maker=st.booleans(),
+    ms=st.integers(min_value=1_500_000_000_000, max_value=4_000_000_000_000),
+    trade_id=st.integers(min_value=0, max_value=2**62),
+)
+def test_binance_round_trip_is_exact(
+    price_text: str, qty_text: str, maker: bool, ms: int, trade_id: int
+) -> None:
+    frame = json.dumps(
+        {
+            "stream": "btcusdt@trade",
+            "data": {
+                "e": "trade",
+                "E": ms,
+                "s": "BTCUSDT",
+                "t": trade_id,
+                "p": price_text,
+                "q": qty_text,
+                "T": ms,
+                "m": maker,
+                "M": True,
+            },
+        },
+        separators=(",", ":"),
+    )
     result = binance.parse(frame, 0)
     assert isinstance(result, TradeBatch)
     assert result == binance.parse(frame.encode(), 0)  # str and bytes frames agree
@@ -193,14 +230,25 @@ def test_binance_round_trip_is_exact(price_text: str, qty_text: str, maker: bool
     assert t.event_time_us == ms * 1000 and t.trade_id == trade_id
 
 
-@given(price=st.decimals(allow_nan=True, allow_infinity=True),
-       size=st.decimals(allow_nan=True, allow_infinity=True),
-       side=st.sampled_from(["buy", "sell", "BUY", "SELL", "b", "x", ""]))
-def test_coinbase_never_yields_a_non_positive_size(price: Decimal, size: Decimal,
-                                                   side: str) -> None:
-    frame = json.dumps({"type": "match", "trade_id": 1, "product_id": "BTC-USD",
-                        "price": str(price), "size": str(size), "side": side,
-                        "time": "2021-04-17T16:43:30.244075Z"})
+@given(
+    price=st.decimals(allow_nan=True, allow_infinity=True),
+    size=st.decimals(allow_nan=True, allow_infinity=True),
+    side=st.sampled_from(["buy", "sell", "BUY", "SELL", "b", "x", ""]),
+)
+def test_coinbase_never_yields_a_non_positive_size(
+    price: Decimal, size: Decimal, side: str
+) -> None:
+    frame = json.dumps(
+        {
+            "type": "match",
+            "trade_id": 1,
+            "product_id": "BTC-USD",
+            "price": str(price),
+            "size": str(size),
+            "side": side,
+            "time": "2021-04-17T16:43:30.244075Z",
+        }
+    )
     result = coinbase.parse(frame, 0)
     if isinstance(result, TradeBatch):
         (t,) = result

@@ -34,12 +34,19 @@ COIN_M = DATA / "binance" / "BTCUSD_PERP-aggTrades-2026-05-08.zip"
 pytestmark = pytest.mark.integration
 
 
-def read_topic(settings: StackSettings, topic: str, expected: int,
-               timeout: float = 60.0) -> list[tuple[bytes, Trade]]:
+def read_topic(
+    settings: StackSettings, topic: str, expected: int, timeout: float = 60.0
+) -> list[tuple[bytes, Trade]]:
     """(key, trade) of every message of `topic`, read committed, from the beginning."""
-    consumer = Consumer({"bootstrap.servers": settings.bootstrap_servers,
-                         "group.id": f"read-{topic}", "auto.offset.reset": "earliest",
-                         "enable.auto.commit": False, "isolation.level": "read_committed"})
+    consumer = Consumer(
+        {
+            "bootstrap.servers": settings.bootstrap_servers,
+            "group.id": f"read-{topic}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+            "isolation.level": "read_committed",
+        }
+    )
     consumer.subscribe([topic])
     decode = avro.deserializer(avro.registry_client(settings), "trade")
     out: list[tuple[bytes, Trade]] = []
@@ -61,8 +68,13 @@ def read_topic(settings: StackSettings, topic: str, expected: int,
 
 
 def read_rejects(settings: StackSettings, topic: str, expected: int) -> list[dict[str, str]]:
-    consumer = Consumer({"bootstrap.servers": settings.bootstrap_servers,
-                         "group.id": f"read-{topic}", "auto.offset.reset": "earliest"})
+    consumer = Consumer(
+        {
+            "bootstrap.servers": settings.bootstrap_servers,
+            "group.id": f"read-{topic}",
+            "auto.offset.reset": "earliest",
+        }
+    )
     consumer.subscribe([topic])
     out = []
     deadline = time.monotonic() + 30
@@ -73,8 +85,9 @@ def read_rejects(settings: StackSettings, topic: str, expected: int) -> list[dic
     return out
 
 
-def test_replay_into_kafka_round_trips_every_value(stack: Stack,
-                                                   unique_topic: Callable[..., str]) -> None:
+def test_replay_into_kafka_round_trips_every_value(
+    stack: Stack, unique_topic: Callable[..., str]
+) -> None:
     topic, rejects = unique_topic("trades", partitions=3), unique_topic("rejects")
     producer = TradeProducer(stack.settings, Topics(), trades_topic=topic, rejects_topic=rejects)
     result = replay([COINBASE], producer)
@@ -83,6 +96,7 @@ def test_replay_into_kafka_round_trips_every_value(stack: Stack,
     got = read_topic(stack.settings, topic, 279)
     expected = {}
     from ingest import coinbase
+
     for frame in read_frames(COINBASE):
         for t in coinbase.parse(frame.data, 0):  # type: ignore[union-attr]
             expected[t.trade_id] = t
@@ -91,26 +105,42 @@ def test_replay_into_kafka_round_trips_every_value(stack: Stack,
         want = expected[trade.trade_id]
         assert key == f"coinbase:{want.symbol}".encode()
         assert (trade.symbol, trade.price, trade.quantity, trade.side, trade.event_time_us) == (
-            want.symbol, want.price, want.quantity, want.side, want.event_time_us)
+            want.symbol,
+            want.price,
+            want.quantity,
+            want.side,
+            want.event_time_us,
+        )
         assert trade.ingest_time_us == trade.event_time_us  # plain capture: no receive time
 
 
 async def test_live_disconnect_gap_is_filled_in_kafka_exactly_once(
-        stack: Stack, unique_topic: Callable[..., str]) -> None:
+    stack: Stack, unique_topic: Callable[..., str]
+) -> None:
     topic, rejects = unique_topic("trades", partitions=3), unique_topic("rejects")
     frames = [f.data for f in read_frames(COINBASE)]
     lost = len(raw_trades("coinbase", frames[20:26]))
     producer = TradeProducer(stack.settings, Topics(), trades_topic=topic, rejects_topic=rejects)
-    faults = Faults(disconnect={20: 6}, duplicate={3, 40}, swap={10},
-                    malformed={30: '{"channel":"market_trades","events":[{"trades":[1]}]}'})
+    faults = Faults(
+        disconnect={20: 6},
+        duplicate={3, 40},
+        swap={10},
+        malformed={30: '{"channel":"market_trades","events":[{"trades":[1]}]}'},
+    )
     async with FakeExchange("coinbase", frames, faults) as fake:
-        conn = Connection(endpoint("coinbase", ["BTC-USD", "ETH-USD"], ws_base=fake.ws_url),
-                          producer, settings=FAST, rest_base=fake.rest_url, seed=3)
+        conn = Connection(
+            endpoint("coinbase", ["BTC-USD", "ETH-USD"], ws_base=fake.ws_url),
+            producer,
+            settings=FAST,
+            rest_base=fake.rest_url,
+            seed=3,
+        )
         stop = asyncio.Event()
         task = asyncio.create_task(conn.run(stop))
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and (conn.stats.trades < 279
-                                               or not fake.finished.is_set()):
+        while time.monotonic() < deadline and (
+            conn.stats.trades < 279 or not fake.finished.is_set()
+        ):
             await asyncio.sleep(0.05)
         await asyncio.sleep(0.5)
         stop.set()
@@ -129,6 +159,7 @@ async def test_live_disconnect_gap_is_filled_in_kafka_exactly_once(
 
 def _free_port() -> int:
     import socket
+
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -137,10 +168,14 @@ def _free_port() -> int:
 @pytest.fixture
 def private_kafka(stack: Stack, tmp_path: Path) -> Iterator[Stack]:
     """A broker of our own (sharing the test registry), so restarting it disturbs nobody."""
-    settings = StackSettings(data_dir=tmp_path / "kafka-private", kafka_port=_free_port(),
-                             kafka_controller_port=_free_port(),
-                             registry_port=stack.settings.registry_port,
-                             kafka_bootstrap="", registry="")
+    settings = StackSettings(
+        data_dir=tmp_path / "kafka-private",
+        kafka_port=_free_port(),
+        kafka_controller_port=_free_port(),
+        registry_port=stack.settings.registry_port,
+        kafka_bootstrap="",
+        registry="",
+    )
     private = Stack(settings)
     for d in (settings.logs_dir, private.conf_dir, private.pid_dir):
         d.mkdir(parents=True, exist_ok=True)
@@ -153,17 +188,25 @@ def private_kafka(stack: Stack, tmp_path: Path) -> Iterator[Stack]:
 @pytest.mark.slow
 def test_broker_restart_during_replay_loses_nothing(private_kafka: Stack) -> None:
     from candleflow import topics
+
     settings = private_kafka.settings
     topic = "trades-restart"
-    topics.ensure_topics(topics.admin(settings.bootstrap_servers),
-                         [topics.TopicSpec(topic, partitions=3)])
-    producer = TradeProducer(settings, Topics(), trades_topic=topic, rejects_topic="rejects",
-                             settings=ProducerSettings(max_in_flight=20_000))
+    topics.ensure_topics(
+        topics.admin(settings.bootstrap_servers), [topics.TopicSpec(topic, partitions=3)]
+    )
+    producer = TradeProducer(
+        settings,
+        Topics(),
+        trades_topic=topic,
+        rejects_topic="rejects",
+        settings=ProducerSettings(max_in_flight=20_000),
+    )
     stop = threading.Event()
     outcome: dict[str, object] = {}
     # 1000x: the day's first ~40 minutes take ~2.5 s of wall time per ... enough to restart
-    worker = threading.Thread(target=lambda: outcome.update(
-        result=replay([COIN_M], producer, speed=3000.0, stop=stop)))
+    worker = threading.Thread(
+        target=lambda: outcome.update(result=replay([COIN_M], producer, speed=3000.0, stop=stop))
+    )
     worker.start()
     time.sleep(4)
     assert worker.is_alive(), "replay finished before the restart: slow it down"
@@ -187,8 +230,9 @@ def test_broker_restart_during_replay_loses_nothing(private_kafka: Stack) -> Non
 
 
 @pytest.mark.slow
-def test_cli_replay_flushes_everything_on_sigterm(stack: Stack,
-                                                  unique_topic: Callable[..., str]) -> None:
+def test_cli_replay_flushes_everything_on_sigterm(
+    stack: Stack, unique_topic: Callable[..., str]
+) -> None:
     import os
     import re
     import signal
@@ -197,13 +241,31 @@ def test_cli_replay_flushes_everything_on_sigterm(stack: Stack,
 
     topic = unique_topic("trades", partitions=3)
     s = stack.settings
-    env = dict(os.environ, CANDLEFLOW_KAFKA_BOOTSTRAP=s.bootstrap_servers,
-               CANDLEFLOW_KAFKA_PORT=str(s.kafka_port),
-               CANDLEFLOW_REGISTRY_PORT=str(s.registry_port), COLUMNS="200")
+    env = dict(
+        os.environ,
+        CANDLEFLOW_KAFKA_BOOTSTRAP=s.bootstrap_servers,
+        CANDLEFLOW_KAFKA_PORT=str(s.kafka_port),
+        CANDLEFLOW_REGISTRY_PORT=str(s.registry_port),
+        COLUMNS="200",
+    )
     proc = subprocess.Popen(
-        [sys.executable, "-m", "candleflow.cli", "ingest", "replay", str(COIN_M),
-         "--speed", "500", "--topic", topic],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "candleflow.cli",
+            "ingest",
+            "replay",
+            str(COIN_M),
+            "--speed",
+            "500",
+            "--topic",
+            topic,
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     time.sleep(12)
     assert proc.poll() is None, proc.communicate()
     proc.send_signal(signal.SIGTERM)
