@@ -13,8 +13,9 @@ from __future__ import annotations
 import struct
 from decimal import Context, Decimal, InvalidOperation
 from functools import lru_cache
+from typing import Any
 
-from candleflow.contracts import DECIMAL_PRECISION, DECIMAL_SCALE
+from candleflow.contracts import DECIMAL_PRECISION, DECIMAL_SCALE, schema
 from candleflow.domain import InstrumentKind, Side, Trade
 from candleflow.records import MAX_MICROS, DecimalRangeError
 
@@ -119,12 +120,49 @@ def wire_header(schema_id: int) -> bytes:
     return b"\x00" + struct.pack(">I", schema_id)
 
 
+# The field layout encode_body writes, in order. A contract change that this encoder
+# does not follow fails here, loudly, instead of writing bytes of another schema.
+_LAYOUT = [
+    ("exchange", "string"),
+    ("symbol", "string"),
+    ("native_symbol", "string"),
+    ("trade_id", "long"),
+    ("price", "decimal"),
+    ("quantity", "decimal"),
+    ("side", "string"),
+    ("event_time", "timestamp-micros"),
+    ("ingest_time", "timestamp-micros"),
+    ("first_trade_id", "null|long"),
+    ("last_trade_id", "null|long"),
+    ("kind", "string"),
+    ("contract_size", "null|decimal"),
+]
+
+
+def _kind(avro_type: Any) -> str:
+    if isinstance(avro_type, list):
+        return "|".join(_kind(t) for t in avro_type)
+    if isinstance(avro_type, dict):
+        return str(avro_type.get("logicalType") or avro_type["type"])
+    return str(avro_type)
+
+
+def check_schema() -> None:
+    fields = [(f["name"], _kind(f["type"])) for f in schema("trade")["fields"]]
+    if fields != _LAYOUT:
+        raise RuntimeError(
+            f"ingest/avro_trade.py writes {_LAYOUT}, but the Trade contract is "
+            f"{fields}: update the encoder with the contract"
+        )
+
+
 class TradeEncoder:
     """Encodes trades for one registered schema id."""
 
     __slots__ = ("header",)
 
     def __init__(self, schema_id: int) -> None:
+        check_schema()
         self.header = wire_header(schema_id)
 
     def __call__(self, t: Trade) -> bytes:
