@@ -333,13 +333,6 @@ def test_savepoint_machinery_with_probe_job(flink_cluster, unique_topic, tmp_pat
 
 
 @needs_candles_main
-@pytest.mark.xfail(
-    reason="jobs.candles at commit 9d78601 does not plan its production Kafka/Avro tables "
-    "('Schema provided for avro-confluent format does not match the table schema'); the "
-    "candles workstream's next version passed this test (XPASS) in the shared tree. Remove "
-    "this mark once that version is committed.",
-    strict=False,
-)
 def test_savepoint_upgrade_with_chart_args(flink_cluster, unique_topic, tmp_path, submitted):
     assert chart_candles_job()["job"]["args"][:2] == ["-pym", MODULE]
     topics = {
