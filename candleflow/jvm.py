@@ -69,7 +69,13 @@ def client_classpath_env(settings: StackSettings | None = None) -> dict[str, str
     then plan Kafka/Iceberg/Avro tables without shipping the jars as `pipeline.jars`, which
     is what a job submitted to the stack's session cluster needs (the cluster has them).
     """
-    return {"HADOOP_CLASSPATH": classpath(flink_connector_jars(settings))}
+    return {
+        "HADOOP_CLASSPATH": classpath(flink_connector_jars(settings)),
+        # Without this PyFlink treats a not-yet-configured environment as local and points
+        # the job's Python workers at a loopback server inside this client process, which
+        # is gone once the client exits: the TaskManagers must start their own workers.
+        "_python_worker_execution_mode": "process",
+    }
 
 
 def registry_runner(settings: StackSettings) -> Path:

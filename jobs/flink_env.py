@@ -58,12 +58,6 @@ def make_table_env(
     """Streaming TableEnvironment with the UDF jar (and connector jars when asked)."""
     if connectors:
         hadoop_on_gateway_classpath(stack)
-    if (extra or {}).get("execution.target") == "remote":
-        # PyFlink decides at TableEnvironment creation, before `extra` applies, that a
-        # "local" job gets its Python workers from a loopback server in this process; a
-        # job submitted to a cluster outlives this process, so its TaskManagers must
-        # start their own Python workers instead.
-        os.environ.setdefault("_python_worker_execution_mode", "process")
     t_env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
     conf = t_env.get_config()
     jars = [udf_jar(), *(connector_jars(stack) if connectors else [])]
