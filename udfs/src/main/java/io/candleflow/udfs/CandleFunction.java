@@ -33,11 +33,14 @@ public class CandleFunction extends ProcessTableFunction<Row> {
   private transient Spec spec;
   private transient Trade.Layout layout;
 
+  // ttl = "0": no TTL wrapper in the state layout. With the default (Long.MAX_VALUE TTL) every
+  // state access went through the TTL state factory; removing it more than doubled the rate.
+  // Old trade ids are pruned by event time instead (pruneSeen), windows by the market clock.
   public void eval(
       Context ctx,
-      @StateHint Market market,
-      @StateHint MapView<Long, Win> windows,
-      @StateHint MapView<Long, Long> seen,
+      @StateHint(ttl = "0") Market market,
+      @StateHint(ttl = "0") MapView<Long, Win> windows,
+      @StateHint(ttl = "0") MapView<Long, Long> seen,
       @ArgumentHint(ArgumentTrait.SET_SEMANTIC_TABLE) Row trades,
       String spec)
       throws Exception {
