@@ -16,7 +16,7 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from rich.console import Console
@@ -36,18 +36,26 @@ class Demo:
     background: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
 
-    def cli(self, *args: str, check: bool = True, timeout: float | None = None,
-            quiet: bool = False) -> subprocess.CompletedProcess[bytes]:
+    def cli(
+        self, *args: str, check: bool = True, timeout: float | None = None, quiet: bool = False
+    ) -> subprocess.CompletedProcess[bytes]:
         """Run one `candleflow` command in the foreground, echoing it first."""
         console.print(f"[dim]$ candleflow {' '.join(args)}[/]")
         out = subprocess.PIPE if quiet else None
-        done = subprocess.run([sys.executable, "-m", "candleflow.cli", *args], env=self.env,
-                              check=False, timeout=timeout, stdout=out, stderr=out)
+        done = subprocess.run(
+            [sys.executable, "-m", "candleflow.cli", *args],
+            env=self.env,
+            check=False,
+            timeout=timeout,
+            stdout=out,
+            stderr=out,
+        )
         if check and done.returncode != 0:
             if quiet and done.stderr:
                 console.print(done.stderr.decode(errors="replace")[-3000:])
-            raise SystemExit(f"demo step failed: candleflow {' '.join(args)} "
-                             f"(exit {done.returncode})")
+            raise SystemExit(
+                f"demo step failed: candleflow {' '.join(args)} (exit {done.returncode})"
+            )
         return done
 
     def spawn(self, name: str, *args: str) -> subprocess.Popen[bytes]:
@@ -56,8 +64,13 @@ class Demo:
         log.parent.mkdir(parents=True, exist_ok=True)
         console.print(f"[dim]$ candleflow {' '.join(args)} &  (log: {log})[/]")
         handle = log.open("wb")
-        proc = subprocess.Popen([sys.executable, "-m", "candleflow.cli", *args], env=self.env,
-                                stdout=handle, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "candleflow.cli", *args],
+            env=self.env,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         self.background.append((name, proc))
         return proc
 
@@ -74,32 +87,66 @@ class Demo:
         self.background.clear()
 
 
-def count_committed(settings: StackSettings, topic: str) -> int:
-    """Records a read_committed consumer sees in `topic` (end offsets minus aborted/markers)."""
+def read_committed(settings: StackSettings, topic: str) -> list[bytes]:
+    """Every record value a read_committed consumer sees in `topic`, from the beginning."""
     from confluent_kafka import Consumer, TopicPartition
 
-    consumer = Consumer({"bootstrap.servers": settings.bootstrap_servers,
-                         "group.id": f"demo-count-{time.time_ns()}",
-                         "isolation.level": "read_committed", "enable.auto.commit": False,
-                         "auto.offset.reset": "earliest"})
+    consumer = Consumer(
+        {
+            "bootstrap.servers": settings.bootstrap_servers,
+            "group.id": f"demo-read-{time.time_ns()}",
+            "isolation.level": "read_committed",
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+        }
+    )
     try:
         meta = consumer.list_topics(topic, timeout=10)
-        parts = [TopicPartition(topic, p) for p in meta.topics[topic].partitions]
-        consumer.assign(parts)
-        total, idle_since = 0, time.monotonic()
+        consumer.assign([TopicPartition(topic, p, 0) for p in meta.topics[topic].partitions])
+        values: list[bytes] = []
+        idle_since = time.monotonic()
         while time.monotonic() - idle_since < 3:
-            batch = consumer.consume(1000, timeout=0.5)
-            real = [m for m in batch if m.error() is None]
+            real = [m.value() for m in consumer.consume(1000, timeout=0.5) if m.error() is None]
             if real:
-                total += len(real)
+                values.extend(real)
                 idle_since = time.monotonic()
-        return total
+        return values
     finally:
         consumer.close()
 
 
-def wait_for_candles(settings: StackSettings, expected: int, stop: threading.Event,
-                     timeout: float) -> int:
+def count_committed(settings: StackSettings, topic: str) -> int:
+    return len(read_committed(settings, topic))
+
+
+def verify_candles(settings: StackSettings, path: Path, intervals: str) -> list[str]:
+    """Compare the last revision of every candle in candles.v1 with the batch reference."""
+    from candleflow import avro
+    from candleflow.binance_files import read_trades
+    from candleflow.reference import batch_candles
+
+    decode = avro.deserializer(avro.registry_client(settings), "candle")
+    ctx = avro.value_context(Topics().candles)
+    got: dict[tuple[str, int], object] = {}
+    for value in read_committed(settings, Topics().candles):
+        candle = decode(value, ctx)
+        key = (candle.interval, candle.window_start_us)
+        if key not in got or got[key].revision < candle.revision:  # type: ignore[attr-defined]
+            got[key] = candle
+    problems = []
+    for want in batch_candles(list(read_trades(path)), intervals):
+        have = got.get((want.interval, want.window_start_us))
+        if have is None:
+            continue  # not final yet: the last windows of the file
+        have = replace(have, revision=0)  # type: ignore[type-var]
+        if have != want:
+            problems.append(f"{want.interval} {want.window_start_us}: {have} != {want}")
+    return problems
+
+
+def wait_for_candles(
+    settings: StackSettings, expected: int, stop: threading.Event, timeout: float
+) -> int:
     deadline = time.monotonic() + timeout
     seen = 0
     while not stop.is_set() and time.monotonic() < deadline:
@@ -126,22 +173,37 @@ def expected_final_candles(path: Path, intervals: str) -> int:
     for t in trades:
         key = (t.exchange, t.symbol)
         clock[key] = max(clock.get(key, t.event_time_us), t.event_time_us)
-    return sum(1 for c in batch_candles(trades, intervals)
-               if c.window_end_us + settings.grace_us(c.interval) <= clock[(c.exchange, c.symbol)])
+    return sum(
+        1
+        for c in batch_candles(trades, intervals)
+        if c.window_end_us + settings.grace_us(c.interval) <= clock[(c.exchange, c.symbol)]
+    )
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m candleflow.demo",
-        description="Run Candleflow end to end on a replayed real trading day, then stop.")
-    parser.add_argument("--file", type=Path, default=Path(os.environ.get("DEMO_FILE", DEFAULT_FILE)),
-                        help="data.binance.vision trades/aggTrades file to replay")
-    parser.add_argument("--speed", type=float, default=float(os.environ.get("DEMO_SPEED", 0)),
-                        help="replay speed: 1 = real time, 600 = a day in 2.4 min, 0 = max")
+        description="Run Candleflow end to end on a replayed real trading day, then stop.",
+    )
+    parser.add_argument(
+        "--file",
+        type=Path,
+        default=Path(os.environ.get("DEMO_FILE", DEFAULT_FILE)),
+        help="data.binance.vision trades/aggTrades file to replay",
+    )
+    parser.add_argument(
+        "--speed",
+        type=float,
+        default=float(os.environ.get("DEMO_SPEED", 0)),
+        help="replay speed: 1 = real time, 600 = a day in 2.4 min, 0 = max",
+    )
     parser.add_argument("--intervals", default=os.environ.get("DEMO_INTERVALS", "1m,5m,15m,1h"))
-    parser.add_argument("--watch", default=os.environ.get("DEMO_WATCH", "auto"),
-                        choices=["auto", "yes", "no"],
-                        help="show the live gRPC terminal view (auto: when stdout is a terminal)")
+    parser.add_argument(
+        "--watch",
+        default=os.environ.get("DEMO_WATCH", "auto"),
+        choices=["auto", "yes", "no"],
+        help="show the live gRPC terminal view (auto: when stdout is a terminal)",
+    )
     parser.add_argument("--keep", action="store_true", help="leave the stack running at the end")
     return parser.parse_args(argv)
 
@@ -173,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
         demo.cli("jobs", "run", "candles", "--intervals", args.intervals)
         demo.cli("jobs", "run", "anomalies")
         console.rule("[bold]3. services")
-        demo.spawn("serve", "serve", "run", "--local", "--port", str(settings.grpc_port))
+        demo.spawn("serve", "serve", "--local")
         demo.spawn("explainer", "explainer", "run")
         console.rule(f"[bold]4. replay {args.file.name}")
         expected = expected_final_candles(args.file, args.intervals)
@@ -185,14 +247,21 @@ def main(argv: list[str] | None = None) -> int:
         console.print(f"waiting for the {expected} final candles to be committed ...")
         got = wait_for_candles(settings, expected, demo.stop, timeout=300)
         pipeline_seconds = time.monotonic() - replay_started
+        mismatches = verify_candles(settings, args.file, args.intervals)
         if watcher is not None and watcher.poll() is None:
             watcher.send_signal(signal.SIGINT)
             watcher.wait(timeout=10)
         console.rule("[bold]5. anomalies and their explanations")
-        demo.cli("explainer", "show", "--limit", "10", check=False)
+        demo.cli("explainer", "show", "--limit", "10", "--wait", "90", check=False)
         console.rule("[bold]summary")
         _summary(settings, got, expected, pipeline_seconds, time.monotonic() - started)
-        return 0 if got >= expected else 1
+        for line in mismatches[:20]:
+            console.print(f"[red]mismatch[/] {line}")
+        if mismatches:
+            console.print(f"[red]{len(mismatches)} candles differ from the batch reference[/]")
+        else:
+            console.print("[green]every candle equals the batch reference on every field[/]")
+        return 0 if got >= expected and not mismatches else 1
     except KeyboardInterrupt:
         console.print("[yellow]interrupted: stopping everything[/]")
         return 130
@@ -215,14 +284,16 @@ def _start_watch(demo: Demo, symbol: str, watch: bool) -> subprocess.Popen[bytes
         return None
     # The live view writes to this terminal; it ends when the demo sends SIGINT.
     console.print(f"[dim]$ candleflow watch {symbol} --interval 1m --local[/]")
-    proc = subprocess.Popen([sys.executable, "-m", "candleflow.cli", "watch", symbol,
-                             "--interval", "1m"], env=demo.env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "candleflow.cli", "watch", symbol, "--interval", "1m"], env=demo.env
+    )
     demo.background.append(("watch", proc))
     return proc
 
 
-def _summary(settings: StackSettings, candles: int, expected: int, pipeline_s: float,
-             total_s: float) -> None:
+def _summary(
+    settings: StackSettings, candles: int, expected: int, pipeline_s: float, total_s: float
+) -> None:
     topics = Topics()
     table = Table(title="Candleflow demo")
     table.add_column("what")
@@ -231,10 +302,13 @@ def _summary(settings: StackSettings, candles: int, expected: int, pipeline_s: f
     table.add_row("trades in (trades.v1)", f"{trades:,}")
     table.add_row("candles out (candles.v1, read_committed)", f"{candles:,}")
     table.add_row("candles expected by the batch reference", f"{expected:,}")
-    table.add_row("late trades (trades.late.v1)", f"{count_committed(settings, topics.late_trades):,}")
+    table.add_row(
+        "late trades (trades.late.v1)", f"{count_committed(settings, topics.late_trades):,}"
+    )
     table.add_row("anomalies (anomalies.v1)", f"{count_committed(settings, topics.anomalies):,}")
-    table.add_row("explanations (explanations.v1)",
-                  f"{count_committed(settings, topics.explanations):,}")
+    table.add_row(
+        "explanations (explanations.v1)", f"{count_committed(settings, topics.explanations):,}"
+    )
     table.add_row("replay -> last candle committed", f"{pipeline_s:.1f} s")
     table.add_row("whole demo", f"{total_s:.1f} s")
     console.print(table)
