@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -27,7 +27,7 @@ class StackSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="CANDLEFLOW_", extra="ignore")
 
-    data_dir: Path = Field(default_factory=default_data_dir, description="logs, Kafka data, warehouse")
+    data_dir: Path = Field(default_factory=default_data_dir, description="logs, data, warehouse")
     cache_dir: Path = Field(default_factory=default_cache_dir, description="downloaded artifacts")
     host: str = "127.0.0.1"
     kafka_port: int = 19092
@@ -40,6 +40,12 @@ class StackSettings(BaseSettings):
     # Remote services (Kubernetes: set by the chart's ConfigMap); empty = the local stack.
     kafka_bootstrap: str = ""
     registry: str = ""
+    # Production Iceberg catalog (e.g. jdbc:postgresql://... and gs://bucket/warehouse);
+    # empty = the local SQLite catalog and warehouse under data_dir.
+    catalog_jdbc_uri: str = ""
+    warehouse: str = ""
+    catalog_user: str = ""
+    catalog_password: SecretStr = SecretStr("")
 
     @property
     def bootstrap_servers(self) -> str:
@@ -64,8 +70,12 @@ class StackSettings(BaseSettings):
 
     @property
     def catalog_uri(self) -> str:
-        """SQLite JDBC catalog shared by Flink (jdbc:sqlite:) and PyIceberg (sqlite:///)."""
-        return f"jdbc:sqlite:{self.catalog_db}"
+        """The JDBC catalog URL: the configured one, or the local SQLite file."""
+        return self.catalog_jdbc_uri or f"jdbc:sqlite:{self.catalog_db}"
+
+    @property
+    def warehouse_uri(self) -> str:
+        return self.warehouse or self.warehouse_dir.as_uri()
 
     @property
     def logs_dir(self) -> Path:
