@@ -7,6 +7,7 @@ import contextlib
 import csv
 import os
 import sys
+from dataclasses import fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -16,27 +17,8 @@ import typer
 from candleflow.config import StackSettings
 from candleflow.domain import Candle
 
-CANDLE_FIELDS = [
-    "exchange",
-    "symbol",
-    "interval",
-    "window_start_us",
-    "window_end_us",
-    "open",
-    "high",
-    "low",
-    "close",
-    "volume",
-    "quote_volume",
-    "trade_count",
-    "taker_buy_volume",
-    "taker_buy_quote_volume",
-    "vwap",
-    "first_trade_id",
-    "last_trade_id",
-    "revision",
-    "is_empty",
-]
+# CSV/Parquet columns: the Candle record's fields, in order.
+CANDLE_FIELDS = [f.name for f in fields(Candle)]
 
 
 def parse_time(text: str) -> int:
