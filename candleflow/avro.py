@@ -67,6 +67,12 @@ def value_context(topic: str) -> SerializationContext:
     return SerializationContext(topic, MessageField.VALUE)
 
 
+def register_contract(registry_url: str, topic: str, contract: str) -> int:
+    """Register `contract` under "<topic>-value" (idempotent); returns its schema id."""
+    client = SchemaRegistryClient({"url": registry_url})
+    return client.register_schema(subject(topic), Schema(schema_text(contract), "AVRO"))
+
+
 def register_contracts(
     client: SchemaRegistryClient, topics: dict[str, str] | None = None
 ) -> dict[str, int]:

@@ -9,9 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from candleflow.avro import register_contract
 from candleflow.config import StackSettings
-from candleflow.contracts import schema_text, subject
-from jobs.candle_tables import CANDLE_COLUMNS, columns_sql
+from candleflow.contracts import subject
+from jobs.candle_tables import CANDLE_COLUMNS, _with, columns_sql, exactly_once_raw_sink_ddl
 
 ANOMALY_COLUMNS = [
     ("anomaly_id", "STRING NOT NULL"),
@@ -45,9 +46,6 @@ ANOMALY_SELECT = """anomaly_id, rule, severity, exchange, symbol, ivl,
   `value`, threshold, status, candle_revision, details"""
 
 
-def _with(options: dict[str, str]) -> str:
-    body = ",\n".join(f"  '{k}' = '{v.replace(chr(39), chr(39) * 2)}'" for k, v in options.items())
-    return f"WITH (\n{body}\n)"
 
 
 # --- sources and sinks --------------------------------------------------------------------
@@ -118,29 +116,16 @@ class KafkaAnomalies:
     transaction_timeout_ms: int = 900_000  # <= the broker's transaction.max.timeout.ms
 
     def ddl(self, name: str) -> str:
-        options = {
-            "connector": "kafka",
-            "topic": self.topic,
-            "properties.bootstrap.servers": self.bootstrap_servers,
-            # Keyed by id: every record of one anomaly (ACTIVE, RETRACTED) in one partition,
-            # in order; the topic can be compacted to each anomaly's last state.
-            "key.format": "raw",
-            "key.fields": "k",
-            "value.format": "raw",
-            "value.fields-include": "EXCEPT_KEY",
-            "sink.delivery-guarantee": "exactly-once",
-            "sink.transactional-id-prefix": self.transactional_id_prefix,
-            "properties.transaction.timeout.ms": str(self.transaction_timeout_ms),
-        }
-        cols = columns_sql([("k", "BYTES NOT NULL"), ("v", "BYTES NOT NULL")])
-        return f"CREATE TEMPORARY TABLE `{name}` (\n{cols}\n) {_with(options)}"
+        # Keyed by id: every record of one anomaly (ACTIVE, RETRACTED) in one partition,
+        # in order; the topic can be compacted to each anomaly's last state.
+        return exactly_once_raw_sink_ddl(
+            name, topic=self.topic, bootstrap_servers=self.bootstrap_servers, key="k",
+            key_type="BYTES", transactional_id_prefix=self.transactional_id_prefix,
+            transaction_timeout_ms=self.transaction_timeout_ms)
 
     def schema_id(self) -> int:
         """Register the contract under "<topic>-value" (idempotent) and return its id."""
-        from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
-
-        client = SchemaRegistryClient({"url": self.registry_url})
-        return client.register_schema(subject(self.topic), Schema(schema_text("anomaly"), "AVRO"))
+        return register_contract(self.registry_url, self.topic, "anomaly")
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from candleflow.contracts import schema_text, subject
+from candleflow.avro import register_contract
+from candleflow.contracts import subject
 
 DEC = "DECIMAL(38, 18)"
 
@@ -100,6 +101,31 @@ def _with(options: dict[str, str]) -> str:
     return f"WITH (\n{body}\n)"
 
 
+def exactly_once_raw_sink_ddl(name: str, *, topic: str, bootstrap_servers: str, key: str,
+                              key_type: str, transactional_id_prefix: str,
+                              transaction_timeout_ms: int) -> str:
+    """A Kafka table of (key, value bytes) written in transactions committed on checkpoints.
+
+    The value is a contract already encoded in the Confluent wire format (jobs/candle_wire.py):
+    Flink's avro-confluent encoder would write timestamp-micros fields as milliseconds.
+    """
+    options = {
+        "connector": "kafka",
+        "topic": topic,
+        "properties.bootstrap.servers": bootstrap_servers,
+        "key.format": "raw",
+        "key.fields": key,
+        "value.format": "raw",
+        "value.fields-include": "EXCEPT_KEY",
+        "sink.delivery-guarantee": "exactly-once",
+        "sink.transactional-id-prefix": transactional_id_prefix,
+        # Must not exceed the broker's transaction.max.timeout.ms (the stack raises it to 1 h).
+        "properties.transaction.timeout.ms": str(transaction_timeout_ms),
+    }
+    cols = columns_sql([(key, f"{key_type} NOT NULL"), ("v", "BYTES NOT NULL")])
+    return f"CREATE TEMPORARY TABLE `{name}` (\n{cols}\n) {_with(options)}"
+
+
 def _watermark(watermark_delay_ms: int) -> str:
     # The PTF decides lateness on each market's own clock; this watermark only drives the
     # idle flush of quiet markets (docs/semantics.md), so it trails the newest trade by a
@@ -179,30 +205,15 @@ class KafkaSink:
     transaction_timeout_ms: int = 900_000
 
     def ddl(self, name: str, columns: list[tuple[str, str]]) -> str:
-        options = {
-            "connector": "kafka",
-            "topic": self.topic,
-            "properties.bootstrap.servers": self.bootstrap_servers,
-            # Keyed by market: a market's candles stay in one partition, in order.
-            "key.format": "raw",
-            "key.fields": "market_key",
-            # The value is the contract in the Confluent wire format (jobs/candle_wire.py).
-            "value.format": "raw",
-            "value.fields-include": "EXCEPT_KEY",
-            "sink.delivery-guarantee": "exactly-once",
-            "sink.transactional-id-prefix": self.transactional_id_prefix,
-            "properties.transaction.timeout.ms": str(self.transaction_timeout_ms),
-        }
-        cols = columns_sql([("market_key", "STRING NOT NULL"), ("v", "BYTES NOT NULL")])
-        return f"CREATE TEMPORARY TABLE `{name}` (\n{cols}\n) {_with(options)}"
+        # Keyed by market: a market's candles stay in one partition, in order.
+        return exactly_once_raw_sink_ddl(
+            name, topic=self.topic, bootstrap_servers=self.bootstrap_servers, key="market_key",
+            key_type="STRING", transactional_id_prefix=self.transactional_id_prefix,
+            transaction_timeout_ms=self.transaction_timeout_ms)
 
     def schema_id(self) -> int:
         """Register the contract under "<topic>-value" (idempotent) and return its id."""
-        from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
-
-        client = SchemaRegistryClient({"url": self.registry_url})
-        return client.register_schema(subject(self.topic),
-                                      Schema(schema_text(self.contract), "AVRO"))
+        return register_contract(self.registry_url, self.topic, self.contract)
 
     keyed = True
     micros = True
