@@ -21,12 +21,18 @@ app = typer.Typer(
 
 # (sub-command, module holding a Typer app called `app`, help)
 _SUBCOMMANDS = [
-    ("stack", "candleflow.stack_cli",
-     "Start, stop and inspect the local stack (Kafka, registry, Flink, catalog)."),
+    (
+        "stack",
+        "candleflow.stack_cli",
+        "Start, stop and inspect the local stack (Kafka, registry, Flink, catalog).",
+    ),
     ("ingest", "ingest.cli", "Capture trades from exchanges or replay recorded files into Kafka."),
     ("jobs", "jobs.cli", "Run, list, cancel and savepoint the Flink jobs."),
-    ("explainer", "serving.explainer_cli",
-     "Explain anomalies in plain language (Claude or offline)."),
+    (
+        "explainer",
+        "serving.explainer_cli",
+        "Explain anomalies in plain language (Claude or offline).",
+    ),
     ("serve", "serving.server_cli", "Run the gRPC MarketData service."),
 ]
 # Modules adding single commands (backfill, reconcile, watch, history, sql) via register(app).

@@ -6,8 +6,12 @@ import re
 from dataclasses import dataclass
 
 US_PER_SECOND = 1_000_000
-_UNIT_US = {"s": US_PER_SECOND, "m": 60 * US_PER_SECOND, "h": 3600 * US_PER_SECOND,
-            "d": 86400 * US_PER_SECOND}
+_UNIT_US = {
+    "s": US_PER_SECOND,
+    "m": 60 * US_PER_SECOND,
+    "h": 3600 * US_PER_SECOND,
+    "d": 86400 * US_PER_SECOND,
+}
 _PATTERN = re.compile(r"^([1-9][0-9]*)([smhd])$")
 
 

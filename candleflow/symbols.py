@@ -6,8 +6,22 @@ import re
 
 # Quote assets recognised when splitting a concatenated native symbol like BTCUSDT.
 # Longest first so USDT wins over USD.
-KNOWN_QUOTES = ("FDUSD", "USDT", "USDC", "TUSD", "BUSD", "EUR", "USD", "GBP", "JPY", "TRY",
-                "BTC", "ETH", "BNB", "DAI")
+KNOWN_QUOTES = (
+    "FDUSD",
+    "USDT",
+    "USDC",
+    "TUSD",
+    "BUSD",
+    "EUR",
+    "USD",
+    "GBP",
+    "JPY",
+    "TRY",
+    "BTC",
+    "ETH",
+    "BNB",
+    "DAI",
+)
 _CANONICAL = re.compile(r"^[A-Z0-9]{1,20}-[A-Z0-9]{1,20}$")
 _KRAKEN_ALIASES = {"XBT": "BTC", "XDG": "DOGE"}
 

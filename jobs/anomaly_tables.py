@@ -46,8 +46,6 @@ ANOMALY_SELECT = """anomaly_id, rule, severity, exchange, symbol, ivl,
   `value`, threshold, status, candle_revision, details"""
 
 
-
-
 # --- sources and sinks --------------------------------------------------------------------
 
 
@@ -119,9 +117,14 @@ class KafkaAnomalies:
         # Keyed by id: every record of one anomaly (ACTIVE, RETRACTED) in one partition,
         # in order; the topic can be compacted to each anomaly's last state.
         return exactly_once_raw_sink_ddl(
-            name, topic=self.topic, bootstrap_servers=self.bootstrap_servers, key="k",
-            key_type="BYTES", transactional_id_prefix=self.transactional_id_prefix,
-            transaction_timeout_ms=self.transaction_timeout_ms)
+            name,
+            topic=self.topic,
+            bootstrap_servers=self.bootstrap_servers,
+            key="k",
+            key_type="BYTES",
+            transactional_id_prefix=self.transactional_id_prefix,
+            transaction_timeout_ms=self.transaction_timeout_ms,
+        )
 
     def schema_id(self) -> int:
         """Register the contract under "<topic>-value" (idempotent) and return its id."""

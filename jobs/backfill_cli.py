@@ -34,10 +34,25 @@ log = logging.getLogger(__name__)
 
 # The first columns are fixed (issue 4); the rest follow.
 CSV_COLUMNS = [
-    "interval", "open_time_us", "open", "high", "low", "close", "volume", "quote_volume",
-    "trade_count", "taker_buy_volume", "taker_buy_quote_volume",
-    "close_time_us", "exchange", "symbol", "vwap", "first_trade_id", "last_trade_id",
-    "revision", "is_empty",
+    "interval",
+    "open_time_us",
+    "open",
+    "high",
+    "low",
+    "close",
+    "volume",
+    "quote_volume",
+    "trade_count",
+    "taker_buy_volume",
+    "taker_buy_quote_volume",
+    "close_time_us",
+    "exchange",
+    "symbol",
+    "vwap",
+    "first_trade_id",
+    "last_trade_id",
+    "revision",
+    "is_empty",
 ]
 
 
@@ -58,9 +73,15 @@ def final_candles(candles: list[Candle]) -> list[Candle]:
         key = (c.exchange, c.symbol, c.interval, c.window_start_us)
         if key not in last or last[key].revision < c.revision:
             last[key] = c
-    return sorted(last.values(), key=lambda c: (c.exchange, c.symbol,
-                                                parse_intervals(c.interval)[0].micros,
-                                                c.window_start_us))
+    return sorted(
+        last.values(),
+        key=lambda c: (
+            c.exchange,
+            c.symbol,
+            parse_intervals(c.interval)[0].micros,
+            c.window_start_us,
+        ),
+    )
 
 
 def write_csv(candles: list[Candle], path: Path) -> None:
@@ -68,15 +89,29 @@ def write_csv(candles: list[Candle], path: Path) -> None:
         w = csv.writer(fh)
         w.writerow(CSV_COLUMNS)
         for c in candles:
-            w.writerow([
-                c.interval, c.window_start_us, plain(c.open), plain(c.high), plain(c.low),
-                plain(c.close), plain(c.volume), plain(c.quote_volume), c.trade_count,
-                plain(c.taker_buy_volume), plain(c.taker_buy_quote_volume), c.window_end_us,
-                c.exchange, c.symbol, plain(c.vwap),
-                "" if c.first_trade_id is None else c.first_trade_id,
-                "" if c.last_trade_id is None else c.last_trade_id, c.revision,
-                str(c.is_empty).lower(),
-            ])
+            w.writerow(
+                [
+                    c.interval,
+                    c.window_start_us,
+                    plain(c.open),
+                    plain(c.high),
+                    plain(c.low),
+                    plain(c.close),
+                    plain(c.volume),
+                    plain(c.quote_volume),
+                    c.trade_count,
+                    plain(c.taker_buy_volume),
+                    plain(c.taker_buy_quote_volume),
+                    c.window_end_us,
+                    c.exchange,
+                    c.symbol,
+                    plain(c.vwap),
+                    "" if c.first_trade_id is None else c.first_trade_id,
+                    "" if c.last_trade_id is None else c.last_trade_id,
+                    c.revision,
+                    str(c.is_empty).lower(),
+                ]
+            )
 
 
 def load_trades(files: list[Path], exchange: str, symbol: str | None) -> list[Trade]:
@@ -88,16 +123,22 @@ def load_trades(files: list[Path], exchange: str, symbol: str | None) -> list[Tr
     return trades
 
 
-def run_backfill(trades: list[Trade], settings: CandleSettings, *, parallelism: int = 1,
-                 workdir: Path | None = None) -> list[Candle]:
+def run_backfill(
+    trades: list[Trade],
+    settings: CandleSettings,
+    *,
+    parallelism: int = 1,
+    workdir: Path | None = None,
+) -> list[Candle]:
     """Run the candles job bounded over `trades`; returns the final candles."""
     base = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="candleflow-backfill-"))
     try:
         src, out = base / "trades.csv", base / "candles"
         write_trades_csv(trades, src)
         sinks = Sinks(candles=[FileSink(out)], late=[FileSink(base / "late")])
-        config = CandleJobConfig(source=FileSource(src), sinks=sinks, candles=settings,
-                                 emit_trades=False)
+        config = CandleJobConfig(
+            source=FileSource(src), sinks=sinks, candles=settings, emit_trades=False
+        )
         t_env = make_table_env(parallelism=parallelism, checkpoint_interval_ms=1000)
         build(t_env, config).execute().wait()
         late = read_rows(base / "late") if (base / "late").exists() else []
@@ -112,12 +153,20 @@ def run_backfill(trades: list[Trade], settings: CandleSettings, *, parallelism: 
 def register(app: typer.Typer) -> None:
     @app.command("backfill")
     def backfill(
-        files: Annotated[list[Path], typer.Argument(help="data.binance.vision trades/aggTrades "
-                                                         "files (.csv or .zip)", exists=True)],
+        files: Annotated[
+            list[Path],
+            typer.Argument(
+                help="data.binance.vision trades/aggTrades files (.csv or .zip)", exists=True
+            ),
+        ],
         output: Annotated[Path, typer.Option("--output", "-o", help="CSV to write")],
         exchange: Annotated[str, typer.Option(help="exchange name")] = "binance",
-        symbol: Annotated[str | None, typer.Option(
-            help="canonical (BTC-USDT) or native (BTCUSDT); default: from the file name")] = None,
+        symbol: Annotated[
+            str | None,
+            typer.Option(
+                help="canonical (BTC-USDT) or native (BTCUSDT); default: from the file name"
+            ),
+        ] = None,
         intervals: Annotated[str, typer.Option(help="e.g. 1m,1h")] = "1m,5m,15m,1h",
         parallelism: Annotated[int, typer.Option(help="Flink parallelism")] = 1,
     ) -> None:
@@ -130,5 +179,8 @@ def register(app: typer.Typer) -> None:
         settings = CandleSettings(intervals=intervals)
         candles = run_backfill(trades, settings, parallelism=parallelism)
         write_csv(candles, output)
-        typer.echo(f"backfill: wrote {len(candles)} candles to {output} "
-                   f"in {time.monotonic() - started:.1f}s", err=True)
+        typer.echo(
+            f"backfill: wrote {len(candles)} candles to {output} "
+            f"in {time.monotonic() - started:.1f}s",
+            err=True,
+        )

@@ -33,14 +33,23 @@ def write_trades_csv(trades: Iterable[Trade], path: Path) -> None:
     with path.open("w", newline="") as fh:
         w = csv.writer(fh)
         for t in trades:
-            w.writerow([
-                t.exchange, t.symbol, t.native_symbol, t.trade_id, f"{t.price:f}",
-                f"{t.quantity:f}", t.side.value, ts_text(t.event_time_us),
-                ts_text(t.ingest_time_us),
-                "" if t.first_trade_id is None else t.first_trade_id,
-                "" if t.last_trade_id is None else t.last_trade_id, t.kind.value,
-                "" if t.contract_size is None else f"{t.contract_size:f}",
-            ])
+            w.writerow(
+                [
+                    t.exchange,
+                    t.symbol,
+                    t.native_symbol,
+                    t.trade_id,
+                    f"{t.price:f}",
+                    f"{t.quantity:f}",
+                    t.side.value,
+                    ts_text(t.event_time_us),
+                    ts_text(t.ingest_time_us),
+                    "" if t.first_trade_id is None else t.first_trade_id,
+                    "" if t.last_trade_id is None else t.last_trade_id,
+                    t.kind.value,
+                    "" if t.contract_size is None else f"{t.contract_size:f}",
+                ]
+            )
 
 
 def read_rows(directory: Path) -> list[dict]:
@@ -59,25 +68,51 @@ def _dec(v) -> Decimal | None:
 
 def to_candle(r: dict) -> Candle:
     return Candle(
-        r["exchange"], r["symbol"], r["interval"], parse_ts(r["window_start"]),
-        parse_ts(r["window_end"]), _dec(r["open"]), _dec(r["high"]), _dec(r["low"]),
-        _dec(r["close"]), _dec(r["volume"]), _dec(r["quote_volume"]), int(r["trade_count"]),
-        _dec(r["taker_buy_volume"]), _dec(r["taker_buy_quote_volume"]), _dec(r["vwap"]),
-        r["first_trade_id"], r["last_trade_id"], int(r["revision"]), bool(r["is_empty"]),
+        r["exchange"],
+        r["symbol"],
+        r["interval"],
+        parse_ts(r["window_start"]),
+        parse_ts(r["window_end"]),
+        _dec(r["open"]),
+        _dec(r["high"]),
+        _dec(r["low"]),
+        _dec(r["close"]),
+        _dec(r["volume"]),
+        _dec(r["quote_volume"]),
+        int(r["trade_count"]),
+        _dec(r["taker_buy_volume"]),
+        _dec(r["taker_buy_quote_volume"]),
+        _dec(r["vwap"]),
+        r["first_trade_id"],
+        r["last_trade_id"],
+        int(r["revision"]),
+        bool(r["is_empty"]),
     )
 
 
 def to_trade(r: dict) -> Trade:
     return Trade(
-        r["exchange"], r["symbol"], r["native_symbol"], int(r["trade_id"]), _dec(r["price"]),
-        _dec(r["quantity"]), Side(r["side"]), parse_ts(r["event_time"]),
-        parse_ts(r["ingest_time"]), r["first_trade_id"], r["last_trade_id"],
-        InstrumentKind(r["kind"]), _dec(r["contract_size"]),
+        r["exchange"],
+        r["symbol"],
+        r["native_symbol"],
+        int(r["trade_id"]),
+        _dec(r["price"]),
+        _dec(r["quantity"]),
+        Side(r["side"]),
+        parse_ts(r["event_time"]),
+        parse_ts(r["ingest_time"]),
+        r["first_trade_id"],
+        r["last_trade_id"],
+        InstrumentKind(r["kind"]),
+        _dec(r["contract_size"]),
     )
 
 
 def to_late(r: dict) -> LateTrade:
-    return LateTrade(to_trade(r), r["interval"], parse_ts(r["window_start"]), r["reason"],
-                     parse_ts(r["watermark"]))
-
-
+    return LateTrade(
+        to_trade(r),
+        r["interval"],
+        parse_ts(r["window_start"]),
+        r["reason"],
+        parse_ts(r["watermark"]),
+    )

@@ -29,8 +29,11 @@ from candleflow.config import StackSettings
 from jobs.candle_tables import CANDLE_COLUMNS, TRADE_COLUMNS
 
 _TYPES = {
-    "STRING": StringType(), "BIGINT": LongType(), "INT": IntegerType(),
-    "BOOLEAN": BooleanType(), "TIMESTAMP(6)": TimestampType(),
+    "STRING": StringType(),
+    "BIGINT": LongType(),
+    "INT": IntegerType(),
+    "BOOLEAN": BooleanType(),
+    "TIMESTAMP(6)": TimestampType(),
     "DECIMAL(38, 18)": DecimalType(38, 18),
 }
 CANDLE_KEY = ("exchange", "symbol", "interval", "window_start")
@@ -51,8 +54,9 @@ def _day_spec(schema: Schema, column: str) -> PartitionSpec:
     return PartitionSpec(PartitionField(source.field_id, 1000, DayTransform(), f"{column}_day"))
 
 
-def ensure_tables(settings: StackSettings | None = None, *, bronze: str = "bronze",
-                  silver: str = "silver") -> tuple[Table, Table]:
+def ensure_tables(
+    settings: StackSettings | None = None, *, bronze: str = "bronze", silver: str = "silver"
+) -> tuple[Table, Table]:
     """Create (if missing) `<bronze>.trades` and `<silver>.candles`; returns both."""
     cat = shared_catalog.catalog(settings)
     for ns in (bronze, silver):
@@ -62,14 +66,23 @@ def ensure_tables(settings: StackSettings | None = None, *, bronze: str = "bronz
     candles_schema = _schema(CANDLE_COLUMNS, CANDLE_KEY)
     tables = []
     for ident, schema, spec, props in (
-        (f"{bronze}.trades", trades_schema, _day_spec(trades_schema, "event_time"),
-         {"format-version": "2"}),
-        (f"{silver}.candles", candles_schema, _day_spec(candles_schema, "window_start"),
-         {"format-version": "2", "write.upsert.enabled": "true"}),
+        (
+            f"{bronze}.trades",
+            trades_schema,
+            _day_spec(trades_schema, "event_time"),
+            {"format-version": "2"},
+        ),
+        (
+            f"{silver}.candles",
+            candles_schema,
+            _day_spec(candles_schema, "window_start"),
+            {"format-version": "2", "write.upsert.enabled": "true"},
+        ),
     ):
         try:
-            tables.append(cat.create_table(ident, schema=schema, partition_spec=spec,
-                                           properties=props))
+            tables.append(
+                cat.create_table(ident, schema=schema, partition_spec=spec, properties=props)
+            )
         except TableAlreadyExistsError:
             tables.append(cat.load_table(ident))
     return tables[0], tables[1]

@@ -69,6 +69,7 @@ TRADE_SELECT = """exchange, symbol, t_native_symbol, t_trade_id, t_price, t_quan
   t_event_time, t_ingest_time, t_first_trade_id, t_last_trade_id, t_kind, t_contract_size"""
 LATE_SELECT = f"{TRADE_SELECT}, ivl, window_start, reason, clock"
 
+
 # Flink 2.1's avro format maps TIMESTAMP only to timestamp-millis (it rejects TIMESTAMP(6)),
 # so on Kafka the contracts' timestamp-micros fields are plain BIGINT micros (the same long
 # on the wire; the explicit contract schema keeps the logical type for readers).
@@ -76,9 +77,13 @@ def micros_columns(columns: list[tuple[str, str]]) -> list[tuple[str, str]]:
     return [(n, t.replace("TIMESTAMP(6)", "BIGINT")) for n, t in columns]
 
 
-_MICROS = {"window_start": "window_start_us", "window_end": "window_end_us",
-           "t_event_time": "t_event_time_us", "t_ingest_time": "t_ingest_time_us",
-           "clock": "clock_us"}
+_MICROS = {
+    "window_start": "window_start_us",
+    "window_end": "window_end_us",
+    "t_event_time": "t_event_time_us",
+    "t_ingest_time": "t_ingest_time_us",
+    "clock": "clock_us",
+}
 
 
 def micros_select(select: str) -> str:
@@ -101,9 +106,16 @@ def _with(options: dict[str, str]) -> str:
     return f"WITH (\n{body}\n)"
 
 
-def exactly_once_raw_sink_ddl(name: str, *, topic: str, bootstrap_servers: str, key: str,
-                              key_type: str, transactional_id_prefix: str,
-                              transaction_timeout_ms: int) -> str:
+def exactly_once_raw_sink_ddl(
+    name: str,
+    *,
+    topic: str,
+    bootstrap_servers: str,
+    key: str,
+    key_type: str,
+    transactional_id_prefix: str,
+    transaction_timeout_ms: int,
+) -> str:
     """A Kafka table of (key, value bytes) written in transactions committed on checkpoints.
 
     The value is a contract already encoded in the Confluent wire format (jobs/candle_wire.py):
@@ -184,8 +196,12 @@ class FileSource:
     watermark_delay_ms: int = 0
 
     def ddl(self, name: str) -> str:
-        options = {"connector": "filesystem", "path": str(self.path), "format": "csv",
-                   "csv.null-literal": ""}
+        options = {
+            "connector": "filesystem",
+            "path": str(self.path),
+            "format": "csv",
+            "csv.null-literal": "",
+        }
         return (
             f"CREATE TEMPORARY TABLE `{name}` (\n{columns_sql(TRADE_COLUMNS, nullable=True)}"
             f"{_watermark(self.watermark_delay_ms)}\n) {_with(options)}"
@@ -207,9 +223,14 @@ class KafkaSink:
     def ddl(self, name: str, columns: list[tuple[str, str]]) -> str:
         # Keyed by market: a market's candles stay in one partition, in order.
         return exactly_once_raw_sink_ddl(
-            name, topic=self.topic, bootstrap_servers=self.bootstrap_servers, key="market_key",
-            key_type="STRING", transactional_id_prefix=self.transactional_id_prefix,
-            transaction_timeout_ms=self.transaction_timeout_ms)
+            name,
+            topic=self.topic,
+            bootstrap_servers=self.bootstrap_servers,
+            key="market_key",
+            key_type="STRING",
+            transactional_id_prefix=self.transactional_id_prefix,
+            transaction_timeout_ms=self.transaction_timeout_ms,
+        )
 
     def schema_id(self) -> int:
         """Register the contract under "<topic>-value" (idempotent) and return its id."""

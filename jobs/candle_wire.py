@@ -26,30 +26,94 @@ def _dec(v) -> Decimal | None:
 
 
 @udf(result_type=DataTypes.BYTES())
-def candle_avro(exchange, symbol, interval, window_start_us, window_end_us, open_, high, low,
-                close, volume, quote_volume, trade_count, taker_buy_volume,
-                taker_buy_quote_volume, vwap, first_trade_id, last_trade_id, revision, is_empty,
-                schema_id):
+def candle_avro(
+    exchange,
+    symbol,
+    interval,
+    window_start_us,
+    window_end_us,
+    open_,
+    high,
+    low,
+    close,
+    volume,
+    quote_volume,
+    trade_count,
+    taker_buy_volume,
+    taker_buy_quote_volume,
+    vwap,
+    first_trade_id,
+    last_trade_id,
+    revision,
+    is_empty,
+    schema_id,
+):
     from candleflow import avro
     from candleflow.domain import Candle
 
-    c = Candle(exchange, symbol, interval, window_start_us, window_end_us, _dec(open_),
-               _dec(high), _dec(low), _dec(close), _dec(volume), _dec(quote_volume),
-               int(trade_count), _dec(taker_buy_volume), _dec(taker_buy_quote_volume),
-               _dec(vwap), first_trade_id, last_trade_id, int(revision), bool(is_empty))
+    c = Candle(
+        exchange,
+        symbol,
+        interval,
+        window_start_us,
+        window_end_us,
+        _dec(open_),
+        _dec(high),
+        _dec(low),
+        _dec(close),
+        _dec(volume),
+        _dec(quote_volume),
+        int(trade_count),
+        _dec(taker_buy_volume),
+        _dec(taker_buy_quote_volume),
+        _dec(vwap),
+        first_trade_id,
+        last_trade_id,
+        int(revision),
+        bool(is_empty),
+    )
     return _header(schema_id) + avro.encode(c, "candle")
 
 
 @udf(result_type=DataTypes.BYTES())
-def late_avro(exchange, symbol, native_symbol, trade_id, price, quantity, side, event_time_us,
-              ingest_time_us, first_trade_id, last_trade_id, kind, contract_size, interval,
-              window_start_us, reason, clock_us, schema_id):
+def late_avro(
+    exchange,
+    symbol,
+    native_symbol,
+    trade_id,
+    price,
+    quantity,
+    side,
+    event_time_us,
+    ingest_time_us,
+    first_trade_id,
+    last_trade_id,
+    kind,
+    contract_size,
+    interval,
+    window_start_us,
+    reason,
+    clock_us,
+    schema_id,
+):
     from candleflow import avro
     from candleflow.domain import InstrumentKind, LateTrade, Side, Trade
 
-    t = Trade(exchange, symbol, native_symbol, int(trade_id), _dec(price), _dec(quantity),
-              Side(side), int(event_time_us), int(ingest_time_us), first_trade_id,
-              last_trade_id, InstrumentKind(kind), _dec(contract_size))
+    t = Trade(
+        exchange,
+        symbol,
+        native_symbol,
+        int(trade_id),
+        _dec(price),
+        _dec(quantity),
+        Side(side),
+        int(event_time_us),
+        int(ingest_time_us),
+        first_trade_id,
+        last_trade_id,
+        InstrumentKind(kind),
+        _dec(contract_size),
+    )
     lt = LateTrade(t, interval, int(window_start_us), reason, int(clock_us))
     return _header(schema_id) + avro.encode(lt, "late_trade")
 

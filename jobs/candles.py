@@ -76,8 +76,15 @@ def ptf_query_sql(config: CandleJobConfig, source_table: str) -> str:
   uid => '{config.uid}')"""
 
 
-def _insert(stmts: StatementSet, t_env: TableEnvironment, sink, name: str,
-            columns: list[tuple[str, str]], select: str, kind: str) -> None:
+def _insert(
+    stmts: StatementSet,
+    t_env: TableEnvironment,
+    sink,
+    name: str,
+    columns: list[tuple[str, str]],
+    select: str,
+    kind: str,
+) -> None:
     if isinstance(sink, IcebergSink):
         target = sink.qualified
     else:
@@ -88,8 +95,9 @@ def _insert(stmts: StatementSet, t_env: TableEnvironment, sink, name: str,
 
         candle_wire.register(t_env)
         encoder = candle_wire.ENCODERS[sink.contract]
-        select = (f"CONCAT(exchange, ':', symbol), "
-                  f"{encoder}({micros_select(select)}, {sink.schema_id()})")
+        select = (
+            f"CONCAT(exchange, ':', symbol), {encoder}({micros_select(select)}, {sink.schema_id()})"
+        )
     stmts.add_insert_sql(
         f"INSERT INTO {target} SELECT {select} FROM candle_events WHERE kind = '{kind}'"
     )
@@ -135,15 +143,25 @@ class CandleJobSettings(BaseSettings):
     remote: bool = True  # submit to the stack's Flink session cluster; False: in-process
 
 
-def production_config(stack: StackSettings, topics: Topics, candles: CandleSettings,
-                      job: CandleJobSettings) -> CandleJobConfig:
+def production_config(
+    stack: StackSettings, topics: Topics, candles: CandleSettings, job: CandleJobSettings
+) -> CandleJobConfig:
     """Kafka trades.v1 -> candles.v1 + trades.late.v1 (exactly-once) + Iceberg tables."""
-    def kafka_sink(topic: str, contract: str, suffix: str) -> KafkaSink:
-        return KafkaSink(topic, contract, stack.bootstrap_servers, stack.registry_url,
-                         f"{job.transactional_id_prefix}-{suffix}", job.transaction_timeout_ms)
 
-    sinks = Sinks(candles=[kafka_sink(topics.candles, "candle", "candles")],
-                  late=[kafka_sink(topics.late_trades, "late_trade", "late")])
+    def kafka_sink(topic: str, contract: str, suffix: str) -> KafkaSink:
+        return KafkaSink(
+            topic,
+            contract,
+            stack.bootstrap_servers,
+            stack.registry_url,
+            f"{job.transactional_id_prefix}-{suffix}",
+            job.transaction_timeout_ms,
+        )
+
+    sinks = Sinks(
+        candles=[kafka_sink(topics.candles, "candle", "candles")],
+        late=[kafka_sink(topics.late_trades, "late_trade", "late")],
+    )
     ddl: list[str] = []
     if job.iceberg:
         from jobs.candle_iceberg import ensure_tables
@@ -152,8 +170,13 @@ def production_config(stack: StackSettings, topics: Topics, candles: CandleSetti
         ddl.append(shared_catalog.flink_catalog_ddl(stack))
         sinks.candles.append(IcebergSink(stack.catalog_name, "silver", "candles"))
         sinks.trades.append(IcebergSink(stack.catalog_name, "bronze", "trades"))
-    source = KafkaSource(topics.trades, stack.bootstrap_servers, stack.registry_url,
-                         group_id=job.group_id, startup_mode=job.startup_mode)
+    source = KafkaSource(
+        topics.trades,
+        stack.bootstrap_servers,
+        stack.registry_url,
+        group_id=job.group_id,
+        startup_mode=job.startup_mode,
+    )
     return CandleJobConfig(source=source, sinks=sinks, candles=candles, catalog_ddl=ddl)
 
 
@@ -164,20 +187,32 @@ def job_table_env(stack: StackSettings, job: CandleJobSettings) -> TableEnvironm
     if job.remote:
         # The gateway JVM needs the connector classes to plan the tables.
         os.environ.update(jvm.client_classpath_env(stack))
-        extra.update({"execution.target": "remote", "rest.address": stack.host,
-                      "rest.port": str(stack.flink_rest_port),
-                      "pipeline.jars": udf_jar().as_uri()})
+        extra.update(
+            {
+                "execution.target": "remote",
+                "rest.address": stack.host,
+                "rest.port": str(stack.flink_rest_port),
+                "pipeline.jars": udf_jar().as_uri(),
+            }
+        )
     return make_table_env(
         parallelism=job.parallelism,
         checkpoint_interval_ms=int(job.checkpoint_interval_s * 1000),
         checkpoint_timeout_ms=int(job.checkpoint_timeout_s * 1000),
-        checkpoint_dir=job.checkpoint_dir, state_backend=job.state_backend,
-        connectors=not job.remote, stack=stack, extra=extra,
+        checkpoint_dir=job.checkpoint_dir,
+        state_backend=job.state_backend,
+        connectors=not job.remote,
+        stack=stack,
+        extra=extra,
     )
 
 
-def submit(stack: StackSettings | None = None, topics: Topics | None = None,
-           candles: CandleSettings | None = None, job: CandleJobSettings | None = None):
+def submit(
+    stack: StackSettings | None = None,
+    topics: Topics | None = None,
+    candles: CandleSettings | None = None,
+    job: CandleJobSettings | None = None,
+):
     """Build and execute; returns the TableResult (its job client has the job id)."""
     stack, topics = stack or StackSettings(), topics or Topics()
     candles, job = candles or CandleSettings(), job or CandleJobSettings()

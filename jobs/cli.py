@@ -18,43 +18,53 @@ run_app = typer.Typer(no_args_is_help=True, help="Submit a job.")
 app.add_typer(run_app, name="run")
 
 
-def _rest(method: str, path: str, body: dict[str, Any] | None = None,
-          settings: StackSettings | None = None) -> Any:
+def _rest(
+    method: str,
+    path: str,
+    body: dict[str, Any] | None = None,
+    settings: StackSettings | None = None,
+) -> Any:
     url = f"{(settings or StackSettings()).flink_rest_url}{path}"
     data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, method=method,
-                                 headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(
+        url, data=data, method=method, headers={"Content-Type": "application/json"}
+    )
     try:
         with urllib.request.urlopen(req, timeout=15) as resp:
             text = resp.read().decode()
     except OSError as exc:
-        raise typer.BadParameter(f"Flink REST API at {url} unreachable ({exc}); "
-                                 "is the stack up? (candleflow stack up)") from exc
+        raise typer.BadParameter(
+            f"Flink REST API at {url} unreachable ({exc}); is the stack up? (candleflow stack up)"
+        ) from exc
     return json.loads(text) if text else {}
 
 
 def running_jobs(settings: StackSettings | None = None) -> list[dict[str, Any]]:
     jobs = _rest("GET", "/jobs/overview", settings=settings).get("jobs", [])
-    return [j for j in jobs if j.get("state") in ("RUNNING", "CREATED", "RESTARTING",
-                                                   "INITIALIZING")]
+    return [
+        j for j in jobs if j.get("state") in ("RUNNING", "CREATED", "RESTARTING", "INITIALIZING")
+    ]
 
 
 @run_app.command("candles")
 def run_candles(
     intervals: Annotated[str | None, typer.Option(help="e.g. 1m,5m,15m,1h")] = None,
     parallelism: Annotated[int | None, typer.Option(help="job parallelism")] = None,
-    local: Annotated[bool, typer.Option("--local", help="run in-process (MiniCluster) and "
-                                                        "stay attached")] = False,
-    startup_mode: Annotated[str, typer.Option(help="group-offsets, earliest-offset, "
-                                                   "latest-offset")] = "group-offsets",
+    local: Annotated[
+        bool, typer.Option("--local", help="run in-process (MiniCluster) and stay attached")
+    ] = False,
+    startup_mode: Annotated[
+        str, typer.Option(help="group-offsets, earliest-offset, latest-offset")
+    ] = "group-offsets",
     no_iceberg: Annotated[bool, typer.Option("--no-iceberg", help="Kafka sinks only")] = False,
 ) -> None:
     """The candles job: trades.v1 -> candles.v1, trades.late.v1, bronze.trades, silver.candles."""
     from jobs import candles
 
     candle_settings = CandleSettings(**({"intervals": intervals} if intervals else {}))
-    job = candles.CandleJobSettings(parallelism=parallelism, remote=not local,
-                                    startup_mode=startup_mode, iceberg=not no_iceberg)
+    job = candles.CandleJobSettings(
+        parallelism=parallelism, remote=not local, startup_mode=startup_mode, iceberg=not no_iceberg
+    )
     result = candles.submit(candles=candle_settings, job=job)
     client = result.get_job_client()
     job_id = str(client.get_job_id()) if client else "?"
@@ -72,8 +82,9 @@ def run_anomalies() -> None:
 
 
 @app.command("list")
-def list_jobs(all_states: Annotated[bool, typer.Option("--all", help="include finished "
-                                                                     "jobs")] = False) -> None:
+def list_jobs(
+    all_states: Annotated[bool, typer.Option("--all", help="include finished jobs")] = False,
+) -> None:
     """Jobs on the stack's Flink cluster."""
     jobs = _rest("GET", "/jobs/overview").get("jobs", [])
     for j in jobs:
@@ -82,9 +93,10 @@ def list_jobs(all_states: Annotated[bool, typer.Option("--all", help="include fi
 
 
 @app.command("cancel")
-def cancel(job_id: Annotated[str | None, typer.Argument()] = None,
-           all_jobs: Annotated[bool, typer.Option("--all", help="every running job")] = False,
-           ) -> None:
+def cancel(
+    job_id: Annotated[str | None, typer.Argument()] = None,
+    all_jobs: Annotated[bool, typer.Option("--all", help="every running job")] = False,
+) -> None:
     """Cancel one job (or all running ones)."""
     ids = [j["jid"] for j in running_jobs()] if all_jobs else [job_id] if job_id else []
     if not ids:
@@ -95,11 +107,12 @@ def cancel(job_id: Annotated[str | None, typer.Argument()] = None,
 
 
 @app.command("savepoint")
-def savepoint(job_id: str,
-              directory: Annotated[str | None, typer.Option(help="target directory")] = None,
-              stop: Annotated[bool, typer.Option("--stop", help="stop the job after the "
-                                                                "savepoint")] = False,
-              timeout: float = 300) -> None:
+def savepoint(
+    job_id: str,
+    directory: Annotated[str | None, typer.Option(help="target directory")] = None,
+    stop: Annotated[bool, typer.Option("--stop", help="stop the job after the savepoint")] = False,
+    timeout: float = 300,
+) -> None:
     """Trigger a savepoint and wait for its path."""
     body: dict[str, Any] = {"cancel-job": stop, "formatType": "CANONICAL"}
     if directory:

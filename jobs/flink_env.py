@@ -69,8 +69,9 @@ def make_table_env(
         conf.set("execution.checkpointing.interval", f"{checkpoint_interval_ms} ms")
         conf.set("execution.checkpointing.timeout", f"{checkpoint_timeout_ms} ms")
         conf.set("execution.checkpointing.mode", "EXACTLY_ONCE")
-        conf.set("execution.checkpointing.externalized-checkpoint-retention",
-                 "RETAIN_ON_CANCELLATION")
+        conf.set(
+            "execution.checkpointing.externalized-checkpoint-retention", "RETAIN_ON_CANCELLATION"
+        )
         if checkpoint_dir:
             conf.set("execution.checkpointing.dir", checkpoint_dir)
     conf.set("state.backend.type", state_backend)

@@ -29,8 +29,11 @@ DECIMAL_PRECISION = 38
 
 
 def versions(name: str) -> list[int]:
-    found = [int(m.group(1)) for p in (CONTRACTS_DIR / name).glob("v*.avsc")
-             if (m := re.fullmatch(r"v(\d+)\.avsc", p.name))]
+    found = [
+        int(m.group(1))
+        for p in (CONTRACTS_DIR / name).glob("v*.avsc")
+        if (m := re.fullmatch(r"v(\d+)\.avsc", p.name))
+    ]
     if not found:
         raise FileNotFoundError(f"no versions of contract {name!r} in {CONTRACTS_DIR / name}")
     return sorted(found)

@@ -24,7 +24,10 @@ def _tf_binary() -> Path:
         )
         if found:
             return Path(found)
-    pytest.skip("neither terraform nor tofu is installed (CANDLEFLOW_BUILD_TOFU=1 scripts/setup_helm.sh builds OpenTofu, 8-45 min)")
+    pytest.skip(
+        "neither terraform nor tofu is installed "
+        "(CANDLEFLOW_BUILD_TOFU=1 scripts/setup_helm.sh builds OpenTofu, 8-45 min)"
+    )
 
 
 def test_fmt() -> None:

@@ -23,21 +23,33 @@ def main() -> None:
     restore = sys.argv[6] if len(sys.argv) > 6 else None
     s = stack_test_settings()
     config = CandleJobConfig(
-        source=KafkaSource(trades, s.bootstrap_servers, s.registry_url,
-                           startup_mode="earliest-offset", group_id=f"{trades}-job"),
+        source=KafkaSource(
+            trades,
+            s.bootstrap_servers,
+            s.registry_url,
+            startup_mode="earliest-offset",
+            group_id=f"{trades}-job",
+        ),
         sinks=Sinks(
-            candles=[KafkaSink(candles, "candle", s.bootstrap_servers, s.registry_url,
-                               f"{candles}-tx"),
-                     IcebergSink(s.catalog_name, ns, "candles")],
-            late=[KafkaSink(late, "late_trade", s.bootstrap_servers, s.registry_url,
-                            f"{late}-tx")],
-            trades=[IcebergSink(s.catalog_name, ns, "trades")]),
+            candles=[
+                KafkaSink(candles, "candle", s.bootstrap_servers, s.registry_url, f"{candles}-tx"),
+                IcebergSink(s.catalog_name, ns, "candles"),
+            ],
+            late=[KafkaSink(late, "late_trade", s.bootstrap_servers, s.registry_url, f"{late}-tx")],
+            trades=[IcebergSink(s.catalog_name, ns, "trades")],
+        ),
         candles=SETTINGS,
         catalog_ddl=[catalog.flink_catalog_ddl(s)],
     )
     extra = {"execution.state-recovery.path": restore} if restore else {}
-    t_env = make_table_env(parallelism=1, checkpoint_interval_ms=1000, connectors=True,
-                           stack=s, checkpoint_dir=ckpt, extra=extra)
+    t_env = make_table_env(
+        parallelism=1,
+        checkpoint_interval_ms=1000,
+        connectors=True,
+        stack=s,
+        checkpoint_dir=ckpt,
+        extra=extra,
+    )
     build(t_env, config).execute().wait()  # this process is the job: it runs until killed
 
 

@@ -31,8 +31,14 @@ class JobOutput:
         return out
 
 
-def run_job(trades: Sequence[Trade], settings: CandleSettings, *, parallelism: int = 1,
-            emit_trades: bool = True, workdir: Path | None = None) -> JobOutput:
+def run_job(
+    trades: Sequence[Trade],
+    settings: CandleSettings,
+    *,
+    parallelism: int = 1,
+    emit_trades: bool = True,
+    workdir: Path | None = None,
+) -> JobOutput:
     """Trades in arrival order through the real job; returns everything it emitted."""
     base = Path(workdir or tempfile.mkdtemp(prefix="candles-job-"))
     src = base / "trades.csv"
@@ -40,8 +46,11 @@ def run_job(trades: Sequence[Trade], settings: CandleSettings, *, parallelism: i
     out_c, out_l, out_t = base / "candles", base / "late", base / "trades"
     config = CandleJobConfig(
         source=FileSource(src),
-        sinks=Sinks(candles=[FileSink(out_c)], late=[FileSink(out_l)],
-                    trades=[FileSink(out_t)] if emit_trades else []),
+        sinks=Sinks(
+            candles=[FileSink(out_c)],
+            late=[FileSink(out_l)],
+            trades=[FileSink(out_t)] if emit_trades else [],
+        ),
         candles=settings,
     )
     t_env = make_table_env(parallelism=parallelism, checkpoint_interval_ms=200)

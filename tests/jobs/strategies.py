@@ -34,15 +34,23 @@ def market_trades(draw, exchange: str, symbol: str) -> list[Trade]:
         last = raw_id + span - 1 if span else None
         raw_id += span or 1
         us = T0 + off * 1_000_000 + draw(st.sampled_from([0, 0, 1, 999_999]))
-        trades.append(Trade(
-            exchange=exchange, symbol=symbol, native_symbol=symbol.replace("-", ""),
-            trade_id=i + 1, price=draw(st.sampled_from(PRICES)),
-            quantity=draw(st.sampled_from(QTYS)),
-            side=draw(st.sampled_from([Side.BUY, Side.SELL, Side.UNKNOWN])),
-            event_time_us=us, ingest_time_us=us, first_trade_id=first, last_trade_id=last,
-            kind=InstrumentKind.INVERSE if inverse else InstrumentKind.SPOT,
-            contract_size=Decimal(100) if inverse else None,
-        ))
+        trades.append(
+            Trade(
+                exchange=exchange,
+                symbol=symbol,
+                native_symbol=symbol.replace("-", ""),
+                trade_id=i + 1,
+                price=draw(st.sampled_from(PRICES)),
+                quantity=draw(st.sampled_from(QTYS)),
+                side=draw(st.sampled_from([Side.BUY, Side.SELL, Side.UNKNOWN])),
+                event_time_us=us,
+                ingest_time_us=us,
+                first_trade_id=first,
+                last_trade_id=last,
+                kind=InstrumentKind.INVERSE if inverse else InstrumentKind.SPOT,
+                contract_size=Decimal(100) if inverse else None,
+            )
+        )
     return trades
 
 

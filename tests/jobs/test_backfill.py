@@ -15,8 +15,14 @@ from jobs.backfill_cli import CSV_COLUMNS, plain
 
 pytestmark = pytest.mark.flink
 
-DAY = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "binance" / \
-    "BTCUSD_PERP-aggTrades-2026-05-08.zip"
+DAY = (
+    Path(__file__).resolve().parents[2]
+    / ".."
+    / "shared"
+    / "data"
+    / "binance"
+    / "BTCUSD_PERP-aggTrades-2026-05-08.zip"
+)
 
 
 def test_plain_decimal_text():
@@ -29,8 +35,9 @@ def test_plain_decimal_text():
 @pytest.mark.skipif(not DAY.exists(), reason="shared data not present")
 def test_backfill_real_coinm_day_equals_reference(tmp_path):
     out = tmp_path / "candles.csv"
-    result = CliRunner().invoke(app, ["backfill", str(DAY), "--intervals", "1m,1h",
-                                      "--output", str(out)])
+    result = CliRunner().invoke(
+        app, ["backfill", str(DAY), "--intervals", "1m,1h", "--output", str(out)]
+    )
     assert result.exit_code == 0, result.output
     with out.open() as fh:
         rows = list(csv.DictReader(fh))
@@ -44,8 +51,17 @@ def test_backfill_real_coinm_day_equals_reference(tmp_path):
     assert len(got) == len(rows) == len(want)
     for c in want:
         r = got[(c.interval, c.window_start_us)]
-        for name in ("open", "high", "low", "close", "volume", "quote_volume",
-                     "taker_buy_volume", "taker_buy_quote_volume", "vwap"):
+        for name in (
+            "open",
+            "high",
+            "low",
+            "close",
+            "volume",
+            "quote_volume",
+            "taker_buy_volume",
+            "taker_buy_quote_volume",
+            "vwap",
+        ):
             value = Decimal(r[name]) if r[name] else None
             assert value == getattr(c, name), (c.interval, c.window_start_us, name)
         assert int(r["trade_count"]) == c.trade_count

@@ -36,9 +36,13 @@ def _latest_checkpoint(ckpt: Path) -> Path | None:
 
 
 def _start(args: list[str], log: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "tests.jobs.fault_runner", *args], cwd=ROOT,
-                            stdout=log.open("wb"), stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.jobs.fault_runner", *args],
+        cwd=ROOT,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
 
 
 def _wait(pred, timeout: float, what: str) -> None:
@@ -53,28 +57,41 @@ def _wait(pred, timeout: float, what: str) -> None:
 @pytest.mark.skipif(not DAY.exists(), reason="shared data not present")
 def test_sigkill_and_restore_from_checkpoint(stack, unique_topic, unique_namespace, tmp_path):
     s = stack.settings
-    trades = [t for t in binance_files.read_trades(DAY)
-              if t.event_time_us < 1_778_198_400_000_000 + 2 * 3600 * 1_000_000]
+    trades = [
+        t
+        for t in binance_files.read_trades(DAY)
+        if t.event_time_us < 1_778_198_400_000_000 + 2 * 3600 * 1_000_000
+    ]
     sent = arrival(trades)
     last_real = max(t.event_time_us for t in sent)
     # A sentinel a day later moves the market clock past every real window, so all of them
     # are emitted by the (unbounded) job without an end-of-input flush.
-    sentinel = replace(sent[-1], trade_id=10**12, event_time_us=last_real + 86_400_000_000,
-                       ingest_time_us=last_real + 86_400_000_000)
+    sentinel = replace(
+        sent[-1],
+        trade_id=10**12,
+        event_time_us=last_real + 86_400_000_000,
+        ingest_time_us=last_real + 86_400_000_000,
+    )
     ref = reference.stream_reference([*sent, sentinel], settings=SETTINGS)
     expected = [c for c in ref.emissions if c.window_start_us <= last_real]
 
-    t_topic, c_topic, l_topic = unique_topic("trades"), unique_topic("candles"), \
-        unique_topic("late")
+    t_topic, c_topic, l_topic = (
+        unique_topic("trades"),
+        unique_topic("candles"),
+        unique_topic("late"),
+    )
     ensure_tables(s, bronze=unique_namespace, silver=unique_namespace)
     ckpt = tmp_path / "ckpt"
     args = [t_topic, c_topic, l_topic, unique_namespace, ckpt.as_uri()]
     produce(s, t_topic, sent[: len(sent) // 2])
     first = _start(args, tmp_path / "run1.log")
     try:
-        _wait(lambda: (c := _latest_checkpoint(ckpt)) is not None and int(c.name[4:]) >= 3,
-              300, "three checkpoints")
-        produce(s, t_topic, sent[len(sent) // 2:])  # the second half arrives mid-run
+        _wait(
+            lambda: (c := _latest_checkpoint(ckpt)) is not None and int(c.name[4:]) >= 3,
+            300,
+            "three checkpoints",
+        )
+        produce(s, t_topic, sent[len(sent) // 2 :])  # the second half arrives mid-run
         time.sleep(3)
     finally:
         os.killpg(first.pid, signal.SIGKILL)
@@ -84,8 +101,10 @@ def test_sigkill_and_restore_from_checkpoint(stack, unique_topic, unique_namespa
     produce(s, t_topic, [sentinel])
     second = _start([*args, restore.as_uri()], tmp_path / "run2.log")
     try:
+
         def done() -> bool:
             return len(consume_committed(s, c_topic, "candle")) >= len(expected)
+
         _wait(done, 600, f"{len(expected)} committed candles")
         time.sleep(5)  # anything beyond would be a duplicate: give it time to show up
         got = consume_committed(s, c_topic, "candle")
@@ -100,7 +119,9 @@ def test_sigkill_and_restore_from_checkpoint(stack, unique_topic, unique_namespa
     assert sorted(got, key=key) == sorted(expected, key=key)
     final = {}
     for c in expected:
-        if reference.candle_key(c) not in final or final[reference.candle_key(c)].revision < \
-                c.revision:
+        if (
+            reference.candle_key(c) not in final
+            or final[reference.candle_key(c)].revision < c.revision
+        ):
             final[reference.candle_key(c)] = c
     assert iceberg_candles(s, unique_namespace) == final

@@ -15,14 +15,24 @@ from tests.jobs.harness import run_job
 pytestmark = pytest.mark.flink
 
 T0 = 1_778_198_400_000_000
-SETTINGS = CandleSettings(intervals="1m,5m", grace_seconds={"1m": 10, "5m": 30},
-                          idle_flush_delay_seconds=60)
+SETTINGS = CandleSettings(
+    intervals="1m,5m", grace_seconds={"1m": 10, "5m": 30}, idle_flush_delay_seconds=60
+)
 
 
 def _trade(symbol: str, n: int, at_s: float, price: str) -> Trade:
     us = T0 + int(at_s * 1_000_000)
-    return Trade("binance", symbol, symbol.replace("-", ""), n, Decimal(price), Decimal("1"),
-                 Side.BUY, us, us)
+    return Trade(
+        "binance",
+        symbol,
+        symbol.replace("-", ""),
+        n,
+        Decimal(price),
+        Decimal("1"),
+        Side.BUY,
+        us,
+        us,
+    )
 
 
 def test_quiet_market_flushed_by_watermark(tmp_path):
@@ -36,7 +46,9 @@ def test_quiet_market_flushed_by_watermark(tmp_path):
     q = [c for c in out.candles if c.symbol == "Q-USD"]
     # One 1m and one 5m candle, both final, no empty windows after the market went quiet.
     assert sorted((c.interval, c.window_start_us, c.revision, c.is_empty) for c in q) == [
-        ("1m", T0, 0, False), ("5m", T0, 0, False)]
+        ("1m", T0, 0, False),
+        ("5m", T0, 0, False),
+    ]
     # Emitted during the run (file order = emission order at parallelism 1): long before the
     # busy market's last candles, i.e. not only by the end-of-input flush.
     position = {id(c): n for n, c in enumerate(out.candles)}

@@ -18,8 +18,14 @@ from jobs.flink_env import make_table_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.flink]
 
-DAY = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "binance" / \
-    "BTCUSD_PERP-aggTrades-2026-05-08.zip"
+DAY = (
+    Path(__file__).resolve().parents[2]
+    / ".."
+    / "shared"
+    / "data"
+    / "binance"
+    / "BTCUSD_PERP-aggTrades-2026-05-08.zip"
+)
 SETTINGS = CandleSettings(intervals="1m,5m", allowed_lateness_seconds=120)
 
 
@@ -38,8 +44,13 @@ def arrival(trades):
 
 def produce(settings, topic, trades) -> None:
     ser = avro.serializer(avro.registry_client(settings), "trade")
-    producer = Producer({"bootstrap.servers": settings.bootstrap_servers,
-                         "enable.idempotence": True, "linger.ms": 20})
+    producer = Producer(
+        {
+            "bootstrap.servers": settings.bootstrap_servers,
+            "enable.idempotence": True,
+            "linger.ms": 20,
+        }
+    )
     ctx = avro.value_context(topic)
     for t in trades:
         producer.produce(topic, key=t.key.encode(), value=ser(t, ctx))
@@ -49,9 +60,15 @@ def produce(settings, topic, trades) -> None:
 
 def consume_committed(settings, topic, contract):
     de = avro.deserializer(avro.registry_client(settings), contract)
-    consumer = Consumer({"bootstrap.servers": settings.bootstrap_servers,
-                         "group.id": f"{topic}-reader", "auto.offset.reset": "earliest",
-                         "isolation.level": "read_committed", "enable.auto.commit": False})
+    consumer = Consumer(
+        {
+            "bootstrap.servers": settings.bootstrap_servers,
+            "group.id": f"{topic}-reader",
+            "auto.offset.reset": "earliest",
+            "isolation.level": "read_committed",
+            "enable.auto.commit": False,
+        }
+    )
     consumer.subscribe([topic])
     out, idle = [], 0
     while idle < 10:
@@ -74,21 +91,38 @@ def iceberg_candles(settings, ns) -> dict:
     from jobs.flink_env import connector_jars
 
     t_env = TableEnvironment.create(EnvironmentSettings.in_batch_mode())
-    t_env.get_config().set("pipeline.jars",
-                           ";".join(p.as_uri() for p in connector_jars(settings)))
+    t_env.get_config().set("pipeline.jars", ";".join(p.as_uri() for p in connector_jars(settings)))
     t_env.execute_sql(catalog.flink_catalog_ddl(settings))
     names = [n for n, _ in CANDLE_COLUMNS]
-    query = f"SELECT {', '.join(f'`{n}`' for n in names)} FROM " \
+    query = (
+        f"SELECT {', '.join(f'`{n}`' for n in names)} FROM "
         f"`{settings.catalog_name}`.`{ns}`.`candles`"
+    )
     out = {}
     with t_env.execute_sql(query).collect() as rows:
         for row in rows:
             r = dict(zip(names, row, strict=True))
-            c = Candle(r["exchange"], r["symbol"], r["interval"],
-                       _us(r["window_start"]), _us(r["window_end"]), r["open"], r["high"],
-                       r["low"], r["close"], r["volume"], r["quote_volume"], r["trade_count"],
-                       r["taker_buy_volume"], r["taker_buy_quote_volume"], r["vwap"],
-                       r["first_trade_id"], r["last_trade_id"], r["revision"], r["is_empty"])
+            c = Candle(
+                r["exchange"],
+                r["symbol"],
+                r["interval"],
+                _us(r["window_start"]),
+                _us(r["window_end"]),
+                r["open"],
+                r["high"],
+                r["low"],
+                r["close"],
+                r["volume"],
+                r["quote_volume"],
+                r["trade_count"],
+                r["taker_buy_volume"],
+                r["taker_buy_quote_volume"],
+                r["vwap"],
+                r["first_trade_id"],
+                r["last_trade_id"],
+                r["revision"],
+                r["is_empty"],
+            )
             key = reference.candle_key(c)
             assert key not in out, f"two rows for {key} in silver.candles"
             out[key] = c
@@ -102,34 +136,56 @@ def _us(ts) -> int:
 
 
 @pytest.mark.skipif(not DAY.exists(), reason="shared data not present")
-def test_real_trades_through_kafka_to_kafka_and_iceberg(stack, unique_topic, unique_namespace,
-                                                        tmp_path):
+def test_real_trades_through_kafka_to_kafka_and_iceberg(
+    stack, unique_topic, unique_namespace, tmp_path
+):
     s = stack.settings
-    trades = [t for t in binance_files.read_trades(DAY)
-              if t.event_time_us < 1_778_198_400_000_000 + 2 * 3600 * 1_000_000]
+    trades = [
+        t
+        for t in binance_files.read_trades(DAY)
+        if t.event_time_us < 1_778_198_400_000_000 + 2 * 3600 * 1_000_000
+    ]
     sent = arrival(trades)
     ref = reference.stream_reference(sent, settings=SETTINGS)
     assert ref.late and ref.duplicates and any(c.revision for c in ref.emissions)
 
-    t_topic, c_topic, l_topic = unique_topic("trades"), unique_topic("candles"), \
-        unique_topic("late")
+    t_topic, c_topic, l_topic = (
+        unique_topic("trades"),
+        unique_topic("candles"),
+        unique_topic("late"),
+    )
     produce(s, t_topic, sent)
     ensure_tables(s, bronze=unique_namespace, silver=unique_namespace)
     config = CandleJobConfig(
-        source=KafkaSource(t_topic, s.bootstrap_servers, s.registry_url,
-                           startup_mode="earliest-offset", bounded=True),
+        source=KafkaSource(
+            t_topic,
+            s.bootstrap_servers,
+            s.registry_url,
+            startup_mode="earliest-offset",
+            bounded=True,
+        ),
         sinks=Sinks(
-            candles=[KafkaSink(c_topic, "candle", s.bootstrap_servers, s.registry_url,
-                               f"{c_topic}-tx"),
-                     IcebergSink(s.catalog_name, unique_namespace, "candles")],
-            late=[KafkaSink(l_topic, "late_trade", s.bootstrap_servers, s.registry_url,
-                            f"{l_topic}-tx")],
-            trades=[IcebergSink(s.catalog_name, unique_namespace, "trades")]),
+            candles=[
+                KafkaSink(c_topic, "candle", s.bootstrap_servers, s.registry_url, f"{c_topic}-tx"),
+                IcebergSink(s.catalog_name, unique_namespace, "candles"),
+            ],
+            late=[
+                KafkaSink(
+                    l_topic, "late_trade", s.bootstrap_servers, s.registry_url, f"{l_topic}-tx"
+                )
+            ],
+            trades=[IcebergSink(s.catalog_name, unique_namespace, "trades")],
+        ),
         candles=SETTINGS,
         catalog_ddl=[catalog.flink_catalog_ddl(s)],
     )
-    t_env = make_table_env(parallelism=2, checkpoint_interval_ms=2000, connectors=True,
-                           stack=s, checkpoint_dir=(tmp_path / "ckpt").as_uri())
+    t_env = make_table_env(
+        parallelism=2,
+        checkpoint_interval_ms=2000,
+        connectors=True,
+        stack=s,
+        checkpoint_dir=(tmp_path / "ckpt").as_uri(),
+    )
     build(t_env, config).execute().wait()
 
     want = ref.final()
@@ -138,14 +194,22 @@ def test_real_trades_through_kafka_to_kafka_and_iceberg(stack, unique_topic, uni
     keys = [(reference.candle_key(c), c.revision) for c in got]
     assert len(keys) == len(set(keys)), "a candle revision was written twice"
     assert sorted(got, key=lambda c: (reference.candle_key(c), c.revision)) == sorted(
-        ref.emissions, key=lambda c: (reference.candle_key(c), c.revision))
+        ref.emissions, key=lambda c: (reference.candle_key(c), c.revision)
+    )
     # trades.late.v1: exactly the reference's DLQ.
     late = consume_committed(s, l_topic, "late_trade")
-    assert sorted((lt.trade.trade_id, lt.interval, lt.window_start_us) for lt in late) == \
-        sorted((lt.trade.trade_id, lt.interval, lt.window_start_us) for lt in ref.late)
+    assert sorted((lt.trade.trade_id, lt.interval, lt.window_start_us) for lt in late) == sorted(
+        (lt.trade.trade_id, lt.interval, lt.window_start_us) for lt in ref.late
+    )
     # silver.candles: one row per window, the last revision.
     assert iceberg_candles(s, unique_namespace) == want
     # bronze.trades: every accepted trade once.
-    bronze = catalog.catalog(s).load_table(f"{unique_namespace}.trades").scan(
-        selected_fields=("trade_id",)).to_arrow().column("trade_id").to_pylist()
+    bronze = (
+        catalog.catalog(s)
+        .load_table(f"{unique_namespace}.trades")
+        .scan(selected_fields=("trade_id",))
+        .to_arrow()
+        .column("trade_id")
+        .to_pylist()
+    )
     assert sorted(bronze) == sorted(t.trade_id for t in ref.accepted)

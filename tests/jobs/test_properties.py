@@ -50,7 +50,8 @@ def check(trades, out, ref) -> None:
     assert sorted(map(_late_key, out.late)) == sorted(map(_late_key, ref.late))
     # Bronze: every accepted trade once, nothing else.
     assert sorted(out.trades, key=lambda t: (t.exchange, t.symbol, t.trade_id)) == sorted(
-        ref.accepted, key=lambda t: (t.exchange, t.symbol, t.trade_id))
+        ref.accepted, key=lambda t: (t.exchange, t.symbol, t.trade_id)
+    )
     # Conservation, per market and interval: counted in a final candle xor in the DLQ.
     counted = defaultdict(int)
     for c in out.final().values():
@@ -65,13 +66,18 @@ def check(trades, out, ref) -> None:
 
 
 @pytest.mark.parametrize("parallelism", [1, 2])
-@settings(max_examples=1, deadline=None, phases=[Phase.generate],
-          suppress_health_check=list(HealthCheck))
+@settings(
+    max_examples=1, deadline=None, phases=[Phase.generate], suppress_health_check=list(HealthCheck)
+)
 @given(trades=scenario(markets=10))
 def test_job_equals_reference(parallelism, trades, tmp_path_factory):
     ref = reference.stream_reference(trades, settings=SETTINGS)
     # Only examples that exercise the DLQ, corrections and duplicates are worth a Flink run.
     assume(ref.late and ref.duplicates and any(c.revision > 0 for c in ref.emissions))
-    out = run_job(trades, SETTINGS, parallelism=parallelism,
-                  workdir=tmp_path_factory.mktemp(f"prop-p{parallelism}"))
+    out = run_job(
+        trades,
+        SETTINGS,
+        parallelism=parallelism,
+        workdir=tmp_path_factory.mktemp(f"prop-p{parallelism}"),
+    )
     check(trades, out, ref)
