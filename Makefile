@@ -33,7 +33,7 @@ demo: setup ## end to end on replayed real trades: stack, job, replay, candles, 
 	@$(PY) -m candleflow.demo
 
 test: setup setup-helm setup-trino ## unit + integration tests on the real local stack
-	@$(PY) -m pytest -q -p no:cacheprovider
+	@$(PY) -m pytest -q -p no:cacheprovider --durations=15
 
 test-unit: setup-python ## only the tests that need no stack
 	@$(PY) -m pytest -q -m "not integration and not flink and not trino"
