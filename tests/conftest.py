@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -14,6 +15,14 @@ import pytest
 from candleflow import catalog, topics
 from candleflow.stack import Stack
 from candleflow.testing import acquire_stack, release_stack, unique_name
+
+
+@pytest.fixture(autouse=True)
+def _pyflink_gateway_launchable() -> None:
+    """An in-process (loopback) PyFlink job runs its Python workers inside this process and
+    leaves PYFLINK_GATEWAY_DISABLED=true in os.environ; a later test's subprocess would
+    inherit it and refuse to start its own Flink gateway."""
+    os.environ.pop("PYFLINK_GATEWAY_DISABLED", None)
 
 
 @pytest.fixture(scope="session")
