@@ -78,6 +78,28 @@ def _decimal(value: Decimal, name: str) -> bytes:
     return _ONE_BYTE[len(raw) << 1] + raw  # len < 64: one varint byte
 
 
+# Prices and sizes repeat a lot in a trade stream (the same price level, round sizes), so
+# the encoded bytes are kept per value: a hit is one dict lookup instead of the scaling,
+# range checks and to_bytes. Keyed by value (equal Decimals encode to equal bytes, 1.0 and
+# 1 alike); only values that encoded without error are kept; cleared when full (bounded).
+_DECIMAL_CACHE_MAX = 1 << 16
+_decimal_bytes: dict[Decimal, bytes] = {}
+
+
+def _cached_decimal(value: Decimal, name: str) -> bytes:
+    try:
+        return _decimal_bytes[value]
+    except KeyError:
+        pass
+    except TypeError:  # a signalling NaN cannot be hashed: _decimal names the problem
+        return _decimal(value, name)
+    out = _decimal(value, name)
+    if len(_decimal_bytes) >= _DECIMAL_CACHE_MAX:
+        _decimal_bytes.clear()
+    _decimal_bytes[value] = out
+    return out
+
+
 @lru_cache(maxsize=4096)
 def _head(exchange: str, symbol: str, native: str) -> bytes:
     return _string(exchange) + _string(symbol) + _string(native)
@@ -99,12 +121,20 @@ def encode_body(t: Trade) -> bytes:
     if not (0 <= event <= MAX_MICROS and 0 <= ingest <= MAX_MICROS):
         raise ValueError(f"trade {t.trade_id}: time outside years 1970..9999")
     first, last = t.first_trade_id, t.last_trade_id
+    try:
+        price = _decimal_bytes[t.price]
+    except (KeyError, TypeError):
+        price = _cached_decimal(t.price, "price")
+    try:
+        quantity = _decimal_bytes[t.quantity]
+    except (KeyError, TypeError):
+        quantity = _cached_decimal(t.quantity, "quantity")
     return b"".join(
         (
             _head(t.exchange, t.symbol, t.native_symbol),
             _long(t.trade_id),
-            _decimal(t.price, "price"),
-            _decimal(t.quantity, "quantity"),
+            price,
+            quantity,
             _SIDE_BYTES[t.side],
             _long(event),
             _long(ingest),

@@ -16,7 +16,6 @@ from candleflow.symbols import from_binance, to_binance
 from ingest.common import (
     _MS_US_BOUNDARY,
     DEFAULT_OPTIONS,
-    MAX_DECIMAL,
     MAX_MICROS,
     Bad,
     ParseOptions,
@@ -27,11 +26,14 @@ from ingest.common import (
     check_skew,
     check_symbol,
     dec,
+    decimals,
     epoch_to_us,
     flag,
     get,
     integer,
+    loads,
     make_trade,
+    new_decimal,
     parse_json,
     reject,
 )
@@ -145,9 +147,9 @@ def _fast_trade(data: dict[str, Any], ingest_time_us: int, options: ParseOptions
     p, q, t, m = data["p"], data["q"], data["T"], data["m"]
     if type(p) is not str or type(q) is not str or type(t) is not int or type(m) is not bool:
         raise TypeError
-    price, quantity = Decimal(p), Decimal(q)
-    if not (_ZERO < price < MAX_DECIMAL and _ZERO < quantity < MAX_DECIMAL):  # NaN raises
-        raise ValueError
+    # validated (positive, finite, < 10^20) Decimals, shared per distinct text
+    price = decimals.get(p) or new_decimal(p)
+    quantity = decimals.get(q) or new_decimal(q)
     event_time_us = t * 1000 if t < _MS_US_BOUNDARY else t
     if not 0 < event_time_us <= MAX_MICROS:
         raise ValueError
@@ -186,13 +188,25 @@ def _fast_trade(data: dict[str, Any], ingest_time_us: int, options: ParseOptions
     )
 
 
-_ZERO = Decimal(0)
-
-
 def parse(
     frame: str | bytes, ingest_time_us: int, options: ParseOptions = DEFAULT_OPTIONS
 ) -> TradeBatch | Reject:
     """One WebSocket frame (combined or raw stream) -> its trades, a control note, or a Reject."""
+    try:
+        obj = loads(frame)
+        data = obj["data"] if "stream" in obj else obj
+        event = data["e"]
+        if event == "aggTrade" or event == "trade":
+            # the common frame: one trade; any doubt -> the checked path below
+            return TradeBatch((_fast_trade(data, ingest_time_us, options),))
+    except Exception:  # noqa: BLE001, S110 - the checked path says what was wrong
+        pass
+    return _parse_checked(frame, ingest_time_us, options)
+
+
+def _parse_checked(
+    frame: str | bytes, ingest_time_us: int, options: ParseOptions
+) -> TradeBatch | Reject:
     try:
         obj = parse_json(frame)
         if type(obj) is not dict:
@@ -202,10 +216,7 @@ def parse(
             raise Bad(RejectReason.BAD_TYPE, "data is not an object")
         event = data.get("e")
         if event == "trade" or event == "aggTrade":
-            try:
-                return batch((_fast_trade(data, ingest_time_us, options),))
-            except Exception:  # noqa: BLE001 - the slow path says what was wrong
-                return batch((_trade(data, ingest_time_us, options),))
+            return batch((_trade(data, ingest_time_us, options),))
         if event == "serverShutdown":
             return batch(control="server_shutdown")
         if "result" in obj and "id" in obj:  # reply to SUBSCRIBE / LIST_SUBSCRIPTIONS

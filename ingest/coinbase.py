@@ -24,7 +24,6 @@ from candleflow.domain import InstrumentKind, Side, Trade
 from candleflow.symbols import is_canonical
 from ingest.common import (
     DEFAULT_OPTIONS,
-    MAX_DECIMAL,
     Bad,
     ParseOptions,
     Reject,
@@ -34,10 +33,12 @@ from ingest.common import (
     check_skew,
     check_symbol,
     dec,
+    decimals,
     get,
     integer,
     iso_to_us,
     make_trade,
+    new_decimal,
     parse_json,
     reject,
 )
@@ -130,9 +131,9 @@ def _fast_trade(row: Any, ingest_time_us: int, options: ParseOptions) -> Trade:
     if options.symbols is not None and product not in options.symbols:
         raise LookupError
     side = _TAKER[row["side"]]
-    price, quantity = Decimal(p), Decimal(q)
-    if not (_ZERO < price < MAX_DECIMAL and _ZERO < quantity < MAX_DECIMAL):  # NaN raises
-        raise ValueError
+    # validated (positive, finite, < 10^20) Decimals, shared per distinct text
+    price = decimals.get(p) or new_decimal(p)
+    quantity = decimals.get(q) or new_decimal(q)
     if type(tid) is str:
         if not (tid.isascii() and tid.isdigit()):
             raise ValueError

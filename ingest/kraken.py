@@ -30,6 +30,7 @@ from ingest.common import (
     get,
     integer,
     iso_to_us,
+    make_trade,
     parse_json,
     reject,
     seconds_to_us,
@@ -120,17 +121,20 @@ def _v1(obj: list[Any], ingest_time_us: int, options: ParseOptions) -> TradeBatc
         same_time = same_time + 1 if event_time_us == last_time else 0
         last_time = event_time_us
         trades.append(
-            Trade(
-                exchange=EXCHANGE,
-                symbol=symbol,
-                native_symbol=native,
-                trade_id=event_time_us * 1000 + same_time,
-                price=dec(get(row, 0, "price"), "price"),
-                quantity=dec(get(row, 1, "volume"), "volume"),
-                side=_side(get(row, 3, "side")),
-                event_time_us=event_time_us,
-                ingest_time_us=ingest_time_us,
-                kind=InstrumentKind.SPOT,
+            make_trade(  # Trade(...) with every field, positional (hot path)
+                EXCHANGE,
+                symbol,
+                native,
+                event_time_us * 1000 + same_time,
+                dec(get(row, 0, "price"), "price"),
+                dec(get(row, 1, "volume"), "volume"),
+                _side(get(row, 3, "side")),
+                event_time_us,
+                ingest_time_us,
+                None,
+                None,
+                InstrumentKind.SPOT,
+                None,
             )
         )
     return batch(trades)

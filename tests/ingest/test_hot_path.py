@@ -1,0 +1,196 @@
+"""The ingest hot path's shortcuts give exactly what the plain, checked routes give.
+
+- make_trade builds real, frozen Trades equal to Trade(...);
+- validated Decimals cached by text equal Decimal(text), and invalid texts are refused
+  (also after a valid one was cached), with the same reject reason as without the cache;
+- the encoder's per-value byte cache writes fastavro's bytes and never lets a bad value
+  through;
+- the Binance fast path and its checked path agree trade for trade, reject for reject.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from decimal import Decimal, InvalidOperation
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from candleflow import avro
+from candleflow.domain import InstrumentKind, Side, Trade
+from candleflow.records import DecimalRangeError
+from ingest import binance, common
+from ingest.avro_trade import encode_body
+from ingest.common import Bad, Reject, RejectReason, dec, make_trade, new_decimal
+
+ARGS = (
+    "binance",
+    "BTC-USD-PERP",
+    "BTCUSD_PERP",
+    480537903,
+    Decimal("79972.8"),
+    Decimal("542.0"),
+    Side.SELL,
+    1778198400020000,
+    1778198400021000,
+    1123474160,
+    1123474164,
+    InstrumentKind.INVERSE,
+    Decimal(100),
+)
+
+
+def test_make_trade_builds_a_real_frozen_trade() -> None:
+    t = make_trade(*ARGS)
+    assert type(t) is Trade
+    assert t == Trade(*ARGS)
+    assert [getattr(t, f.name) for f in dataclasses.fields(Trade)] == list(ARGS)
+    assert hash(t) == hash(Trade(*ARGS))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        t.price = Decimal(1)  # type: ignore[misc]
+    assert dataclasses.replace(t, trade_id=1).trade_id == 1
+
+
+# Decimal texts as exchanges send them, and some they should never send.
+_digits = st.text("0123456789", min_size=1, max_size=22)
+_texts = st.one_of(
+    st.builds(lambda a, b: f"{a}.{b}", _digits, _digits),
+    _digits,
+    st.sampled_from(
+        ["0", "0.0", "-1", "-0.5", "NaN", "sNaN", "Infinity", "-Infinity", "1e20", "1E+19"]
+    ),
+    st.builds(lambda a, e: f"{a}e{e}", _digits, st.integers(-30, 30)),
+    st.text(max_size=8),
+)
+
+
+def _plain(text: str) -> Decimal | None:
+    """What a validated price/size text means, without any cache."""
+    try:
+        value = Decimal(text)
+        return value if Decimal(0) < value < Decimal(10) ** 20 else None
+    except InvalidOperation:
+        return None
+
+
+@given(text=_texts)
+def test_cached_decimals_equal_the_plain_route_and_refuse_the_invalid(text: str) -> None:
+    expected = _plain(text)
+    for _ in range(2):  # the first call may fill the cache, the second reads it
+        if expected is None:
+            with pytest.raises((InvalidOperation, ValueError)):
+                new_decimal(text)
+            with pytest.raises(Bad):
+                dec(text, "price")
+            assert text not in common.decimals
+        else:
+            got = common.decimals.get(text) or new_decimal(text)
+            assert got == expected and str(got) == str(expected)  # same value, same exponent
+            assert dec(text, "price") == expected
+            assert common.decimals[text] is got  # shared, not re-parsed
+
+
+def test_reject_reasons_do_not_depend_on_the_cache() -> None:
+    common.decimals.clear()
+    assert dec("1.5", "p") == Decimal("1.5")
+    for text, reason in (
+        ("0", RejectReason.NON_POSITIVE),
+        ("-1.5", RejectReason.NON_POSITIVE),
+        ("NaN", RejectReason.NON_FINITE),
+        ("1e20", RejectReason.BAD_TYPE),
+        ("1.5x", RejectReason.BAD_TYPE),
+    ):
+        with pytest.raises(Bad) as exc:
+            dec(text, "p")
+        assert exc.value.reason is reason, text
+
+
+def test_the_decimal_cache_is_bounded() -> None:
+    common.decimals.clear()
+    for i in range(common._DECIMAL_CACHE_MAX + 10):
+        new_decimal(f"{i + 1}.5")
+    assert len(common.decimals) <= common._DECIMAL_CACHE_MAX
+    assert new_decimal("1.5") == Decimal("1.5")
+
+
+def _trade(price: Decimal, quantity: Decimal) -> Trade:
+    return dataclasses.replace(Trade(*ARGS), price=price, quantity=quantity)
+
+
+@given(
+    price=st.decimals(min_value=Decimal("1e-18"), max_value=Decimal("1e19"), places=18),
+    places=st.integers(0, 18),
+)
+def test_cached_encoding_equals_fastavro_for_repeated_and_equal_values(
+    price: Decimal, places: int
+) -> None:
+    # the same value twice (a cache hit), and an equal value written differently
+    other = price.quantize(Decimal(1).scaleb(-places)) if price.adjusted() < 19 else price
+    for p, q in ((price, price), (price, price), (other, price), (price, other)):
+        t = _trade(p, q)
+        assert encode_body(t) == avro.encode(t)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    ["1.0000000000000000001", "1e20", "-1e20", "NaN", "sNaN", "Infinity"],
+)
+def test_the_encoder_cache_never_passes_a_bad_value(bad: str) -> None:
+    good = Decimal("1.5")
+    encode_body(_trade(good, good))  # something is cached
+    for _ in range(2):
+        with pytest.raises(DecimalRangeError):
+            encode_body(_trade(Decimal(bad), good))
+        with pytest.raises(DecimalRangeError):
+            encode_body(_trade(good, Decimal(bad)))
+
+
+def _frame(**data: object) -> str:
+    base: dict[str, object] = {
+        "e": "aggTrade",
+        "E": 1778198400020,
+        "s": "BTCUSD_PERP",
+        "a": 480537903,
+        "p": "79972.8",
+        "q": "542.0",
+        "f": 1123474160,
+        "l": 1123474164,
+        "T": 1778198400020,
+        "m": False,
+        "M": True,
+    }
+    base.update(data)
+    return json.dumps({"stream": "btcusd_perp@aggTrade", "data": base})
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {},
+        {"p": "0"},
+        {"p": "-1"},
+        {"q": "NaN"},
+        {"q": "Infinity"},
+        {"p": "1e20"},
+        {"p": 79972.8},
+        {"a": "480537903"},  # ids as digit strings: the checked path accepts them
+        {"a": -1},
+        {"l": 1},
+        {"T": "1778198400020"},
+        {"m": 0},
+        {"s": "NOPE"},
+        {"e": "kline"},
+    ],
+)
+def test_binance_fast_path_agrees_with_the_checked_path(change: dict[str, object]) -> None:
+    frame = _frame(**change)
+    for _ in range(2):  # the second time, the decimal caches are warm
+        fast = binance.parse(frame, 1)
+        checked = binance._parse_checked(frame, 1, common.DEFAULT_OPTIONS)
+        if isinstance(checked, Reject):
+            assert isinstance(fast, Reject)
+            assert (fast.reason, fast.detail) == (checked.reason, checked.detail)
+        else:
+            assert fast == checked and type(fast[0]) is Trade
