@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -50,6 +51,12 @@ class StackSettings(BaseSettings):
     @property
     def bootstrap_servers(self) -> str:
         return self.kafka_bootstrap or f"{self.host}:{self.kafka_port}"
+
+    def kafka_config(self, **extra: Any) -> dict[str, Any]:
+        """confluent-kafka config: brokers + security from CANDLEFLOW_KAFKA_* (holds secrets)."""
+        from candleflow.kafka_security import client_config
+
+        return client_config(self.bootstrap_servers, **extra)
 
     @property
     def registry_url(self) -> str:

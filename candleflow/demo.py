@@ -92,13 +92,14 @@ def read_committed(settings: StackSettings, topic: str) -> list[bytes]:
     from confluent_kafka import Consumer, TopicPartition
 
     consumer = Consumer(
-        {
-            "bootstrap.servers": settings.bootstrap_servers,
-            "group.id": f"demo-read-{time.time_ns()}",
-            "isolation.level": "read_committed",
-            "enable.auto.commit": False,
-            "auto.offset.reset": "earliest",
-        }
+        settings.kafka_config(
+            **{
+                "group.id": f"demo-read-{time.time_ns()}",
+                "isolation.level": "read_committed",
+                "enable.auto.commit": False,
+                "auto.offset.reset": "earliest",
+            }
+        )
     )
     try:
         meta = consumer.list_topics(topic, timeout=10)

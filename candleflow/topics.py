@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from candleflow.config import Topics
+from candleflow.kafka_security import client_config
 
 DAY_MS = 86_400_000
 
@@ -53,7 +55,7 @@ def default_topics(topics: Topics | None = None) -> list[TopicSpec]:
 
 def admin(bootstrap_servers: str, quiet: bool = False) -> AdminClient:
     """An admin client; quiet=True silences librdkafka's connection errors (health probes)."""
-    conf: dict[str, str | int | float | bool] = {"bootstrap.servers": bootstrap_servers}
+    conf: dict[str, Any] = client_config(bootstrap_servers)
     if quiet:
         conf["log_level"] = 0
     return AdminClient(conf)

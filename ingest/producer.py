@@ -64,7 +64,7 @@ class TradeProducer:
         self.rejects_topic = rejects_topic or topics.rejects
         self.encode = TradeEncoder(self._schema_id(stack))
         config: dict[str, Any] = {
-            "bootstrap.servers": stack.bootstrap_servers,
+            **stack.kafka_config(),  # brokers + CANDLEFLOW_KAFKA_* security (holds secrets)
             "enable.idempotence": True,
             "acks": "all",
             "linger.ms": self.settings.linger_ms,

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from candleflow.config import StackSettings
 from candleflow.domain import Anomaly, Candle, Explanation
+from serving.settings import ServingSettings
 
 DEFAULT_LIMIT = 10_000
 CANDLE_COLUMNS = (
@@ -109,7 +110,13 @@ def load_catalog(settings: StackSettings) -> Any:
     return catalog(settings)
 
 
-def make_history(backend: str, settings: StackSettings, tables: Tables | None = None) -> History:
+def make_history(
+    backend: str,
+    settings: StackSettings,
+    tables: Tables | None = None,
+    serving: ServingSettings | None = None,
+) -> History:
+    """`serving` carries the Trino endpoint (default: CANDLEFLOW_SERVING_* from env)."""
     tables = tables or Tables()
     if backend == "duckdb":
         from serving.history_duckdb import DuckDBHistory
@@ -118,5 +125,5 @@ def make_history(backend: str, settings: StackSettings, tables: Tables | None = 
     if backend == "trino":
         from serving.history_trino import TrinoHistory
 
-        return TrinoHistory(settings, tables)
+        return TrinoHistory(settings, tables, serving)
     raise ValueError(f"unknown history backend {backend!r}: duckdb or trino")

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import trino
+import trino.auth
 
 from candleflow.config import StackSettings
 from candleflow.domain import Anomaly, Candle, Explanation
 from serving import trino as trino_server
 from serving.history import CANDLE_COLUMNS, CandleQuery, NotFound, Tables, candle_from_row
+from serving.settings import ServingSettings
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_US = timedelta(microseconds=1)
@@ -46,19 +49,39 @@ def time_travel(q: CandleQuery) -> str:
     return ""
 
 
+def connect_args(stack: StackSettings, serving: ServingSettings) -> dict[str, Any]:
+    """trino.dbapi.connect arguments: CANDLEFLOW_SERVING_TRINO_URL (+ user, password or
+    token) when set, else the local stack's Trino. Holds secrets: never log the result."""
+    args: dict[str, Any] = {"host": stack.host, "port": stack.trino_port, "http_scheme": "http"}
+    if serving.trino_url:
+        url = urlsplit(serving.trino_url)
+        if url.scheme not in ("http", "https") or not url.hostname:
+            raise ValueError(
+                f"CANDLEFLOW_SERVING_TRINO_URL={serving.trino_url!r}: expected http(s)://host[:port]"
+            )
+        default_port = 443 if url.scheme == "https" else 8080
+        args = {"host": url.hostname, "port": url.port or default_port, "http_scheme": url.scheme}
+    args["user"] = serving.trino_user
+    password = serving.trino_password.get_secret_value()
+    token = serving.trino_access_token.get_secret_value()
+    if password:
+        args["auth"] = trino.auth.BasicAuthentication(serving.trino_user, password)
+    elif token:
+        args["auth"] = trino.auth.JWTAuthentication(token)
+    return args
+
+
 class TrinoHistory:
-    def __init__(self, settings: StackSettings, tables: Tables, user: str = "candleflow"):
+    def __init__(
+        self, settings: StackSettings, tables: Tables, serving: ServingSettings | None = None
+    ):
         self.settings = settings
         self.tables = tables
-        self.user = user
+        self._connect_args = connect_args(settings, serving or ServingSettings())
 
     def connect(self) -> Any:
         return trino.dbapi.connect(
-            host=self.settings.host,
-            port=self.settings.trino_port,
-            user=self.user,
-            catalog=trino_server.CATALOG,
-            timezone="UTC",
+            **self._connect_args, catalog=trino_server.CATALOG, timezone="UTC"
         )
 
     def query(self, sql: str, params: list[Any] | None = None) -> tuple[list[str], list[list]]:

@@ -16,6 +16,7 @@ from confluent_kafka import Consumer, IsolationLevel, KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, OffsetSpec
 
 from candleflow import avro
+from candleflow.kafka_security import client_config
 
 Positions = dict[tuple[str, int], int]
 
@@ -33,8 +34,7 @@ class Record:
 
 
 def consumer_config(bootstrap: str, **extra: Any) -> dict[str, Any]:
-    return {
-        "bootstrap.servers": bootstrap,
+    own = {
         # Assigned partitions only, never a group rebalance: each server reads everything.
         "group.id": f"candleflow-serving-{uuid.uuid4().hex}",
         "enable.auto.commit": False,
@@ -42,13 +42,13 @@ def consumer_config(bootstrap: str, **extra: Any) -> dict[str, Any]:
         "isolation.level": "read_committed",
         "auto.offset.reset": "earliest",
         "fetch.wait.max.ms": 50,
-        **extra,
     }
+    return client_config(bootstrap, **{**own, **extra})
 
 
 def partitions(bootstrap: str, topics: list[str], timeout: float = 10.0) -> list[tuple[str, int]]:
     """All (topic, partition) pairs of existing topics; KafkaException if one is missing."""
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient(client_config(bootstrap))
     meta = admin.list_topics(timeout=timeout)
     out = []
     for topic in topics:
@@ -72,7 +72,7 @@ def list_offsets(
     "timestamp" (first record appended at or after timestamp_us; latest if none)."""
     if not tps:
         return {}
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient(client_config(bootstrap))
     if spec == "earliest":
         o = OffsetSpec.earliest()
     elif spec == "latest":

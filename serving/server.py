@@ -110,6 +110,7 @@ async def create_server(
         serving.history,
         stack,
         Tables(serving.candles_table, serving.anomalies_table, serving.explanations_table),
+        serving,
     )
     interceptors = [] if serving.local else [BearerAuth(serving.token_set())]
     server = grpc.aio.server(

@@ -17,6 +17,11 @@ class ServingSettings(BaseSettings):
     tls_client_ca: str = ""  # PEM CA: clients must present a certificate it signed (mTLS)
     metrics_port: int = 9464  # 0: no metrics endpoint
     history: str = "duckdb"  # or trino
+    # Trino for `history=trino` (the chart sets the URL); empty = the local stack's Trino.
+    trino_url: str = ""  # http(s)://host[:port]
+    trino_user: str = "candleflow"
+    trino_password: SecretStr = SecretStr("")  # basic auth (Trino requires https for it)
+    trino_access_token: SecretStr = SecretStr("")  # JWT bearer token, instead of a password
     candles_table: str = "silver.candles"
     anomalies_table: str = "gold.anomalies"
     explanations_table: str = "gold.explanations"

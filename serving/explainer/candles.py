@@ -42,12 +42,13 @@ class CandleCache:
         if self._consumer is not None:
             return self._consumer
         c = Consumer(
-            {
-                "bootstrap.servers": self.stack.bootstrap_servers,
-                "group.id": f"candleflow-explainer-candles-{uuid.uuid4().hex}",
-                "isolation.level": "read_committed",
-                "enable.auto.commit": False,
-            }
+            self.stack.kafka_config(
+                **{
+                    "group.id": f"candleflow-explainer-candles-{uuid.uuid4().hex}",
+                    "isolation.level": "read_committed",
+                    "enable.auto.commit": False,
+                }
+            )
         )
         meta = c.list_topics(self.topic, timeout=10)
         if meta.topics[self.topic].error is not None:

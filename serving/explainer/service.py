@@ -62,12 +62,13 @@ def read_topic_to_end(
 ) -> list[Any]:
     """Every committed record of `topic`, decoded, reading all partitions to their end."""
     consumer = Consumer(
-        {
-            "bootstrap.servers": stack.bootstrap_servers,
-            "group.id": f"candleflow-reader-{uuid.uuid4().hex}",
-            "isolation.level": "read_committed",
-            "enable.auto.commit": False,
-        }
+        stack.kafka_config(
+            **{
+                "group.id": f"candleflow-reader-{uuid.uuid4().hex}",
+                "isolation.level": "read_committed",
+                "enable.auto.commit": False,
+            }
+        )
     )
     deser = avro.deserializer(avro.registry_client(stack), contract)
     out: list[Any] = []
@@ -204,21 +205,23 @@ class ExplainerService:
         self.recover()
         s, stack = self.settings, self.stack
         consumer = Consumer(
-            {
-                "bootstrap.servers": stack.bootstrap_servers,
-                "group.id": s.group_id,
-                "isolation.level": "read_committed",
-                "enable.auto.commit": False,
-                "auto.offset.reset": "earliest",
-            }
+            stack.kafka_config(
+                **{
+                    "group.id": s.group_id,
+                    "isolation.level": "read_committed",
+                    "enable.auto.commit": False,
+                    "auto.offset.reset": "earliest",
+                }
+            )
         )
         producer = Producer(
-            {
-                "bootstrap.servers": stack.bootstrap_servers,
-                "transactional.id": s.transactional_id,
-                "enable.idempotence": True,
-                "linger.ms": 5,
-            }
+            stack.kafka_config(
+                **{
+                    "transactional.id": s.transactional_id,
+                    "enable.idempotence": True,
+                    "linger.ms": 5,
+                }
+            )
         )
         client = avro.registry_client(stack)
         deser = avro.deserializer(client, "anomaly")
