@@ -3,10 +3,14 @@ savepoint them through Flink's REST API."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
+import re
 import time
+import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from typing import Annotated, Any
 
 import typer
@@ -16,6 +20,26 @@ from candleflow.config import CandleSettings, StackSettings
 app = typer.Typer(no_args_is_help=True)
 run_app = typer.Typer(no_args_is_help=True, help="Submit a job.")
 app.add_typer(run_app, name="run")
+
+ACTIVE_STATES = ("RUNNING", "CREATED", "RESTARTING", "INITIALIZING")
+DONE_STATES = ("FINISHED", "CANCELED", "FAILED")
+_JOB_ID = re.compile(r"[0-9a-f]{32}")
+
+
+class FlinkRestError(RuntimeError):
+    """The Flink REST API was unreachable or answered with an error (message for humans)."""
+
+
+def _flink_errors(exc: urllib.error.HTTPError) -> str:
+    """The first line of Flink's {"errors": [...]} body, without the exception class."""
+    try:
+        errors = json.loads(exc.read().decode() or "{}").get("errors") or []
+    except (ValueError, OSError):
+        errors = []
+    if not errors:
+        return f"HTTP {exc.code} {exc.reason}"
+    first = str(errors[0]).strip().splitlines()[0]
+    return re.sub(r"^[\w.$]+(Exception|Error): ", "", first)
 
 
 def _rest(
@@ -32,18 +56,48 @@ def _rest(
     try:
         with urllib.request.urlopen(req, timeout=15) as resp:
             text = resp.read().decode()
+    except urllib.error.HTTPError as exc:  # Flink answered: say what it said
+        raise FlinkRestError(f"Flink REST {method} {path}: {_flink_errors(exc)}") from exc
     except OSError as exc:
-        raise typer.BadParameter(
-            f"Flink REST API at {url} unreachable ({exc}); is the stack up? (candleflow stack up)"
+        reason = getattr(exc, "reason", exc)
+        raise FlinkRestError(
+            f"Flink REST API at {url} unreachable ({reason}); is the stack up? "
+            "(candleflow stack up)"
         ) from exc
     return json.loads(text) if text else {}
 
 
+@contextlib.contextmanager
+def _errors_exit() -> Iterator[None]:
+    """A REST failure is a one-line message and exit status 1, not a traceback."""
+    try:
+        yield
+    except FlinkRestError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+
+
+def _check_job_id(job_id: str) -> str:
+    if not _JOB_ID.fullmatch(job_id):
+        raise typer.BadParameter(
+            f"{job_id!r} is not a Flink job id (32 hex digits; see `candleflow jobs list`)"
+        )
+    return job_id
+
+
+def _job_state(job_id: str, settings: StackSettings | None = None) -> str:
+    """The job's state; a clear error when the cluster does not know the id."""
+    try:
+        return str(_rest("GET", f"/jobs/{job_id}", settings=settings)["state"])
+    except FlinkRestError as exc:
+        if isinstance(exc.__cause__, urllib.error.HTTPError) and exc.__cause__.code == 404:
+            raise FlinkRestError(f"no job {job_id} on the Flink cluster") from exc
+        raise
+
+
 def running_jobs(settings: StackSettings | None = None) -> list[dict[str, Any]]:
     jobs = _rest("GET", "/jobs/overview", settings=settings).get("jobs", [])
-    return [
-        j for j in jobs if j.get("state") in ("RUNNING", "CREATED", "RESTARTING", "INITIALIZING")
-    ]
+    return [j for j in jobs if j.get("state") in ACTIVE_STATES]
 
 
 @run_app.command("candles")
@@ -54,16 +108,32 @@ def run_candles(
         bool, typer.Option("--local", help="run in-process (MiniCluster) and stay attached")
     ] = False,
     startup_mode: Annotated[
-        str, typer.Option(help="group-offsets, earliest-offset, latest-offset")
-    ] = "group-offsets",
-    no_iceberg: Annotated[bool, typer.Option("--no-iceberg", help="Kafka sinks only")] = False,
+        str | None,
+        typer.Option(help="group-offsets (default), earliest-offset, latest-offset"),
+    ] = None,
+    iceberg: Annotated[
+        bool | None,
+        typer.Option("--iceberg/--no-iceberg", help="also the Iceberg sinks (default: yes)"),
+    ] = None,
+    state_backend: Annotated[str | None, typer.Option(help="hashmap (default) or rocksdb")] = None,
 ) -> None:
-    """The candles job: trades.v1 -> candles.v1, trades.late.v1, bronze.trades, silver.candles."""
+    """The candles job: trades.v1 -> candles.v1, trades.late.v1, bronze.trades, silver.candles.
+
+    Options not given keep their CANDLEFLOW_JOB_* / CANDLEFLOW_CANDLES_* settings."""
     from jobs import candles
 
+    if not local:
+        with _errors_exit():  # before PyFlink: a clear message instead of a Java traceback
+            _rest("GET", "/overview")
     candle_settings = CandleSettings(**({"intervals": intervals} if intervals else {}))
+    given = {
+        "parallelism": parallelism,
+        "startup_mode": startup_mode,
+        "iceberg": iceberg,
+        "state_backend": state_backend,
+    }
     job = candles.CandleJobSettings(
-        parallelism=parallelism, remote=not local, startup_mode=startup_mode, iceberg=not no_iceberg
+        remote=not local, **{k: v for k, v in given.items() if v is not None}
     )
     result = candles.submit(candles=candle_settings, job=job)
     client = result.get_job_client()
@@ -85,11 +155,14 @@ def run_anomalies() -> None:
 def list_jobs(
     all_states: Annotated[bool, typer.Option("--all", help="include finished jobs")] = False,
 ) -> None:
-    """Jobs on the stack's Flink cluster."""
-    jobs = _rest("GET", "/jobs/overview").get("jobs", [])
-    for j in jobs:
-        if all_states or j.get("state") not in ("FINISHED", "CANCELED", "FAILED"):
-            typer.echo(f"{j['jid']}  {j['state']:<10}  {j['name']}")
+    """Jobs on the stack's Flink cluster: id, state, name."""
+    with _errors_exit():
+        jobs = _rest("GET", "/jobs/overview").get("jobs", [])
+    shown = [j for j in jobs if all_states or j.get("state") not in DONE_STATES]
+    for j in shown:
+        typer.echo(f"{j['jid']}  {j['state']:<10}  {j['name']}")
+    if not shown:
+        typer.echo("no jobs" if all_states else "no running jobs", err=True)
 
 
 @app.command("cancel")
@@ -97,35 +170,72 @@ def cancel(
     job_id: Annotated[str | None, typer.Argument()] = None,
     all_jobs: Annotated[bool, typer.Option("--all", help="every running job")] = False,
 ) -> None:
-    """Cancel one job (or all running ones)."""
-    ids = [j["jid"] for j in running_jobs()] if all_jobs else [job_id] if job_id else []
-    if not ids:
-        raise typer.BadParameter("give a job id or --all")
-    for jid in ids:
-        _rest("PATCH", f"/jobs/{jid}?mode=cancel")
-        typer.echo(f"cancelled {jid}")
+    """Cancel one job (or all running ones). Checkpoints are retained (RETAIN_ON_CANCELLATION)."""
+    if job_id and all_jobs:
+        raise typer.BadParameter("give a job id or --all, not both")
+    with _errors_exit():
+        if all_jobs:
+            ids = [j["jid"] for j in running_jobs()]
+            if not ids:
+                typer.echo("no running jobs", err=True)
+        elif job_id:
+            ids = [_check_job_id(job_id)]
+            state = _job_state(job_id)
+            if state in DONE_STATES:
+                raise FlinkRestError(f"job {job_id} is already {state}")
+        else:
+            raise typer.BadParameter("give a job id or --all")
+        for jid in ids:
+            _rest("PATCH", f"/jobs/{jid}?mode=cancel")
+            typer.echo(f"cancelled {jid}")
+
+
+def _failure(op: dict[str, Any]) -> str:
+    cause = op.get("failure-cause") or {}
+    trace = str(cause.get("stack-trace", "")).strip().splitlines()
+    return trace[0] if trace else str(cause.get("class", cause))
 
 
 @app.command("savepoint")
 def savepoint(
     job_id: str,
-    directory: Annotated[str | None, typer.Option(help="target directory")] = None,
-    stop: Annotated[bool, typer.Option("--stop", help="stop the job after the savepoint")] = False,
+    directory: Annotated[
+        str | None, typer.Option(help="target directory (default: the cluster's)")
+    ] = None,
+    stop: Annotated[
+        bool,
+        typer.Option(
+            "--stop", help="stop the job with this savepoint (sinks commit; state FINISHED)"
+        ),
+    ] = False,
     timeout: float = 300,
 ) -> None:
-    """Trigger a savepoint and wait for its path."""
-    body: dict[str, Any] = {"cancel-job": stop, "formatType": "CANONICAL"}
-    if directory:
-        body["target-directory"] = directory
-    trigger = _rest("POST", f"/jobs/{job_id}/savepoints", body)["request-id"]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        status = _rest("GET", f"/jobs/{job_id}/savepoints/{trigger}")
-        if status.get("status", {}).get("id") == "COMPLETED":
-            op = status.get("operation", {})
-            if "failure-cause" in op:
-                raise typer.BadParameter(f"savepoint failed: {op['failure-cause']}")
-            typer.echo(op.get("location", ""))
-            return
-        time.sleep(1)
-    raise typer.BadParameter(f"savepoint not completed within {timeout} s")
+    """Trigger a savepoint and print its path once it is complete."""
+    _check_job_id(job_id)
+    with _errors_exit():
+        state = _job_state(job_id)
+        if state != "RUNNING":
+            raise FlinkRestError(f"job {job_id} is {state}: only a RUNNING job can savepoint")
+        if stop:
+            # Stop-with-savepoint, not cancel-with-savepoint: the sources stop first and the
+            # final checkpoint commits the Kafka transactions and Iceberg files.
+            body: dict[str, Any] = {"drain": False, "formatType": "CANONICAL"}
+            if directory:
+                body["targetDirectory"] = directory
+            trigger = _rest("POST", f"/jobs/{job_id}/stop", body)["request-id"]
+        else:
+            body = {"cancel-job": False, "formatType": "CANONICAL"}
+            if directory:
+                body["target-directory"] = directory
+            trigger = _rest("POST", f"/jobs/{job_id}/savepoints", body)["request-id"]
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            status = _rest("GET", f"/jobs/{job_id}/savepoints/{trigger}")
+            if status.get("status", {}).get("id") == "COMPLETED":
+                op = status.get("operation", {})
+                if "failure-cause" in op:
+                    raise FlinkRestError(f"savepoint of {job_id} failed: {_failure(op)}")
+                typer.echo(op.get("location", ""))
+                return
+            time.sleep(1)
+        raise FlinkRestError(f"savepoint of {job_id} not completed within {timeout} s")

@@ -1,0 +1,251 @@
+"""`candleflow jobs run candles | list | savepoint | cancel` against the test stack's Flink
+session cluster: the job is submitted by the real command (a subprocess, as a user runs it),
+computes the right candles, is listed, savepointed, cancelled (its checkpoints retained) and
+stopped with a savepoint; bad input gives one clear line and a non-zero exit."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+from confluent_kafka import Consumer
+from typer.testing import CliRunner
+
+from candleflow import avro, binance_files, reference
+from candleflow.cli import app
+from candleflow.config import StackSettings
+from candleflow.stack import Stack
+from tests.jobs.test_kafka_iceberg import DAY, produce
+
+pytestmark = [pytest.mark.integration, pytest.mark.flink]
+
+ROOT = Path(__file__).resolve().parents[2]
+T0_US = 1_778_198_400_000_000  # 2026-05-08 00:00 UTC
+
+
+def stack_env(s: StackSettings) -> dict[str, str]:
+    """CANDLEFLOW_* for a `candleflow` process that must use the test stack."""
+    return {
+        "CANDLEFLOW_DATA_DIR": str(s.data_dir),
+        "CANDLEFLOW_CACHE": str(s.cache_dir),
+        "CANDLEFLOW_HOST": s.host,
+        "CANDLEFLOW_KAFKA_PORT": str(s.kafka_port),
+        "CANDLEFLOW_REGISTRY_PORT": str(s.registry_port),
+        "CANDLEFLOW_FLINK_REST_PORT": str(s.flink_rest_port),
+        "CANDLEFLOW_KAFKA_BOOTSTRAP": "",
+        "CANDLEFLOW_REGISTRY": "",
+    }
+
+
+def flink(s: StackSettings, path: str) -> dict:
+    with urllib.request.urlopen(f"{s.flink_rest_url}{path}", timeout=10) as resp:
+        return json.loads(resp.read())
+
+
+def wait_tasks_running(s: StackSettings, job_id: str, timeout: float = 240) -> None:
+    """Job RUNNING and every task RUNNING (a savepoint needs all of them)."""
+    deadline = time.monotonic() + timeout
+    job: dict = {}
+    while time.monotonic() < deadline:
+        job = flink(s, f"/jobs/{job_id}")
+        assert job["state"] not in ("FAILED", "CANCELED", "FINISHED"), job["state"]
+        if job["state"] == "RUNNING" and all(v["status"] == "RUNNING" for v in job["vertices"]):
+            return
+        time.sleep(1)
+    raise AssertionError(f"job {job_id} not running after {timeout}s: {job.get('state')}")
+
+
+def wait_state(s: StackSettings, job_id: str, want: str, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    state = "?"
+    while time.monotonic() < deadline:
+        state = flink(s, f"/jobs/{job_id}")["state"]
+        if state == want:
+            return
+        time.sleep(1)
+    raise AssertionError(f"job {job_id} is {state}, not {want}")
+
+
+def local_path(location: str) -> Path:
+    return Path(urlparse(location).path)
+
+
+class Cli:
+    """`candleflow ...` in this process (REST commands) with the test stack's settings."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+
+    def __call__(self, *args: str):
+        result = CliRunner().invoke(app, list(args), env=self.env)
+        # Never a traceback: either success or typer's clean exit.
+        assert result.exception is None or isinstance(result.exception, SystemExit), result.output
+        return result
+
+
+@pytest.fixture
+def cancel_leftovers(flink_cluster: Stack) -> Iterator[list[str]]:
+    ids: list[str] = []
+    yield ids
+    s = flink_cluster.settings
+    for job_id in ids:
+        try:
+            if flink(s, f"/jobs/{job_id}")["state"] not in ("FINISHED", "CANCELED", "FAILED"):
+                req = urllib.request.Request(
+                    f"{s.flink_rest_url}/jobs/{job_id}?mode=cancel", method="PATCH"
+                )
+                urllib.request.urlopen(req, timeout=10).close()
+        except OSError:
+            pass
+
+
+def submit(env: dict[str, str], *options: str) -> str:
+    """`candleflow jobs run candles ...` as a user runs it; returns the job id it prints."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "candleflow.cli", "jobs", "run", "candles", *options],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    found = re.search(r"candles job ([0-9a-f]{32}) submitted", proc.stdout)
+    assert proc.returncode == 0 and found, proc.stdout + proc.stderr[-3000:]
+    return found.group(1)
+
+
+def committed_candles(s: StackSettings, topic: str, want: int, timeout: float = 180) -> list:
+    de = avro.deserializer(avro.registry_client(s), "candle")
+    consumer = Consumer(
+        {
+            "bootstrap.servers": s.bootstrap_servers,
+            "group.id": f"{topic}-reader",
+            "auto.offset.reset": "earliest",
+            "isolation.level": "read_committed",
+            "enable.auto.commit": False,
+        }
+    )
+    consumer.subscribe([topic])
+    out: list = []
+    deadline = time.monotonic() + timeout
+    try:
+        while len(out) < want and time.monotonic() < deadline:
+            msg = consumer.poll(1.0)
+            if msg is not None:
+                assert msg.error() is None, msg.error()
+                out.append(de(msg.value(), avro.value_context(topic)))
+    finally:
+        consumer.close()
+    return out
+
+
+@pytest.mark.skipif(not DAY.exists(), reason="shared data not present")
+def test_jobs_cli_lifecycle(
+    flink_cluster: Stack,
+    unique_topic: Callable[..., str],
+    tmp_path: Path,
+    cancel_leftovers: list[str],
+) -> None:
+    s = flink_cluster.settings
+    topics = {"trades": unique_topic("cli-trades"), "candles": unique_topic("cli-candles")}
+    topics["late_trades"] = unique_topic("cli-late")
+    checkpoints = tmp_path / "checkpoints"
+    env = {
+        **os.environ,
+        **stack_env(s),
+        **{f"CANDLEFLOW_TOPIC_{k.upper()}": v for k, v in topics.items()},
+        "CANDLEFLOW_JOB_GROUP_ID": topics["trades"],
+        "CANDLEFLOW_JOB_TRANSACTIONAL_ID_PREFIX": topics["candles"],
+        "CANDLEFLOW_JOB_CHECKPOINT_INTERVAL_S": "2",
+        "CANDLEFLOW_JOB_CHECKPOINT_DIR": checkpoints.as_uri(),
+        "PYTHONPATH": str(ROOT),
+    }
+    cli = Cli(stack_env(s))
+    options = ("--no-iceberg", "--intervals", "1m", "--startup-mode", "earliest-offset")
+
+    # 1. Submit (RocksDB state), list, and check the job computes the right candles.
+    job1 = submit(env, *options, "--parallelism", "1", "--state-backend", "rocksdb")
+    cancel_leftovers.append(job1)
+    wait_tasks_running(s, job1)
+    listed = cli("jobs", "list")
+    assert listed.exit_code == 0 and re.search(rf"^{job1}  RUNNING\s+candles$", listed.stdout, re.M)
+
+    trades = [
+        t for t in binance_files.read_trades(DAY) if t.event_time_us < T0_US + 150_000_000
+    ]  # 2.5 minutes: windows 00:00 and 00:01 close (grace 10 s)
+    produce(s, topics["trades"], trades)
+    want = [
+        c for c in reference.batch_candles(trades, "1m") if c.window_start_us < T0_US + 120_000_000
+    ]
+    got = committed_candles(s, topics["candles"], len(want))
+    assert got == want
+
+    config = flink(s, f"/jobs/{job1}/checkpoints/config")
+    assert config["interval"] == 2000
+    assert config["externalization"] == {"enabled": True, "delete_on_cancellation": False}
+    assert "RocksDB" in config["state_backend"], config
+
+    # 2. A savepoint; the job keeps running.
+    saved = cli("jobs", "savepoint", job1, "--directory", (tmp_path / "sp1").as_uri())
+    assert saved.exit_code == 0, saved.output
+    location = saved.stdout.strip().splitlines()[-1]
+    assert (local_path(location) / "_metadata").is_file(), location
+    assert flink(s, f"/jobs/{job1}")["state"] == "RUNNING"
+
+    # 3. Cancel: the job's checkpoints are retained for a restart.
+    cancelled = cli("jobs", "cancel", job1)
+    assert cancelled.exit_code == 0 and f"cancelled {job1}" in cancelled.stdout
+    wait_state(s, job1, "CANCELED")
+    assert list((checkpoints / job1).glob("chk-*/_metadata")), "no checkpoint retained"
+    again = cli("jobs", "cancel", job1)
+    assert again.exit_code == 1 and "already CANCELED" in again.output
+    late = cli("jobs", "savepoint", job1)
+    assert late.exit_code == 1 and "only a RUNNING job" in late.output
+
+    # 4. A second job, stopped with a savepoint: it finishes (sinks committed).
+    job2 = submit(env, *options)
+    cancel_leftovers.append(job2)
+    wait_tasks_running(s, job2)
+    stopped = cli("jobs", "savepoint", job2, "--stop", "--directory", (tmp_path / "sp2").as_uri())
+    assert stopped.exit_code == 0, stopped.output
+    assert (local_path(stopped.stdout.strip().splitlines()[-1]) / "_metadata").is_file()
+    wait_state(s, job2, "FINISHED")
+    assert not re.search(job2, cli("jobs", "list").stdout)
+    assert re.search(rf"^{job2}  FINISHED", cli("jobs", "list", "--all").stdout, re.M)
+
+
+def test_jobs_cli_bad_input(flink_cluster: Stack) -> None:
+    s = flink_cluster.settings
+    cli = Cli(stack_env(s))
+    unknown = "0123456789abcdef0123456789abcdef"
+    for args in (("jobs", "cancel", unknown), ("jobs", "savepoint", unknown)):
+        res = cli(*args)
+        assert res.exit_code == 1 and f"no job {unknown} on the Flink cluster" in res.output
+        assert "Traceback" not in res.output
+    res = cli("jobs", "savepoint", "not-a-job")
+    assert res.exit_code == 2 and "is not a Flink job id" in res.output
+    res = cli("jobs", "cancel")
+    assert res.exit_code == 2 and "give a job id or --all" in res.output
+
+
+def test_jobs_cli_unreachable_rest(tmp_path: Path) -> None:
+    env = {"CANDLEFLOW_HOST": "127.0.0.1", "CANDLEFLOW_FLINK_REST_PORT": "9"}  # discard: closed
+    cli = Cli(env)
+    for args in (
+        ("jobs", "list"),
+        ("jobs", "cancel", "--all"),
+        ("jobs", "savepoint", "0123456789abcdef0123456789abcdef"),
+        ("jobs", "run", "candles", "--no-iceberg"),
+    ):
+        res = cli(*args)
+        assert res.exit_code == 1, (args, res.output)
+        assert "http://127.0.0.1:9" in res.output and "unreachable" in res.output, res.output
