@@ -40,6 +40,10 @@ class Sink(Protocol):
     def poll(self, timeout: float = 0) -> int: ...
 
 
+METRICS_SYNC_S = 0.5  # how stale the hot path's Prometheus counters may get
+SINK_POLL_S = 0.02  # the longest a frame's delivery reports wait for the loop's poll
+
+
 @dataclass(slots=True)
 class LoopSettings:
     backoff_base_s: float = 0.5
@@ -161,8 +165,26 @@ class Connection:
         self._gaps: asyncio.Queue[tuple[float, Gap]] = asyncio.Queue()
         self._sequence: int | None = None
         self._label = endpoint.exchange
+        # Prometheus updates cost microseconds each (labels() lookup + a lock), more than
+        # parsing a frame; the hot path counts in plain ints and sync_metrics() hands the
+        # differences on at most every METRICS_SYNC_S (and when a session ends).
+        self._trade_frames = self._control_frames = 0
+        self._stream_trades = self._stream_duplicates = 0
+        self._synced = (0, 0, 0, 0)
+        self._synced_at = self._polled_at = time.monotonic()
 
     # --- frames ---------------------------------------------------------------------
+
+    def receive(self, frame: str | bytes) -> None:
+        """What the WebSocket loop does with every frame: note the activity, handle the
+        frame, and serve the sink's delivery reports every SINK_POLL_S (the sink also
+        serves them every few dozen messages on its own)."""
+        now = time.monotonic()
+        self.stats.last_activity = now
+        self.handle(frame)
+        if now - self._polled_at >= SINK_POLL_S:
+            self._polled_at = now
+            self.sink.poll(0)
 
     def handle(self, frame: str | bytes) -> None:
         """Parse one frame and produce what is new. Synchronous: the hot path."""
@@ -188,14 +210,16 @@ class Connection:
             self._sequence = result.sequence
         if result.control is not None:
             stats.controls += 1
-            metrics.FRAMES.labels(ex, "control").inc()
-            return
-        metrics.FRAMES.labels(ex, "trades").inc()
-        fresh = self._admit(result, "stream")
-        if fresh:
-            self.sink.produce_many(fresh)
+            self._control_frames += 1
+        else:
+            self._trade_frames += 1
+            fresh = self._admit(result)
+            if fresh:
+                self.sink.produce_many(fresh)
+        if time.monotonic() - self._synced_at >= METRICS_SYNC_S:
+            self.sync_metrics()
 
-    def _admit(self, trades: list[Trade], source: str) -> list[Trade]:
+    def _admit(self, trades: list[Trade], source: str = "stream") -> list[Trade]:
         fresh = []
         observe = self.tracker.observe
         for trade in trades:
@@ -205,12 +229,39 @@ class Connection:
             if gap is not None and self.endpoint.contiguous_ids:
                 self._gaps.put_nowait((time.monotonic() + self.settings.backfill_grace_s, gap))
         dup = len(trades) - len(fresh)
-        if dup:
-            self.stats.duplicates += dup
-            metrics.DUPLICATES.labels(self._label).inc(dup)
+        self.stats.duplicates += dup
         self.stats.trades += len(fresh)
-        metrics.TRADES.labels(self._label, source).inc(len(fresh))
+        if source == "stream":  # the hot path: counted here, synced to Prometheus later
+            self._stream_trades += len(fresh)
+            self._stream_duplicates += dup
+        else:
+            if dup:
+                metrics.DUPLICATES.labels(self._label).inc(dup)
+            metrics.TRADES.labels(self._label, source).inc(len(fresh))
         return fresh
+
+    def sync_metrics(self) -> None:
+        """Hand the hot path's counts since the last sync on to Prometheus."""
+        now = (
+            self._trade_frames,
+            self._control_frames,
+            self._stream_trades,
+            self._stream_duplicates,
+        )
+        trade_frames, control_frames, trades, dups = (
+            a - b for a, b in zip(now, self._synced, strict=True)
+        )
+        ex = self._label
+        if trade_frames:
+            metrics.FRAMES.labels(ex, "trades").inc(trade_frames)
+        if control_frames:
+            metrics.FRAMES.labels(ex, "control").inc(control_frames)
+        if trades:
+            metrics.TRADES.labels(ex, "stream").inc(trades)
+        if dups:
+            metrics.DUPLICATES.labels(ex).inc(dups)
+        self._synced = now
+        self._synced_at = time.monotonic()
 
     # --- gap backfill ---------------------------------------------------------------
 
@@ -325,13 +376,12 @@ class Connection:
                     except ConnectionClosed as exc:
                         log.warning("%s: connection closed: %s", self._label, exc)
                         break
-                    self.stats.last_activity = time.monotonic()
                     got_frames = True
-                    self.handle(frame)
-                    self.sink.poll(0)
+                    self.receive(frame)
             finally:
                 watchdog.cancel()
                 stopper.cancel()
+                self.sync_metrics()
         return got_frames
 
     async def run(self, stop: asyncio.Event) -> None:

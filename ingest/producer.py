@@ -42,6 +42,9 @@ class ProducerSettings(BaseSettings):
     delivery_timeout_ms: int = 600_000
 
 
+POLL_EVERY = 64  # produce_many serves delivery reports after this many messages
+
+
 class DeliveryError(RuntimeError):
     pass
 
@@ -82,6 +85,7 @@ class TradeProducer:
         self._keys: dict[tuple[str, str], bytes] = {}
         self._synced_at = 0.0
         self._reported = 0
+        self._unpolled = 0  # messages produced since the last poll()
 
     def _schema_id(self, stack: StackSettings) -> int:
         """Register (idempotently) the Trade contract under "<topic>-value"; its id."""
@@ -110,7 +114,9 @@ class TradeProducer:
     def _produce(self, topic: str, key: bytes, value: bytes) -> None:
         while True:
             try:
-                self._producer.produce(topic, value, key, on_delivery=self._on_delivery)
+                # positional (partition -1 = the partitioner decides, then the callback):
+                # ~0.6 µs cheaper per message than the on_delivery= keyword
+                self._producer.produce(topic, value, key, -1, self._on_delivery)
                 return
             except BufferError:
                 # Queue full: serve delivery reports until the broker has acked some.
@@ -144,7 +150,7 @@ class TradeProducer:
             self._produce(self.trades_topic, self._key(trade), value)
 
     def produce_many(self, trades: list[Trade]) -> None:
-        produce, topic, producer = self._producer.produce, self.trades_topic, self._producer
+        produce, topic = self._producer.produce, self.trades_topic
         on_delivery, encode, keys = self._on_delivery, self.encode, self._keys
         for trade in trades:
             try:
@@ -154,15 +160,21 @@ class TradeProducer:
                 continue
             key = keys.get((trade.exchange, trade.symbol)) or self._key(trade)
             try:
-                produce(topic, value, key, on_delivery=on_delivery)
+                produce(topic, value, key, -1, on_delivery)  # positional: see _produce
             except BufferError:
                 self._produce(topic, key, value)
-        producer.poll(0)
+        # Serve delivery reports every POLL_EVERY messages rather than per call: a poll
+        # costs ~0.7 µs even with nothing to serve, and one-trade frames call this per
+        # trade. The reports wait at most POLL_EVERY messages (or the next poll()).
+        self._unpolled += len(trades)
+        if self._unpolled >= POLL_EVERY:
+            self.poll(0)
 
     def produce_reject(self, reject: Reject) -> None:
         self._produce(self.rejects_topic, reject.exchange.encode(), reject.to_json())
 
     def poll(self, timeout: float = 0) -> int:
+        self._unpolled = 0
         served = self._producer.poll(timeout)
         self._sync_metrics()
         return served

@@ -131,6 +131,7 @@ def replay(
             result.duplicates += len(item) - len(fresh)
             if fresh:
                 sink.produce_many(fresh)
+                sink.poll(0)  # serve delivery reports once per batch
                 result.trades += len(fresh)
                 metrics.TRADES.labels(fresh[0].exchange, "replay").inc(len(fresh))
             if progress is not None:

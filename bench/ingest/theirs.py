@@ -66,11 +66,17 @@ async def main(path: str) -> dict:
         (feeds["binance_coinm" if '"BTCUSD_PERP"' in f["f"] else f["x"]].message_handler, f["f"])
         for f in frames
     ]
-    t0 = time.perf_counter()
+    cpu0, t0 = time.process_time(), time.perf_counter()
     for handler, frame in work:
         await handler(frame, None, 0.0)
-    seconds = time.perf_counter() - t0
-    return {"side": "cryptofeed", "trades": count, "frames": len(work), "seconds": seconds}
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    return {
+        "side": "cryptofeed",
+        "trades": count,
+        "frames": len(work),
+        "seconds": seconds,
+        "cpu_seconds": cpu,
+    }
 
 
 if __name__ == "__main__":

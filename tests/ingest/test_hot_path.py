@@ -5,7 +5,8 @@
   (also after a valid one was cached), with the same reject reason as without the cache;
 - the encoder's per-value byte cache writes fastavro's bytes and never lets a bad value
   through;
-- the Binance fast path and its checked path agree trade for trade, reject for reject.
+- the Binance fast path and its checked path agree trade for trade, reject for reject;
+- the connection's batched Prometheus counters end up with exact counts.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from decimal import Decimal, InvalidOperation
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from prometheus_client import REGISTRY
 
 from candleflow import avro
 from candleflow.domain import InstrumentKind, Side, Trade
@@ -24,6 +26,7 @@ from candleflow.records import DecimalRangeError
 from ingest import binance, common
 from ingest.avro_trade import encode_body
 from ingest.common import Bad, Reject, RejectReason, dec, make_trade, new_decimal
+from ingest.connection import Connection, Endpoint
 
 ARGS = (
     "binance",
@@ -194,3 +197,59 @@ def test_binance_fast_path_agrees_with_the_checked_path(change: dict[str, object
             assert (fast.reason, fast.detail) == (checked.reason, checked.detail)
         else:
             assert fast == checked and type(fast[0]) is Trade
+
+
+class _CountingSink:
+    def __init__(self) -> None:
+        self.trades: list[Trade] = []
+        self.polls = 0
+
+    def produce_many(self, trades: list[Trade]) -> None:
+        self.trades.extend(trades)
+
+    def produce_reject(self, reject: Reject) -> None:
+        pass
+
+    def poll(self, timeout: float = 0) -> int:
+        self.polls += 1
+        return 0
+
+
+def _value(metric: str, *labels: str) -> float | None:
+    return REGISTRY.get_sample_value(metric, dict(zip(_LABELS[metric], labels, strict=True)))
+
+
+_LABELS = {
+    "candleflow_ingest_frames_total": ("exchange", "outcome"),
+    "candleflow_ingest_trades_total": ("exchange", "source"),
+    "candleflow_ingest_duplicates_total": ("exchange",),
+}
+
+
+def test_connection_metrics_are_batched_but_exact() -> None:
+    sink = _CountingSink()
+    conn = Connection(Endpoint("binance", "ws://unused.invalid", []), sink)
+    names = list(_LABELS)
+    before = [
+        _value(names[0], "binance", "trades") or 0,
+        _value(names[0], "binance", "control") or 0,
+        _value(names[1], "binance", "stream") or 0,
+        _value(names[2], "binance") or 0,
+    ]
+    frames = [_frame(a=i, f=i, l=i) for i in range(100, 110)]
+    frames += frames[:3]  # duplicates: handled, not produced again
+    frames.append(json.dumps({"result": None, "id": 1}))  # control (subscribe ack)
+    for frame in frames:
+        conn.receive(frame)
+    conn.sync_metrics()  # also runs every METRICS_SYNC_S and when a session ends
+    after = [
+        _value(names[0], "binance", "trades"),
+        _value(names[0], "binance", "control"),
+        _value(names[1], "binance", "stream"),
+        _value(names[2], "binance"),
+    ]
+    assert [a - b for a, b in zip(after, before, strict=True)] == [13, 1, 10, 3]
+    assert [t.trade_id for t in sink.trades] == list(range(100, 110))
+    assert (conn.stats.frames, conn.stats.trades, conn.stats.duplicates) == (14, 10, 3)
+    conn.sync_metrics()  # nothing new: nothing counted twice
+    assert _value(names[1], "binance", "stream") == after[2]
