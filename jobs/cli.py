@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 import typer
 
-from candleflow.config import CandleSettings, StackSettings
+from candleflow.config import CandleSettings, StackSettings, Topics
 
 app = typer.Typer(no_args_is_help=True)
 run_app = typer.Typer(no_args_is_help=True, help="Submit a job.")
@@ -116,6 +116,10 @@ def run_candles(
         typer.Option("--iceberg/--no-iceberg", help="also the Iceberg sinks (default: yes)"),
     ] = None,
     state_backend: Annotated[str | None, typer.Option(help="hashmap (default) or rocksdb")] = None,
+    from_savepoint: Annotated[
+        str | None,
+        typer.Option(help="restore from this savepoint (the path `jobs savepoint` printed)"),
+    ] = None,
 ) -> None:
     """The candles job: trades.v1 -> candles.v1, trades.late.v1, bronze.trades, silver.candles.
 
@@ -135,12 +139,29 @@ def run_candles(
     job = candles.CandleJobSettings(
         remote=not local, **{k: v for k, v in given.items() if v is not None}
     )
-    result = candles.submit(candles=candle_settings, job=job)
+    if from_savepoint:
+        result = _submit_restored(candle_settings, job, from_savepoint)
+    else:
+        result = candles.submit(candles=candle_settings, job=job)
     client = result.get_job_client()
     job_id = str(client.get_job_id()) if client else "?"
     typer.echo(f"candles job {job_id} submitted")
     if local:
         result.wait()  # in-process: this process is the cluster
+
+
+def _submit_restored(candle_settings: CandleSettings, job: Any, savepoint_path: str) -> Any:
+    """candles.submit() with the job started from a savepoint."""
+    from jobs import candles
+
+    stack = StackSettings()
+    t_env = candles.job_table_env(stack, job)
+    conf = t_env.get_config()
+    conf.set("execution.savepoint.path", savepoint_path)
+    # Every state in the savepoint must find its operator (stable uids): never drop state.
+    conf.set("execution.savepoint.ignore-unclaimed-state", "false")
+    config = candles.production_config(stack, Topics(), candle_settings, job)
+    return candles.build(t_env, config).execute()
 
 
 @run_app.command("anomalies")

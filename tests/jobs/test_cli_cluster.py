@@ -24,6 +24,7 @@ from candleflow import avro, binance_files, reference
 from candleflow.cli import app
 from candleflow.config import StackSettings
 from candleflow.stack import Stack
+from jobs.candles import PTF_UID
 from tests.jobs.test_kafka_iceberg import DAY, produce
 
 pytestmark = [pytest.mark.integration, pytest.mark.flink]
@@ -73,6 +74,14 @@ def wait_state(s: StackSettings, job_id: str, want: str, timeout: float = 120) -
             return
         time.sleep(1)
     raise AssertionError(f"job {job_id} is {state}, not {want}")
+
+
+def operator_id(uid: str) -> bytes:
+    """Flink's OperatorID of a user-set uid (StreamGraphHasherV2: murmur3_128, seed 0), as
+    the 16 bytes a savepoint's _metadata holds."""
+    import mmh3
+
+    return mmh3.hash_bytes(uid.encode(), 0, x64arch=True)
 
 
 def local_path(location: str) -> Path:
@@ -179,26 +188,26 @@ def test_jobs_cli_lifecycle(
     listed = cli("jobs", "list")
     assert listed.exit_code == 0 and re.search(rf"^{job1}  RUNNING\s+candles$", listed.stdout, re.M)
 
-    trades = [
-        t for t in binance_files.read_trades(DAY) if t.event_time_us < T0_US + 150_000_000
-    ]  # 2.5 minutes: windows 00:00 and 00:01 close (grace 10 s)
-    produce(s, topics["trades"], trades)
-    want = [
-        c for c in reference.batch_candles(trades, "1m") if c.window_start_us < T0_US + 120_000_000
-    ]
-    got = committed_candles(s, topics["candles"], len(want))
-    assert got == want
+    day = [t for t in binance_files.read_trades(DAY) if t.event_time_us < T0_US + 270_000_000]
+    # Phase 1: 2.5 minutes, windows 00:00 and 00:01 close (1m grace 10 s).
+    phase1 = [t for t in day if t.event_time_us < T0_US + 150_000_000]
+    produce(s, topics["trades"], phase1)
+    want = reference.batch_candles(day, "1m")  # 00:00 .. 00:04, the last one still open
+    assert len(want) == 5
+    got = committed_candles(s, topics["candles"], 2)
+    assert got == want[:2]
 
     config = flink(s, f"/jobs/{job1}/checkpoints/config")
-    assert config["interval"] == 2000
+    assert (config["interval"], config["timeout"]) == (2000, 120_000)
     assert config["externalization"] == {"enabled": True, "delete_on_cancellation": False}
     assert "RocksDB" in config["state_backend"], config
 
-    # 2. A savepoint; the job keeps running.
+    # 2. A savepoint; the job keeps running. The PTF's state is filed under its stable uid.
     saved = cli("jobs", "savepoint", job1, "--directory", (tmp_path / "sp1").as_uri())
     assert saved.exit_code == 0, saved.output
-    location = saved.stdout.strip().splitlines()[-1]
-    assert (local_path(location) / "_metadata").is_file(), location
+    sp1 = saved.stdout.strip().splitlines()[-1]
+    metadata = (local_path(sp1) / "_metadata").read_bytes()
+    assert operator_id(PTF_UID) in metadata, "the PTF's state is not under its uid"
     assert flink(s, f"/jobs/{job1}")["state"] == "RUNNING"
 
     # 3. Cancel: the job's checkpoints are retained for a restart.
@@ -211,16 +220,25 @@ def test_jobs_cli_lifecycle(
     late = cli("jobs", "savepoint", job1)
     assert late.exit_code == 1 and "only a RUNNING job" in late.output
 
-    # 4. A second job, stopped with a savepoint: it finishes (sinks committed).
-    job2 = submit(env, *options)
+    # 4. Restore from the savepoint (hashmap state now: canonical savepoints switch backends)
+    # and go on: phase 2 closes 00:02 and 00:03; each candle exactly once over both jobs.
+    job2 = submit(env, *options, "--parallelism", "1", "--from-savepoint", sp1)
     cancel_leftovers.append(job2)
     wait_tasks_running(s, job2)
+    produce(s, topics["trades"], [t for t in day if t.event_time_us >= T0_US + 150_000_000])
+    got = committed_candles(s, topics["candles"], 4)
+    assert got == want[:4]
+
+    # 5. Stop with a savepoint: the job finishes (sinks committed).
     stopped = cli("jobs", "savepoint", job2, "--stop", "--directory", (tmp_path / "sp2").as_uri())
     assert stopped.exit_code == 0, stopped.output
     assert (local_path(stopped.stdout.strip().splitlines()[-1]) / "_metadata").is_file()
     wait_state(s, job2, "FINISHED")
     assert not re.search(job2, cli("jobs", "list").stdout)
     assert re.search(rf"^{job2}  FINISHED", cli("jobs", "list", "--all").stdout, re.M)
+    # Nothing more after the stop (the open window 00:04 is not flushed by a stop), and no
+    # candle twice.
+    assert committed_candles(s, topics["candles"], 5, timeout=10) == want[:4]
 
 
 def test_jobs_cli_bad_input(flink_cluster: Stack) -> None:
