@@ -75,6 +75,10 @@ def make_table_env(
         if checkpoint_dir:
             conf.set("execution.checkpointing.dir", checkpoint_dir)
     conf.set("state.backend.type", state_backend)
+    # No defensive copy per record between chained operators: the PTF's output fans out to
+    # one filter per sink, and those copies were most of the per-trade cost (JFR profile in
+    # docs/benchmarks.md). Flink SQL's operators copy what they buffer themselves.
+    conf.set("pipeline.object-reuse", "true")
     # Source watermarks every 200 ms; the PTF's own clock does not depend on it.
     conf.set("pipeline.auto-watermark-interval", "200 ms")
     for k, v in (extra or {}).items():

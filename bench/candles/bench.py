@@ -1,81 +1,64 @@
-"""Candles job throughput on the local stack, with its ceiling in the same run.
+"""Candles job: sustained throughput with its ceiling, and close-to-visible latency, in one run.
 
-1. Produce N real trades (the COIN-M day, repeated on following days with shifted ids) to
-   a fresh topic.
-2. Ceiling: a Flink job reading that topic (same Avro/registry source) into a blackhole.
+1. Produce N real trades (the COIN-M day, repeated on following days with shifted ids) to a
+   fresh 1-partition topic (or reuse one with --topic).
+2. Ceiling: a Flink job reading that topic (the same Avro/registry source) into a blackhole.
 3. The candles job with exactly-once Kafka sinks (+ Iceberg silver/bronze unless
    --no-iceberg), bounded over the same topic.
-Both Flink runs are timed end to end (start-up included, as in ARCHITECTURE.md's table), so
-trades/s here is a lower bound of the sustained rate.
+   For both, the sustained rate is read from the job's own REST metrics (source records/s
+   between 10 % and 90 % of the input, bench/candles/flink_metrics.py); the end-to-end time
+   with start-up is printed too.
+4. Latency (unless --no-latency): the same job unbounded, trades produced live for several
+   markets; p50/p99 from a window's close + grace to its first revision being visible to a
+   read_committed consumer (bench/candles/latency.py).
 
-Run: .venv/bin/python -m bench.candles.bench --trades 500000 [--parallelism 2]
-(needs the test stack: Kafka + registry, e.g. from `pytest -m integration` or stack up).
+Run: .venv/bin/python -m bench.candles.bench --trades 1000000
+(uses the shared test stack: Kafka + registry, started if it is not running).
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
+import os
 import time
-from pathlib import Path
+from dataclasses import dataclass
 
-from confluent_kafka import Producer
-
-from candleflow import avro, binance_files, catalog, topics
+from bench.candles.data import produce
+from bench.candles.flink_metrics import SourceProgress, free_port, rest_options
+from bench.candles.latency import describe, run_latency
+from candleflow import catalog, topics
 from candleflow.config import CandleSettings, StackSettings
-from candleflow.testing import stack_test_settings, unique_name
+from candleflow.testing import unique_name
 from jobs.candle_iceberg import ensure_tables
 from jobs.candle_tables import TRADE_COLUMNS, IcebergSink, KafkaSink, KafkaSource, Sinks
 from jobs.candles import CandleJobConfig, build
 from jobs.flink_env import make_table_env
 
-DAY = (
-    Path(__file__).resolve().parents[2]
-    / ".."
-    / "shared"
-    / "data"
-    / "binance"
-    / "BTCUSD_PERP-aggTrades-2026-05-08.zip"
-)
-DAY_US = 86_400 * 1_000_000
+
+@dataclass
+class Run:
+    seconds: float  # end to end, start-up included
+    sustained: float | None  # source records/s over the middle of the run
 
 
-def produce(s: StackSettings, topic: str, n: int) -> None:
-    day = list(binance_files.read_trades(DAY))
-    ser = avro.serializer(avro.registry_client(s), "trade")
-    p = Producer(
-        {
-            "bootstrap.servers": s.bootstrap_servers,
-            "linger.ms": 50,
-            "enable.idempotence": True,
-            "compression.type": "lz4",
-        }
-    )
-    ctx = avro.value_context(topic)
-    sent = k = 0
-    while sent < n:
-        shift, id_shift = k * DAY_US, k * 10_000_000
-        for t in day:
-            if sent >= n:
-                break
-            t2 = dataclasses.replace(
-                t,
-                event_time_us=t.event_time_us + shift,
-                ingest_time_us=t.ingest_time_us + shift,
-                trade_id=t.trade_id + id_shift,
-            )
-            p.produce(topic, key=t2.key.encode(), value=ser(t2, ctx))
-            p.poll(0)
-            sent += 1
-        k += 1
-    assert p.flush(120) == 0
+def _timed(t_env_factory, submit, trades: int) -> Run:
+    port = free_port()
+    t_env = t_env_factory(rest_options(port))
+    statement = submit(t_env)
+    progress = SourceProgress(port)
+    progress.start()
+    started = time.monotonic()
+    try:
+        statement.execute().wait()
+    finally:
+        progress.stop()
+    if os.environ.get("BENCH_DEBUG"):
+        print(f"REST samples: {len(progress.samples)}, last {progress.samples[-1:]}", flush=True)
+    return Run(time.monotonic() - started, progress.sustained_rate(trades))
 
 
-def run_ceiling(s: StackSettings, topic: str, parallelism: int) -> float:
-    t_env = make_table_env(
-        parallelism=parallelism, connectors=True, stack=s, checkpoint_interval_ms=None
-    )
-    src = KafkaSource(
+def _source(s: StackSettings, topic: str) -> KafkaSource:
+    return KafkaSource(
         topic,
         s.bootstrap_servers,
         s.registry_url,
@@ -83,20 +66,41 @@ def run_ceiling(s: StackSettings, topic: str, parallelism: int) -> float:
         bounded=True,
         group_id=unique_name("b"),
     )
-    t_env.execute_sql(src.ddl("trades_src"))
-    t_env.execute_sql(
-        "CREATE TEMPORARY TABLE sink_bh WITH ('connector' = 'blackhole') "
-        "LIKE trades_src (EXCLUDING ALL)"
-    )
-    started = time.monotonic()
-    cols = ", ".join(f"`{n}`" for n, _ in TRADE_COLUMNS)
-    t_env.execute_sql(f"INSERT INTO sink_bh SELECT {cols} FROM trades_src").wait()
-    return time.monotonic() - started
+
+
+def run_ceiling(s: StackSettings, topic: str, parallelism: int, trades: int) -> Run:
+    def env(extra):
+        return make_table_env(
+            parallelism=parallelism,
+            connectors=True,
+            stack=s,
+            checkpoint_interval_ms=None,
+            extra=extra,
+        )
+
+    def submit(t_env):
+        t_env.execute_sql(_source(s, topic).ddl("trades_src"))
+        t_env.execute_sql(
+            "CREATE TEMPORARY TABLE sink_bh WITH ('connector' = 'blackhole') "
+            "LIKE trades_src (EXCLUDING ALL)"
+        )
+        cols = ", ".join(f"`{n}`" for n, _ in TRADE_COLUMNS)
+        stmts = t_env.create_statement_set()
+        stmts.add_insert_sql(f"INSERT INTO sink_bh SELECT {cols} FROM trades_src")
+        return stmts
+
+    return _timed(env, submit, trades)
 
 
 def run_job(
-    s: StackSettings, topic: str, parallelism: int, iceberg: bool, checkpoint_ms: int
-) -> float:
+    s: StackSettings,
+    topic: str,
+    parallelism: int,
+    iceberg: bool,
+    checkpoint_ms: int,
+    trades: int,
+    state_backend: str,
+) -> Run:
     out_c, out_l = unique_name("bench-candles"), unique_name("bench-late")
     topics.ensure_topics(
         topics.admin(s.bootstrap_servers), [topics.TopicSpec(out_c), topics.TopicSpec(out_l)]
@@ -113,55 +117,109 @@ def run_job(
         sinks.candles.append(IcebergSink(s.catalog_name, ns, "candles"))
         sinks.trades.append(IcebergSink(s.catalog_name, ns, "trades"))
     config = CandleJobConfig(
-        source=KafkaSource(
-            topic,
-            s.bootstrap_servers,
-            s.registry_url,
-            startup_mode="earliest-offset",
-            bounded=True,
-            group_id=unique_name("b"),
-        ),
-        sinks=sinks,
-        candles=CandleSettings(),
-        catalog_ddl=ddl,
+        source=_source(s, topic), sinks=sinks, candles=CandleSettings(), catalog_ddl=ddl
     )
-    t_env = make_table_env(
-        parallelism=parallelism, connectors=True, stack=s, checkpoint_interval_ms=checkpoint_ms
+
+    def env(extra):
+        return make_table_env(
+            parallelism=parallelism,
+            connectors=True,
+            stack=s,
+            checkpoint_interval_ms=checkpoint_ms,
+            state_backend=state_backend,
+            extra=extra,
+        )
+
+    return _timed(env, lambda t_env: build(t_env, config), trades)
+
+
+def _line(label: str, run: Run, trades: int) -> str:
+    sustained = "n/a (run too short)" if run.sustained is None else f"{run.sustained:,.0f}"
+    return (
+        f"{label}: sustained {sustained} trades/s; end to end {run.seconds:.1f} s "
+        f"= {trades / run.seconds:,.0f} trades/s with start-up"
     )
-    stmts = build(t_env, config)
-    started = time.monotonic()
-    stmts.execute().wait()
-    return time.monotonic() - started
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--trades", type=int, default=500_000)
+    ap = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--trades", type=int, default=1_000_000, help="input size (default 1M)")
     ap.add_argument("--parallelism", type=int, default=2)
     ap.add_argument("--checkpoint-ms", type=int, default=5000)
-    ap.add_argument("--no-iceberg", action="store_true")
+    ap.add_argument("--state-backend", default="hashmap", help="hashmap or rocksdb")
+    ap.add_argument("--no-iceberg", action="store_true", help="Kafka sinks only")
     ap.add_argument("--topic", help="reuse a topic already holding --trades trades")
+    ap.add_argument("--no-throughput", action="store_true", help="only the latency probe")
+    ap.add_argument("--no-latency", action="store_true", help="only the throughput runs")
+    ap.add_argument("--latency-seconds", type=float, default=200, help="live producing time")
+    ap.add_argument("--latency-markets", type=int, default=16)
+    ap.add_argument("--latency-rate", type=int, default=2000, help="trades/s, all markets")
     args = ap.parse_args()
-    s = stack_test_settings()
-    topic = args.topic or unique_name("bench-trades")
-    if not args.topic:
-        topics.ensure_topics(topics.admin(s.bootstrap_servers), [topics.TopicSpec(topic)])
-        t = time.monotonic()
-        produce(s, topic, args.trades)
-        print(
-            f"produced {args.trades} trades in {time.monotonic() - t:.1f}s to {topic}", flush=True
-        )
-    ceiling = run_ceiling(s, topic, args.parallelism)
-    print(
-        f"ceiling (Kafka -> blackhole, p={args.parallelism}): {ceiling:.1f}s = "
-        f"{args.trades / ceiling:,.0f} trades/s"
-    )
-    job = run_job(s, topic, args.parallelism, not args.no_iceberg, args.checkpoint_ms)
-    sinks = "Kafka EOS" + ("" if args.no_iceberg else " + Iceberg")
-    print(
-        f"candles job (Kafka -> PTF -> {sinks}, p={args.parallelism}, "
-        f"checkpoint {args.checkpoint_ms} ms): {job:.1f}s = {args.trades / job:,.0f} trades/s"
-    )
+
+    from candleflow.testing import acquire_stack, release_stack
+
+    stack, started = acquire_stack(flink=False)
+    s = stack.settings
+    try:
+        load = os.getloadavg()[0]
+        print(f"load average at start: {load:.1f}", flush=True)
+        if not args.no_throughput:
+            topic = args.topic or unique_name("bench-trades")
+            if not args.topic:
+                topics.ensure_topics(topics.admin(s.bootstrap_servers), [topics.TopicSpec(topic)])
+                t = time.monotonic()
+                produce(s, topic, args.trades)
+                print(
+                    f"produced {args.trades:,} trades in {time.monotonic() - t:.1f}s to {topic}",
+                    flush=True,
+                )
+            ceiling = run_ceiling(s, topic, args.parallelism, args.trades)
+            print(
+                _line(f"ceiling (Kafka -> blackhole, p={args.parallelism})", ceiling, args.trades)
+            )
+            job = run_job(
+                s,
+                topic,
+                args.parallelism,
+                not args.no_iceberg,
+                args.checkpoint_ms,
+                args.trades,
+                args.state_backend,
+            )
+            sinks = "Kafka EOS" + ("" if args.no_iceberg else " + Iceberg")
+            print(
+                _line(
+                    f"candles job (Kafka -> PTF -> {sinks}, p={args.parallelism}, "
+                    f"checkpoint {args.checkpoint_ms} ms, {args.state_backend})",
+                    job,
+                    args.trades,
+                )
+            )
+            if job.sustained and ceiling.sustained:
+                print(f"job / ceiling (sustained): {job.sustained / ceiling.sustained:.2f}")
+        if not args.no_latency:
+            settings = CandleSettings()
+            r = run_latency(
+                s,
+                markets=args.latency_markets,
+                rate=args.latency_rate,
+                seconds=args.latency_seconds,
+                checkpoint_ms=args.checkpoint_ms,
+                parallelism=args.parallelism,
+                iceberg=not args.no_iceberg,
+                settings=settings,
+            )
+            print(
+                f"latency run: {r.trades:,} live trades, {args.latency_markets} markets, "
+                f"{args.latency_rate} trades/s"
+            )
+            for line in describe(r, settings, args.checkpoint_ms):
+                print(line)
+        print(f"load average at end: {os.getloadavg()[0]:.1f}")
+    finally:
+        release_stack(stack, started)
 
 
 if __name__ == "__main__":

@@ -28,6 +28,8 @@ def market_trades(draw, exchange: str, symbol: str) -> list[Trade]:
     offsets = [o for o in offsets if o <= quiet_after] or offsets[:1]
     trades = []
     raw_id = 1000
+    # Ids in the first dedup bitmap, across a bitmap boundary (4,096 ids each), and large.
+    id_base = draw(st.sampled_from([0, 4_090, 1_234_567_890_123]))
     for i, off in enumerate(offsets):
         span = draw(st.integers(1, 3)) if draw(st.booleans()) else None
         first = raw_id if span else None
@@ -39,7 +41,7 @@ def market_trades(draw, exchange: str, symbol: str) -> list[Trade]:
                 exchange=exchange,
                 symbol=symbol,
                 native_symbol=symbol.replace("-", ""),
-                trade_id=i + 1,
+                trade_id=id_base + i + 1,
                 price=draw(st.sampled_from(PRICES)),
                 quantity=draw(st.sampled_from(QTYS)),
                 side=draw(st.sampled_from([Side.BUY, Side.SELL, Side.UNKNOWN])),

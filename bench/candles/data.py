@@ -1,0 +1,55 @@
+"""The bench's input: real COIN-M aggregate trades, repeated on following days."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from confluent_kafka import Producer
+
+from candleflow import avro, binance_files
+from candleflow.config import StackSettings
+
+DAY = (
+    Path(__file__).resolve().parents[2]
+    / ".."
+    / "shared"
+    / "data"
+    / "binance"
+    / "BTCUSD_PERP-aggTrades-2026-05-08.zip"
+)
+DAY_US = 86_400 * 1_000_000
+
+
+def produce(s: StackSettings, topic: str, n: int) -> None:
+    """n trades: the day, then the same day shifted by k days with shifted ids, and so on."""
+    day = list(binance_files.read_trades(DAY))
+    ser = avro.serializer(avro.registry_client(s), "trade")
+    p = Producer(
+        {
+            "bootstrap.servers": s.bootstrap_servers,
+            "linger.ms": 50,
+            "enable.idempotence": True,
+            "compression.type": "lz4",
+        }
+    )
+    ctx = avro.value_context(topic)
+    sent = k = 0
+    while sent < n:
+        shift, id_shift = k * DAY_US, k * 10_000_000
+        for t in day:
+            if sent >= n:
+                break
+            t2 = dataclasses.replace(
+                t,
+                event_time_us=t.event_time_us + shift,
+                ingest_time_us=t.ingest_time_us + shift,
+                trade_id=t.trade_id + id_shift,
+                first_trade_id=None if t.first_trade_id is None else t.first_trade_id + id_shift,
+                last_trade_id=None if t.last_trade_id is None else t.last_trade_id + id_shift,
+            )
+            p.produce(topic, key=t2.key.encode(), value=ser(t2, ctx))
+            p.poll(0)
+            sent += 1
+        k += 1
+    assert p.flush(120) == 0
