@@ -60,11 +60,12 @@ def main(path: str, mode: str) -> dict:
     }
     feed = [(conns[f["x"]].receive, f["f"]) for f in frames]
     try:
-        cpu0, t0 = _cpu(), time.perf_counter()
+        cpu0, py0, t0 = _cpu(), time.thread_time(), time.perf_counter()
         for receive, frame in feed:
             receive(frame)
         remaining = producer.flush(120)
         seconds, cpu = time.perf_counter() - t0, _cpu() - cpu0
+        python_cpu = time.thread_time() - py0  # the rest is librdkafka's threads
     finally:
         topics.delete_topics(admin, [topic])
     trades = sum(c.stats.trades for c in conns.values())
@@ -75,6 +76,7 @@ def main(path: str, mode: str) -> dict:
         "frames": len(feed),
         "seconds": seconds,
         "cpu_seconds": cpu,
+        "python_thread_cpu_seconds": python_cpu,
         "acked": producer.delivered,
     }
 
