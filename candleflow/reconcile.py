@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlparse
 
 import typer
 from rich.console import Console
@@ -153,11 +154,16 @@ def _values(row: dict[str, Any]) -> Values:
     return {f: int(row[f]) if f == "trade_count" else Decimal(str(row[f])) for f in FIELDS}
 
 
+# The current row of a window: the one committed last (highest data sequence number: an
+# upsert's equality delete removes the rows of every earlier commit), then the highest
+# revision within one commit. Revision alone is not enough: a backfill correction or a replay
+# writes revision 0 over an older row of any revision.
 _ICEBERG_SQL = """
-SELECT epoch_us(window_start) AS open_time_us, revision, {fields}
-FROM read_parquet($files, union_by_name = true)
-WHERE exchange = $exchange AND symbol = $symbol AND "interval" = $interval
-QUALIFY row_number() OVER (PARTITION BY window_start ORDER BY revision DESC) = 1
+SELECT epoch_us(d.window_start) AS open_time_us, d.revision, {fields}
+FROM read_parquet($files, union_by_name = true, filename = true) AS d
+JOIN (SELECT unnest($files) AS file, unnest($seqs) AS seq) AS f ON d.filename = f.file
+WHERE d.exchange = $exchange AND d.symbol = $symbol AND d."interval" = $interval
+QUALIFY row_number() OVER (PARTITION BY d.window_start ORDER BY f.seq DESC, d.revision DESC) = 1
 """
 
 
@@ -168,11 +174,11 @@ def read_candles_iceberg(
     table_name: str = "silver.candles",
     catalog: Any = None,
 ) -> dict[int, Values]:
-    """Last revision per window from the Iceberg table (current snapshot).
+    """The current row per window of the Iceberg table (current snapshot).
 
     The table is upserted (format v2, equality deletes), which PyIceberg 0.8 cannot
-    scan; every revision stays in the data files, so the highest one per window is
-    the current row.
+    scan; every written row stays in the data files, so the current one per window is
+    the last committed (data sequence number), then the highest revision (_ICEBERG_SQL).
     """
     import duckdb
     from pyiceberg.manifest import DataFileContent, ManifestContent
@@ -185,22 +191,28 @@ def read_candles_iceberg(
     snapshot = table.current_snapshot()
     if snapshot is None:
         return {}
-    files = [
-        entry.data_file.file_path
+    entries = [
+        entry
         for manifest in snapshot.manifests(table.io)
         if manifest.content == ManifestContent.DATA
         for entry in manifest.fetch_manifest_entry(table.io, discard_deleted=True)
         if entry.data_file.content == DataFileContent.DATA
     ]
-    files = [f.removeprefix("file://") for f in files]  # DuckDB reads local paths
+    # DuckDB reads local paths (file:/x and file:///x alike).
+    files = [urlparse(e.data_file.file_path).path for e in entries]
     if not files:
         return {}
-    sql = _ICEBERG_SQL.format(fields=", ".join(f'"{f}"' for f in FIELDS))
+    params = {
+        "files": files,
+        "seqs": [e.sequence_number or 0 for e in entries],
+        "exchange": exchange,
+        "symbol": symbol,
+        "interval": interval,
+    }
+    sql = _ICEBERG_SQL.format(fields=", ".join(f'd."{f}"' for f in FIELDS))
     con = duckdb.connect()
     try:
-        cur = con.execute(
-            sql, {"files": files, "exchange": exchange, "symbol": symbol, "interval": interval}
-        )
+        cur = con.execute(sql, params)
         cols = [d[0] for d in cur.description]
         rows = [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
     finally:

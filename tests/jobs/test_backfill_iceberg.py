@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 from candleflow import binance_files, catalog, reference
 from candleflow.cli import app
 from candleflow.domain import Candle
+from candleflow.reconcile import FIELDS, read_candles_iceberg
 from serving.history import CandleQuery, Tables
 from serving.history_duckdb import DuckDBHistory
 from tests.jobs.test_kafka_iceberg import DAY, iceberg_candles
@@ -148,6 +149,14 @@ def test_backfill_iceberg_rerun_upserts(stack, unique_namespace, tmp_path, monke
     )
     table.refresh()
     assert table.current_snapshot().snapshot_id != snap1.snapshot_id
+    # `candleflow reconcile --iceberg` reads the corrected rows (the last commit wins).
+    for interval in INTERVALS.split(","):
+        ours = read_candles_iceberg(
+            "binance", "BTC-USD-PERP", interval, f"{unique_namespace}.candles", catalog.catalog(s)
+        )
+        assert ours == {
+            k[3]: {f: getattr(c, f) for f in FIELDS} for k, c in want.items() if k[2] == interval
+        }
     # The stream job's table definition: v2, upsert on the candle key, day partitions.
     assert table.format_version == 2
     assert table.properties.get("write.upsert.enabled") == "true"

@@ -187,6 +187,12 @@ def test_iceberg_last_revision_per_window(tmp_path: Path, monkeypatch: pytest.Mo
     assert report.ok and report.compared == 1440
     code, out = run("--klines", str(KLINE_ZIPS[0]), "--iceberg")
     assert code == 0 and "OK: 1440 windows compared" in out, out
+    # A later commit of revision 0 (a backfill re-run, a replay) replaces that revision 1.
+    table.append(wrong)
+    report = compare([klines], read_candles_iceberg("binance", "BTC-USDT", "1m", catalog=cat))
+    assert [(m.open_time_us, m.field) for m in report.mismatches] == [
+        (klines[7].open_time_us, "close")
+    ]
 
 
 def test_csv_with_several_markets_needs_a_symbol(tmp_path: Path) -> None:
