@@ -1,15 +1,17 @@
 """`candleflow backfill --iceberg` upserts the final candles into `<namespace>.candles`.
 
 Two runs over the same real slice of the COIN-M day: the first over a copy missing some
-trades (so some candles are wrong), the second over the full slice. After the second run the
-table holds one row per window (no duplicates from the re-run), the wrong candles are
-replaced, and every field equals both the run's CSV and the batch reference.
+trades (so some candles are wrong), the second over the full slice in another row order.
+After the second run the table holds one row per window (no duplicates from the re-run),
+the wrong candles are replaced, and every field equals both the run's CSV and the batch
+reference.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import random
 import zipfile
 from decimal import Decimal
 from pathlib import Path
@@ -117,7 +119,11 @@ def test_backfill_iceberg_rerun_upserts(stack, unique_namespace, tmp_path, monke
     assert 0 < len(rows) - len(partial) < len(rows) // 5
     name = DAY.name.replace(".zip", ".csv")  # the file name tells the symbol
     file1 = _write(tmp_path / "partial" / name, header, partial)
-    file2 = _write(tmp_path / "full" / name, header, rows)
+    # The full slice in another row order, as a file may have it: the same candles.
+    shuffled = list(rows)
+    random.Random(7).shuffle(shuffled)
+    assert shuffled != rows
+    file2 = _write(tmp_path / "full" / name, header, shuffled)
 
     _backfill(file1, tmp_path / "run1.csv", unique_namespace)
     table = catalog.catalog(s).load_table(f"{unique_namespace}.candles")
