@@ -1,0 +1,85 @@
+"""The whole real COIN-M day through Kafka -> the candles job -> Kafka (exactly-once) + Iceberg:
+every candle of every default interval, in both sinks, equals the batch reference on every
+field, and bronze.trades holds every trade once. (Disorder, duplicates and lateness over two
+hours of the same day: test_kafka_iceberg.py.)"""
+
+from __future__ import annotations
+
+import pytest
+
+from candleflow import binance_files, catalog, reference
+from candleflow.config import CandleSettings
+from jobs.candle_iceberg import ensure_tables
+from jobs.candle_tables import IcebergSink, KafkaSink, KafkaSource, Sinks
+from jobs.candles import CandleJobConfig, build
+from jobs.flink_env import make_table_env
+from tests.jobs.test_kafka_iceberg import DAY, consume_committed, iceberg_candles, produce
+
+pytestmark = [pytest.mark.integration, pytest.mark.flink, pytest.mark.slow]
+
+SETTINGS = CandleSettings()  # 1m, 5m, 15m, 1h
+
+
+@pytest.mark.skipif(not DAY.exists(), reason="shared data not present")
+def test_whole_day_through_kafka_to_kafka_and_iceberg(
+    stack, unique_topic, unique_namespace, tmp_path
+):
+    s = stack.settings
+    trades = list(binance_files.read_trades(DAY))
+    assert len(trades) > 100_000
+    want = {reference.candle_key(c): c for c in reference.batch_candles(trades, SETTINGS.intervals)}
+    assert len(want) == 1440 + 288 + 96 + 24
+
+    t_topic, c_topic, l_topic = unique_topic("day"), unique_topic("day-c"), unique_topic("day-l")
+    produce(s, t_topic, trades)
+    ensure_tables(s, bronze=unique_namespace, silver=unique_namespace)
+    config = CandleJobConfig(
+        source=KafkaSource(
+            t_topic,
+            s.bootstrap_servers,
+            s.registry_url,
+            startup_mode="earliest-offset",
+            bounded=True,
+        ),
+        sinks=Sinks(
+            candles=[
+                KafkaSink(c_topic, "candle", s.bootstrap_servers, s.registry_url, f"{c_topic}-tx"),
+                IcebergSink(s.catalog_name, unique_namespace, "candles"),
+            ],
+            late=[
+                KafkaSink(
+                    l_topic, "late_trade", s.bootstrap_servers, s.registry_url, f"{l_topic}-tx"
+                )
+            ],
+            trades=[IcebergSink(s.catalog_name, unique_namespace, "trades")],
+        ),
+        candles=SETTINGS,
+        catalog_ddl=[catalog.flink_catalog_ddl(s)],
+    )
+    t_env = make_table_env(
+        parallelism=2,
+        checkpoint_interval_ms=5000,
+        connectors=True,
+        stack=s,
+        checkpoint_dir=(tmp_path / "ckpt").as_uri(),
+    )
+    build(t_env, config).execute().wait()
+
+    # candles.v1: trades in exchange order, so each window exactly once, final.
+    got = consume_committed(s, c_topic, "candle")
+    assert len(got) == len(want), "a candle missing or written twice"
+    assert {reference.candle_key(c): c for c in got} == want
+    assert not consume_committed(s, l_topic, "late_trade")
+    assert iceberg_candles(s, unique_namespace) == want
+    bronze = (
+        catalog.catalog(s)
+        .load_table(f"{unique_namespace}.trades")
+        .scan(selected_fields=("trade_id",))
+        .to_arrow()
+        .column("trade_id")
+        .to_pylist()
+    )
+    assert sorted(bronze) == [t.trade_id for t in sorted(trades, key=lambda t: t.trade_id)]
+    # Every raw trade of the day in exactly one candle per interval.
+    for interval in ("1m", "5m", "15m", "1h"):
+        assert sum(c.trade_count for c in got if c.interval == interval) == 240_198
