@@ -129,8 +129,9 @@ def run_candles(
     if not local:
         with _errors_exit():  # before PyFlink: a clear message instead of a Java traceback
             _rest("GET", "/overview")
-    candle_settings = CandleSettings(**({"intervals": intervals} if intervals else {}))
-    given = {
+    settings_given: dict[str, Any] = {"intervals": intervals} if intervals else {}
+    candle_settings = CandleSettings(**settings_given)
+    given: dict[str, Any] = {
         "parallelism": parallelism,
         "startup_mode": startup_mode,
         "iceberg": iceberg,
