@@ -144,14 +144,17 @@ class MarketDataClient:
         self, method: str, request: Any, reconnect: bool, max_backoff: float
     ) -> AsyncIterator[Any]:
         backoff = 0.2
+        batched = method == "StreamCandles" and request.batch
         while True:
             call = self.raw_stream(method, request)
             try:
-                async for event in call:
+                async for message in call:
                     backoff = 0.2
-                    if event.HasField("cursor") and event.cursor.offsets:
-                        request.cursor.CopyFrom(event.cursor)  # resume after this event
-                    yield event
+                    # A batched message is unpacked: callers see one event at a time.
+                    for event in (message.events if batched else None) or (message,):
+                        if event.HasField("cursor") and event.cursor.offsets:
+                            request.cursor.CopyFrom(event.cursor)  # resume after this event
+                        yield event
                 return  # the server ended the stream normally
             except grpc.aio.AioRpcError as exc:
                 if not reconnect or exc.code() not in RETRYABLE:
@@ -181,9 +184,11 @@ class MarketDataClient:
         from_beginning: bool = False,
         reconnect: bool = True,
         max_backoff: float = 5.0,
+        batch: bool = True,
     ) -> AsyncIterator[Any]:
+        """Candle events one by one (a server's batched messages are unpacked here)."""
         req = pb.StreamCandlesRequest(
-            symbols=list(symbols), intervals=list(intervals), exchanges=list(exchanges)
+            symbols=list(symbols), intervals=list(intervals), exchanges=list(exchanges), batch=batch
         )
         _set_start(req, cursor, start_time_us, from_beginning)
         return self._resuming("StreamCandles", req, reconnect, max_backoff)

@@ -44,7 +44,9 @@ class Subscriber:
     floor: Positions  # skip records below the subscriber's own cursor (cursor ahead of hub)
     queue: collections.deque[tuple[Record, bytes]] = field(default_factory=collections.deque)
     ahead: Positions | None = None
-    wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+    # The stream's task waits on this future when its queue is empty (a bare future: an
+    # asyncio.Event costs a deque and a second future per wait, once per event x subscriber).
+    waiter: asyncio.Future[None] | None = None
     overflowed: bool = False
     closed: bool = False
     heartbeat_due: bool = False
@@ -57,7 +59,12 @@ class Subscriber:
             self.overflowed = True
         else:
             self.queue.append((rec, payload))
-        self.wakeup.set()
+        self.wake()
+
+    def wake(self) -> None:
+        w = self.waiter
+        if w is not None and not w.done():
+            w.set_result(None)
 
 
 class Hub:
@@ -158,7 +165,7 @@ class Hub:
             for sub in self.subscribers:
                 if not sub.queue and now - sub.last_sent >= self._heartbeat_s:
                     sub.heartbeat_due = True
-                    sub.wakeup.set()
+                    sub.wake()
 
     def _set_start(self, start: Positions) -> None:
         self.positions.update(start)

@@ -67,7 +67,7 @@ def setup_topics(settings: Any) -> Any:
         anomalies=f"bench.anomalies.{sfx}",
         explanations=f"bench.explanations.{sfx}",
     )
-    admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers})
+    admin = AdminClient(settings.kafka_config())
     names = [topics.candles, topics.anomalies, topics.explanations]
     for f in admin.create_topics([NewTopic(n, 3, 1) for n in names]).values():
         f.result(30)
@@ -95,7 +95,15 @@ def rss_kib(pid: int) -> int:
 
 
 def client_proc(
-    port: int, n: int, symbol: str, ready: Any, go: Any, results: Any, expected: int, seconds: float
+    port: int,
+    n: int,
+    symbol: str,
+    ready: Any,
+    go: Any,
+    results: Any,
+    expected: int,
+    seconds: float,
+    batch: bool = True,
 ) -> None:
     import grpc
 
@@ -120,21 +128,23 @@ def client_proc(
                 f"/{SERVICE}/StreamCandles",
                 request_serializer=lambda m: m.SerializeToString(),
                 response_deserializer=pb.CandleEvent.FromString,
-            )(pb.StreamCandlesRequest(symbols=[symbol]))
+            )(pb.StreamCandlesRequest(symbols=[symbol], batch=batch))
             first = True
             try:
-                async for ev in call:
+                async for msg in call:
+                    now = time.time()
                     if first:
                         first = False
                         n_ready += 1
                         if n_ready == n:
                             subscribed.set()
-                    if ev.HasField("candle"):
-                        lags.append(time.time() - ev.kafka_timestamp_us / 1e6)
-                        counts[i] += 1
-                        if counts[i] >= expected:
-                            call.cancel()
-                            return
+                    for ev in (msg.events if batch else None) or (msg,):  # as the client lib
+                        if ev.HasField("candle"):
+                            lags.append(now - ev.kafka_timestamp_us / 1e6)
+                            counts[i] += 1
+                    if counts[i] >= expected:
+                        call.cancel()
+                        return
             except grpc.aio.AioRpcError as exc:
                 errors.append(f"{exc.code().name}: {exc.details()}")
                 if first:
@@ -177,11 +187,7 @@ def produce(settings: Any, topic: str, candles: list[Any], speed: float, stop_at
 
     ser = avro.serializer(avro.registry_client(settings), "candle")
     p = Producer(
-        {
-            "bootstrap.servers": settings.bootstrap_servers,
-            "transactional.id": f"bench-{uuid.uuid4().hex}",
-            "linger.ms": 0,
-        }
+        settings.kafka_config(**{"transactional.id": f"bench-{uuid.uuid4().hex}", "linger.ms": 0})
     )
     p.init_transactions(30)
     t0_event = candles[0].window_end_us
@@ -208,13 +214,14 @@ def baseline_consumer(settings: Any, topic: str, n: int, out: list[float]) -> No
     from confluent_kafka import Consumer
 
     c = Consumer(
-        {
-            "bootstrap.servers": settings.bootstrap_servers,
-            "group.id": f"bench-{uuid.uuid4().hex}",
-            "isolation.level": "read_committed",
-            "auto.offset.reset": "earliest",
-            "fetch.wait.max.ms": 50,
-        }
+        settings.kafka_config(
+            **{
+                "group.id": f"bench-{uuid.uuid4().hex}",
+                "isolation.level": "read_committed",
+                "auto.offset.reset": "earliest",
+                "fetch.wait.max.ms": 50,
+            }
+        )
     )
     c.subscribe([topic])
     deadline = time.time() + 600
@@ -284,7 +291,13 @@ def pct(xs: list[float], q: float) -> float:
 
 
 def run_one(
-    n: int, candles: list[Any], seconds: float, speed: float, procs: int, settings: Any
+    n: int,
+    candles: list[Any],
+    seconds: float,
+    speed: float,
+    procs: int,
+    settings: Any,
+    batch: bool = True,
 ) -> dict:
     topics = setup_topics(settings)
     per_minute = sum(1 for c in candles if c.interval == "1m") / max(
@@ -302,8 +315,12 @@ def run_one(
         "CANDLEFLOW_TOPIC_ANOMALIES": topics.anomalies,
         "CANDLEFLOW_TOPIC_EXPLANATIONS": topics.explanations,
     }
+    # FANOUT_SERVER_PREFIX: a command to wrap the server in, e.g. a sampling profiler
+    # ("py-spy record -o /tmp/fanout.svg --"); not used for the published figures.
+    prefix = os.environ.get("FANOUT_SERVER_PREFIX", "").split()
     server = subprocess.Popen(
         [
+            *prefix,
             sys.executable,
             "-m",
             "candleflow.cli",
@@ -328,7 +345,7 @@ def run_one(
         workers = [
             ctx.Process(
                 target=client_proc,
-                args=(port, k, "BTC-USD-PERP", ready, go, results, len(sent), seconds),
+                args=(port, k, "BTC-USD-PERP", ready, go, results, len(sent), seconds, batch),
                 daemon=True,
             )
             for k in sizes
@@ -369,6 +386,7 @@ def run_one(
     received = sum(r["received"] for r in res)
     return {
         "subscribers": n,
+        "batch": batch,
         "candles": len(sent),
         "candles_per_min_1m": round(per_minute, 2),
         "delivered": received,
@@ -385,6 +403,8 @@ def run_one(
         "baseline_lag_p50_ms": round(pct(base, 0.5) * 1000, 1),
         "baseline_lag_p99_ms": round(pct(base, 0.99) * 1000, 1),
         "server_cpu_pct": round(100 * server_cpu / elapsed, 1),
+        "server_cpu_us_per_event": round(server_cpu / max(1, received) * 1e6, 1),
+        "load_avg_1m": round(os.getloadavg()[0], 2),
         "server_rss_idle_mib": round(rss0 / 1024, 1),
         "server_rss_subscribed_mib": round(rss1 / 1024, 1),
         "server_rss_end_mib": round(rss2 / 1024, 1),
@@ -400,6 +420,11 @@ def main() -> None:
     ap.add_argument("--client-procs", type=int, default=2)
     ap.add_argument("--trades", type=int, default=30_000, help="COIN-M trades to candle")
     ap.add_argument("--out", default="", help="append JSON lines here")
+    ap.add_argument(
+        "--no-batch",
+        action="store_true",
+        help="subscribers do not set StreamCandlesRequest.batch (one event per message)",
+    )
     ap.add_argument(
         "--test-stack",
         action="store_true",
@@ -418,7 +443,9 @@ def main() -> None:
         settings = StackSettings()
     try:
         for n in (int(x) for x in args.subscribers.split(",")):
-            r = run_one(n, candles, args.seconds, args.speed, args.client_procs, settings)
+            r = run_one(
+                n, candles, args.seconds, args.speed, args.client_procs, settings, not args.no_batch
+            )
             print(json.dumps(r), flush=True)
             if args.out:
                 with open(args.out, "a") as fh:

@@ -178,3 +178,49 @@ def _req(symbols: list[str]) -> Any:
     from serving.pb import pb
 
     return pb.StreamCandlesRequest(symbols=symbols)
+
+
+async def test_batched_live_events_are_exact_and_resume_inside_a_batch(
+    candle_topics, server_factory
+):
+    """A window close's candles may come packed in one message (`batch`); unpacked, they
+    are the committed candles in order, and the cursor of an event inside a batch resumes
+    exactly after it. A client that does not ask for batches never gets one."""
+    from serving.pb import pb
+
+    candles = list(data.spot_candles()[:300])
+    _, port = await server_factory()
+    async with MarketDataClient(f"127.0.0.1:{port}", token=TOKEN) as client:
+        batched = client.raw_stream(
+            "StreamCandles", pb.StreamCandlesRequest(symbols=["BTC-USDT"], batch=True)
+        )
+        single = client.raw_stream("StreamCandles", _req(["BTC-USDT"]))
+        await batched.read(), await single.read()  # live (first message: heartbeat)
+        candle_topics.producer().send(candles, batch=100)
+        sizes, events = [], []  # candle events per message; all candle events in order
+        while len(events) < len(candles):
+            msg = await asyncio.wait_for(batched.read(), 60)
+            inner = [e for e in (list(msg.events) or [msg]) if e.HasField("candle")]
+            sizes.append(len(inner))
+            events += inner
+        plain = []
+        while len(plain) < len(candles):
+            msg = await asyncio.wait_for(single.read(), 60)
+            assert not msg.events
+            if msg.HasField("candle"):
+                plain.append(msg)
+        batched.cancel()
+        single.cancel()
+        assert max(sizes) > 1  # batches did happen
+        got = [convert.candle_from_pb(e.candle) for e in events]
+        assert len(got) == len(candles)
+        assert {key(c): c for c in got} == {key(c): c for c in candles}
+        assert [convert.candle_from_pb(m.candle) for m in plain] == got  # same order
+        # Resume from the first event of a packed message: the rest of it and all later.
+        first_big = next(i for i, n in enumerate(sizes) if n > 1)
+        at = sum(sizes[:first_big])
+        rest = await collect(
+            client.stream_candles(["BTC-USDT"], cursor=events[at].cursor), len(candles) - at - 1
+        )
+    resumed = [convert.candle_from_pb(e.candle) for e in rest]
+    assert sorted(map(key, resumed)) == sorted(map(key, got[at + 1 :]))
