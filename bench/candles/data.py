@@ -9,6 +9,7 @@ from confluent_kafka import Producer
 
 from candleflow import avro, binance_files
 from candleflow.config import StackSettings
+from ingest.avro_trade import TradeEncoder
 
 DAY = (
     Path(__file__).resolve().parents[2]
@@ -24,7 +25,8 @@ DAY_US = 86_400 * 1_000_000
 def produce(s: StackSettings, topic: str, n: int) -> None:
     """n trades: the day, then the same day shifted by k days with shifted ids, and so on."""
     day = list(binance_files.read_trades(DAY))
-    ser = avro.serializer(avro.registry_client(s), "trade")
+    # The ingest's own encoder (byte-equal to the registry serializer, several times faster).
+    encode = TradeEncoder(avro.register_contract(s.registry_url, topic, "trade"))
     p = Producer(
         {
             "bootstrap.servers": s.bootstrap_servers,
@@ -33,7 +35,6 @@ def produce(s: StackSettings, topic: str, n: int) -> None:
             "compression.type": "lz4",
         }
     )
-    ctx = avro.value_context(topic)
     sent = k = 0
     while sent < n:
         shift, id_shift = k * DAY_US, k * 10_000_000
@@ -48,7 +49,7 @@ def produce(s: StackSettings, topic: str, n: int) -> None:
                 first_trade_id=None if t.first_trade_id is None else t.first_trade_id + id_shift,
                 last_trade_id=None if t.last_trade_id is None else t.last_trade_id + id_shift,
             )
-            p.produce(topic, key=t2.key.encode(), value=ser(t2, ctx))
+            p.produce(topic, key=t2.key.encode(), value=encode(t2))
             p.poll(0)
             sent += 1
         k += 1

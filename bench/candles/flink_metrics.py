@@ -12,6 +12,7 @@ import json
 import socket
 import threading
 import time
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 
@@ -28,7 +29,7 @@ def rest_options(port: int) -> dict[str, str]:
         "rest.bind-port": str(port),
         "rest.port": str(port),
         "rest.address": "127.0.0.1",
-        "metrics.fetcher.update-interval": "500",
+        "metrics.fetcher.update-interval": "1000",
     }
 
 
@@ -57,25 +58,42 @@ class SourceProgress:
 
     def _run(self) -> None:
         base = f"http://127.0.0.1:{self.port}"
+        metric_url = None
         while not self._stop.is_set():
             try:
-                jobs = _get(f"{base}/jobs/overview")["jobs"]
-                running = [j for j in jobs if j["state"] == "RUNNING"]
-                if running:
-                    job = _get(f"{base}/jobs/{running[0]['jid']}")
-                    # The source is the vertex nothing feeds: the first in topological order.
-                    source = job["vertices"][0]
-                    self.samples.append(
-                        (time.monotonic(), int(source["metrics"].get("write-records", 0)))
-                    )
+                if metric_url is None:
+                    metric_url = self._source_metric_url(base)
+                if metric_url:
+                    values = _get(metric_url)
+                    self.samples.append((time.monotonic(), int(float(values[0]["sum"]))))
             except (OSError, KeyError, IndexError, ValueError):
                 pass  # REST not up yet, or the job just finished
-            self._stop.wait(0.5)
+            self._stop.wait(1.0)
+
+    @staticmethod
+    def _source_metric_url(base: str) -> str | None:
+        """The source operator's numRecordsOut, summed over subtasks. (The vertex-level
+        record counts miss records handed to chained operators, e.g. a blackhole sink.)"""
+        jobs = [j for j in _get(f"{base}/jobs/overview")["jobs"] if j["state"] == "RUNNING"]
+        if not jobs:
+            return None
+        jid = jobs[0]["jid"]
+        # The source is the vertex nothing feeds: the first in topological order.
+        vid = _get(f"{base}/jobs/{jid}")["vertices"][0]["id"]
+        url = f"{base}/jobs/{jid}/vertices/{vid}/subtasks/metrics"
+        names = [m["id"] for m in _get(url)]
+        wanted = [n for n in names if n.startswith("Source__") and n.endswith(".numRecordsOut")]
+        return f"{url}?get={urllib.parse.quote(wanted[0])}&agg=sum" if wanted else None
 
     def sustained_rate(self, total: int, lo: float = 0.1, hi: float = 0.9) -> float | None:
-        """Records/s between the first samples reaching lo·total and hi·total."""
-        a = next(((t, n) for t, n in self.samples if n >= lo * total), None)
-        b = next(((t, n) for t, n in self.samples if n >= hi * total), None)
-        if a is None or b is None or b[0] <= a[0]:
+        """Records/s between the first samples reaching lo·total and hi·total (or, for a run
+        that finishes between two metric refreshes, the last sample that moved)."""
+        moving = [(t, n) for t, n in self.samples if n > 0]
+        if not moving:
             return None
+        a = next(((t, n) for t, n in moving if n >= lo * total), moving[0])
+        later = [(t, n) for t, n in moving if n > a[1]]
+        if not later:
+            return None
+        b = next(((t, n) for t, n in later if n >= hi * total), later[-1])
         return (b[1] - a[1]) / (b[0] - a[0])
