@@ -1,5 +1,10 @@
 """Iceberg tables of the candles job: bronze.trades (append) and silver.candles (v2 upsert).
 
+bronze.trades has no identifier fields on purpose: the job writes each trade id once (the
+PTF deduplicates), and with identifier fields Iceberg's Flink sink switches to its equality
+delta writer (a key map and delete files per checkpoint), which cost a fifth of the job's
+CPU in the profile (docs/benchmarks.md "Candles").
+
 Created with PyIceberg (Flink DDL cannot declare a day() partition transform); the job then
 writes them through the shared JDBC catalog (candleflow.catalog). silver.candles upserts on
 its identifier fields (exchange, symbol, interval, window_start): the last revision wins.
@@ -37,7 +42,6 @@ _TYPES = {
     "DECIMAL(38, 18)": DecimalType(38, 18),
 }
 CANDLE_KEY = ("exchange", "symbol", "interval", "window_start")
-TRADE_KEY = ("exchange", "symbol", "trade_id")
 
 
 def _schema(columns: list[tuple[str, str]], key: tuple[str, ...]) -> Schema:
@@ -62,7 +66,7 @@ def ensure_tables(
     for ns in (bronze, silver):
         with contextlib.suppress(NamespaceAlreadyExistsError):
             cat.create_namespace(ns)
-    trades_schema = _schema(TRADE_COLUMNS, TRADE_KEY)
+    trades_schema = _schema(TRADE_COLUMNS, ())
     candles_schema = _schema(CANDLE_COLUMNS, CANDLE_KEY)
     tables = []
     for ident, schema, spec, props in (
@@ -85,4 +89,10 @@ def ensure_tables(
             )
         except TableAlreadyExistsError:
             tables.append(cat.load_table(ident))
-    return tables[0], tables[1]
+    bronze_table = tables[0]
+    if bronze_table.schema().identifier_field_ids:
+        # Made by an earlier version: drop the key so the sink appends (metadata only).
+        with bronze_table.update_schema() as update:
+            update.set_identifier_fields()
+        bronze_table = cat.load_table(f"{bronze}.trades")
+    return bronze_table, tables[1]
