@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 from decimal import Decimal, InvalidOperation
@@ -256,3 +257,30 @@ def test_connection_metrics_are_batched_but_exact() -> None:
     assert (conn.stats.frames, conn.stats.trades, conn.stats.duplicates) == (14, 10, 3)
     conn.sync_metrics()  # nothing new: nothing counted twice
     assert _value(names[1], "binance", "stream") == after[2]
+
+
+async def test_the_reader_yields_while_frames_are_queued() -> None:
+    """recv() returns queued frames without suspending; the one reader task must still let
+    the watchdog and the stop signal run, and a cancel must land between frames."""
+
+    class Flood:  # like websockets with its frame queue full: recv() never suspends
+        def __init__(self) -> None:
+            self.sent = 0
+
+        async def recv(self) -> str:
+            if self.sent >= 20_000:  # a reader that never yields ends here, not in a hang
+                raise RuntimeError("the reader never yielded")
+            self.sent += 1
+            return _frame(a=self.sent, f=self.sent, l=self.sent)
+
+    sink = _CountingSink()
+    conn = Connection(Endpoint("binance", "ws://unused.invalid", []), sink)
+    ws = Flood()
+    reader = asyncio.create_task(conn._read(ws))
+    await asyncio.sleep(0.05)  # returns only if the reader yields
+    reader.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await reader
+    assert conn.stats.frames >= 64
+    # every frame handed out was handled whole, in order, before the cancel landed
+    assert [t.trade_id for t in sink.trades] == list(range(1, ws.sent + 1))
