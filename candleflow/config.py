@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -121,6 +121,24 @@ class CandleSettings(BaseSettings):
     idle_flush_delay_seconds: float = 60
     dedup_ttl_seconds: float = 86400
     emit_empty_windows: bool = True
+
+    @model_validator(mode="after")
+    def _dedup_outlives_corrections(self) -> CandleSettings:
+        # A trade id forgotten while its window still takes corrections could be counted
+        # twice: the dedup horizon must cover the longest window + grace + lateness.
+        from candleflow.intervals import parse_intervals
+
+        need = max(
+            iv.micros / 1e6 + self.grace_us(iv.name) / 1e6 for iv in parse_intervals(self.intervals)
+        )
+        need += self.allowed_lateness_seconds
+        if self.dedup_ttl_seconds < need:
+            raise ValueError(
+                f"dedup_ttl_seconds={self.dedup_ttl_seconds:g} is shorter than the longest "
+                f"window + its grace + allowed_lateness_seconds = {need:g} s: a duplicate "
+                "could be counted twice; raise CANDLEFLOW_CANDLES_DEDUP_TTL_SECONDS"
+            )
+        return self
 
     def grace_us(self, interval: str) -> int:
         return int(self.grace_seconds.get(interval, self.default_grace_seconds) * 1_000_000)

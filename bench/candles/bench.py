@@ -151,6 +151,9 @@ def main() -> None:
     ap.add_argument("--state-backend", default="hashmap", help="hashmap or rocksdb")
     ap.add_argument("--no-iceberg", action="store_true", help="Kafka sinks only")
     ap.add_argument("--topic", help="reuse a topic already holding --trades trades")
+    ap.add_argument(
+        "--markets", type=int, default=1, help="spread the trades over N markets (default 1)"
+    )
     ap.add_argument("--no-throughput", action="store_true", help="only the latency probe")
     ap.add_argument("--no-latency", action="store_true", help="only the throughput runs")
     ap.add_argument("--latency-seconds", type=float, default=200, help="live producing time")
@@ -170,7 +173,7 @@ def main() -> None:
             if not args.topic:
                 topics.ensure_topics(topics.admin(s.bootstrap_servers), [topics.TopicSpec(topic)])
                 t = time.monotonic()
-                produce(s, topic, args.trades)
+                produce(s, topic, args.trades, args.markets)
                 print(
                     f"produced {args.trades:,} trades in {time.monotonic() - t:.1f}s to {topic}",
                     flush=True,

@@ -22,8 +22,18 @@ DAY = (
 DAY_US = 86_400 * 1_000_000
 
 
-def produce(s: StackSettings, topic: str, n: int) -> None:
-    """n trades: the day, then the same day shifted by k days with shifted ids, and so on."""
+def market_names(markets: int) -> list[tuple[str, str]]:
+    """(canonical, native) names of `markets` markets: the day's own first, then copies."""
+    return [("BTC-USD-PERP", "BTCUSD_PERP")] + [
+        (f"BTC{m}-USD-PERP", f"BTC{m}USD_PERP") for m in range(1, markets)
+    ]
+
+
+def produce(s: StackSettings, topic: str, n: int, markets: int = 1) -> None:
+    """n trades: the day, then the same day shifted by k days with shifted ids, and so on.
+    With markets > 1, trade i goes to market i mod markets (the job partitions by market,
+    so this is what lets its parallel subtasks share the work)."""
+    names = market_names(markets)
     day = list(binance_files.read_trades(DAY))
     # The ingest's own encoder (byte-equal to the registry serializer, several times faster).
     encode = TradeEncoder(avro.register_contract(s.registry_url, topic, "trade"))
@@ -46,6 +56,8 @@ def produce(s: StackSettings, topic: str, n: int) -> None:
                 event_time_us=t.event_time_us + shift,
                 ingest_time_us=t.ingest_time_us + shift,
                 trade_id=t.trade_id + id_shift,
+                symbol=names[sent % markets][0],
+                native_symbol=names[sent % markets][1],
                 first_trade_id=None if t.first_trade_id is None else t.first_trade_id + id_shift,
                 last_trade_id=None if t.last_trade_id is None else t.last_trade_id + id_shift,
             )

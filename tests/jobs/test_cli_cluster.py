@@ -221,8 +221,10 @@ def test_jobs_cli_lifecycle(
     assert late.exit_code == 1 and "only a RUNNING job" in late.output
 
     # 4. Restore from the savepoint (hashmap state now: canonical savepoints switch backends)
-    # and go on: phase 2 closes 00:02 and 00:03; each candle exactly once over both jobs.
-    job2 = submit(env, *options, "--parallelism", "1", "--from-savepoint", sp1)
+    # with a different allowed lateness (only a change of intervals must be refused), and go
+    # on: phase 2 closes 00:02 and 00:03; each candle exactly once over both jobs.
+    env2 = {**env, "CANDLEFLOW_CANDLES_ALLOWED_LATENESS_SECONDS": "200"}
+    job2 = submit(env2, *options, "--parallelism", "1", "--from-savepoint", sp1)
     cancel_leftovers.append(job2)
     wait_tasks_running(s, job2)
     produce(s, topics["trades"], [t for t in day if t.event_time_us >= T0_US + 150_000_000])

@@ -51,10 +51,16 @@ public class CandleFunction extends ProcessTableFunction<Row> {
     if (market.spec == null) {
       market.init(s);
     } else if (!market.spec.equals(s.text)) {
-      // Changing intervals would reinterpret state by index: refuse rather than corrupt.
-      throw new IllegalStateException(
-          "CandleFunction: candle spec changed from '" + market.spec + "' to '" + s.text
-              + "'; start from a fresh state (no savepoint) to change intervals");
+      // State is indexed by interval: changing the intervals would reinterpret it, so refuse.
+      // Grace, lateness, idle delay, dedup horizon and outputs may change across a savepoint;
+      // the market then follows the new settings (its timers read market.spec).
+      String before = Spec.parse(market.spec).intervalLayout();
+      if (!before.equals(s.intervalLayout())) {
+        throw new IllegalStateException(
+            "CandleFunction: intervals changed from '" + before + "' to '" + s.intervalLayout()
+                + "'; start from a fresh state (no savepoint) to change intervals");
+      }
+      market.spec = s.text;
     }
     Trade t = Trade.read(trades, layout);
 

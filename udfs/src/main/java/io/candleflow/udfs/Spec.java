@@ -41,6 +41,15 @@ public final class Spec implements Serializable {
     return names.length;
   }
 
+  /** What the state layout depends on: the intervals, in order, with their sizes. */
+  public String intervalLayout() {
+    StringBuilder b = new StringBuilder();
+    for (int i = 0; i < names.length; i++) {
+      b.append(i == 0 ? "" : ",").append(names[i]).append(':').append(sizeUs[i]);
+    }
+    return b.toString();
+  }
+
   public static Spec parse(String text) {
     List<String> names = new ArrayList<>();
     List<long[]> sg = new ArrayList<>();
