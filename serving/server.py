@@ -158,6 +158,7 @@ async def serve(addr: str, serving: ServingSettings | None = None) -> None:
         local=serving.local,
         tls=bool(serving.tls_cert),
         mtls=bool(serving.tls_client_ca),
+        loop=type(asyncio.get_running_loop()).__module__.split(".")[0],
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -45,5 +45,12 @@ def run(
         raise typer.BadParameter("set CANDLEFLOW_SERVING_TOKENS (or pass --local)")
     if bool(cfg.tls_cert) != bool(cfg.tls_key):
         raise typer.BadParameter("--tls-cert and --tls-key go together")
+    if cfg.event_loop not in ("uvloop", "asyncio"):
+        raise typer.BadParameter("CANDLEFLOW_SERVING_EVENT_LOOP: uvloop or asyncio")
     stack = StackSettings()
-    asyncio.run(serve(addr or f"{stack.host}:{stack.grpc_port}", cfg))
+    run_loop = asyncio.run
+    if cfg.event_loop == "uvloop":
+        import uvloop
+
+        run_loop = uvloop.run
+    run_loop(serve(addr or f"{stack.host}:{stack.grpc_port}", cfg))

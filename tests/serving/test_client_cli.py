@@ -202,6 +202,7 @@ def test_serve_stops_gracefully_on_sigterm(kafka_stack, tmp_path):
         out, _ = proc.communicate(timeout=30)
         assert proc.returncode == 0, out
         assert "serving.stopped" in out
+        assert "loop=uvloop" in out  # the default event loop of `serve`
     finally:
         if proc.poll() is None:
             proc.kill()
