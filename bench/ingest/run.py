@@ -8,7 +8,10 @@ Frame sets (all real data):
               as Binance combined-stream aggTrade frames, in the documented WS format
   captures:   every recorded trade frame both parsers understand (Binance aggTrade,
               Coinbase Advanced market_trades, Kraken v1 trade), repeated to ~50k frames
-Rounds alternate the two sides (ABAB...) so machine load hits both alike; medians.
+Sides: cryptofeed (its venv), candleflow-parse, and on coinm-day candleflow-produce (the
+live loop's per-frame work, Connection.receive, to acked Kafka) and candleflow-live (the
+same plus the WebSocket read from the fake Binance server: live.py).
+Rounds alternate the sides (ABAB...) so machine load hits all alike; medians.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from tests.fakes.exchange import binance_agg_frames  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
 OURS = [str(ROOT / ".venv" / "bin" / "python"), str(ROOT / "bench" / "ingest" / "ours.py")]
+LIVE = [str(ROOT / ".venv" / "bin" / "python"), str(ROOT / "bench" / "ingest" / "live.py")]
 THEIRS = [
     str(ROOT / "bench" / ".venv-cryptofeed" / "bin" / "python"),
     str(ROOT / "bench" / "ingest" / "theirs.py"),
@@ -110,6 +114,8 @@ def measure(args: argparse.Namespace, results: dict[str, dict[str, list[dict]]])
             }
             if name == "coinm-day" and not args.no_produce:
                 sides["candleflow-produce"] = OURS + [str(path), str(args.cpu), "produce"]
+                # the same plus the WebSocket read, from the fake server on the other core
+                sides["candleflow-live"] = LIVE + [str(path), str(args.cpu)]
             results[name] = {side: [] for side in sides}
             for r in range(args.rounds):
                 for side, cmd in sides.items():
