@@ -40,7 +40,8 @@ log = logging.getLogger(__name__)
 FUNCTION_CLASS = "io.candleflow.udfs.CandleFunction"
 FUNCTION_NAME = "CandleFunction"
 # Stable operator id of the PTF's state: change it only with a state migration plan.
-PTF_UID = "candles-ptf-v1"
+# v2: the market state is packed (MarketClock); v1 savepoints are refused, start v2 afresh.
+PTF_UID = "candles-ptf-v2"
 
 
 @dataclass

@@ -37,7 +37,7 @@ public class CandleFunction extends ProcessTableFunction<Row> {
   // before it is left unread: ids seen before such an upgrade are not deduplicated again.
   public void eval(
       Context ctx,
-      @StateHint(ttl = "0") Market market,
+      @StateHint(ttl = "0") Market state,
       @StateHint(ttl = "0") MapView<Long, Win> windows,
       @StateHint(ttl = "0") MapView<Long, byte[]> seenIds,
       @ArgumentHint(ArgumentTrait.SET_SEMANTIC_TABLE) Row trades,
@@ -48,19 +48,24 @@ public class CandleFunction extends ProcessTableFunction<Row> {
       DataType type = ctx.tableSemanticsFor("trades").dataType();
       layout = new Trade.Layout(DataType.getFieldNames(type));
     }
-    if (market.spec == null) {
-      market.init(s);
-    } else if (!market.spec.equals(s.text)) {
-      // State is indexed by interval: changing the intervals would reinterpret it, so refuse.
-      // Grace, lateness, idle delay, dedup horizon and outputs may change across a savepoint;
-      // the market then follows the new settings (its timers read market.spec).
-      String before = Spec.parse(market.spec).intervalLayout();
-      if (!before.equals(s.intervalLayout())) {
-        throw new IllegalStateException(
-            "CandleFunction: intervals changed from '" + before + "' to '" + s.intervalLayout()
-                + "'; start from a fresh state (no savepoint) to change intervals");
+    MarketClock market;
+    if (state.packed == null) {
+      market = MarketClock.fresh(s);
+    } else {
+      market = MarketClock.decode(state.packed);
+      if (!market.hasSpec(s)) {
+        // State is indexed by interval: changing the intervals would reinterpret it, so
+        // refuse. Grace, lateness, idle delay, dedup horizon and outputs may change across a
+        // savepoint; the market then follows the new settings (its timers read its spec).
+        String before = Spec.parse(market.specText()).intervalLayout();
+        if (!before.equals(s.intervalLayout())) {
+          throw new IllegalStateException(
+              "CandleFunction: intervals changed from '" + before + "' to '"
+                  + s.intervalLayout()
+                  + "'; start from a fresh state (no savepoint) to change intervals");
+        }
+        market.spec = s.textBytes();
       }
-      market.spec = s.text;
     }
     Trade t = Trade.read(trades, layout);
 
@@ -96,6 +101,7 @@ public class CandleFunction extends ProcessTableFunction<Row> {
       SeenIds.prune(seenIds, clock - s.dedupUs);
       market.nextPruneUs = clock + s.dedupUs / 4;
     }
+    state.packed = market.encode();
   }
 
   /**
@@ -104,12 +110,13 @@ public class CandleFunction extends ProcessTableFunction<Row> {
    * being fired, so each interval's deadline is kept in state and checked here.
    */
   public void onTimer(
-      OnTimerContext ctx, Market market, MapView<Long, Win> windows, MapView<Long, byte[]> seenIds)
+      OnTimerContext ctx, Market state, MapView<Long, Win> windows, MapView<Long, byte[]> seenIds)
       throws Exception {
-    if (market.spec == null) {
+    if (state.packed == null) {
       return;
     }
-    Spec s = spec(market.spec);
+    MarketClock market = MarketClock.decode(state.packed);
+    Spec s = spec(market.specText());
     TimeContext<Long> time = ctx.timeContext(Long.class);
     Long wmMs = time.currentWatermark();
     Long firedMs = time.time();
@@ -132,9 +139,10 @@ public class CandleFunction extends ProcessTableFunction<Row> {
         registerFlush(s, i, market, time, last == null ? market.seqStart[i] : last + size);
       }
     }
+    state.packed = market.encode();
   }
 
-  private void accept(Spec s, int i, Market m, MapView<Long, Win> windows,
+  private void accept(Spec s, int i, MarketClock m, MapView<Long, Win> windows,
       TimeContext<Long> time, Trade t, long start) throws Exception {
     long size = s.sizeUs[i];
     long key = key(start, i);
@@ -180,7 +188,7 @@ public class CandleFunction extends ProcessTableFunction<Row> {
   }
 
   /** (Re-)emit the empty windows from..to at price `flat`, stopping at a window with trades. */
-  private void emitEmptyChain(Spec s, int i, Market m, MapView<Long, Win> windows, long from,
+  private void emitEmptyChain(Spec s, int i, MarketClock m, MapView<Long, Win> windows, long from,
       long to, BigDecimal flat, boolean corrections) throws Exception {
     long size = s.sizeUs[i];
     long x = from;
@@ -213,7 +221,7 @@ public class CandleFunction extends ProcessTableFunction<Row> {
    * preceded by the empty windows of the gap before it (flat at the previous close). Empty
    * windows after the last window with trades wait for the next one (as the reference does).
    */
-  private void emitUpTo(Spec s, int i, Market m, MapView<Long, Win> windows, long due)
+  private void emitUpTo(Spec s, int i, MarketClock m, MapView<Long, Win> windows, long due)
       throws Exception {
     if (m.seqStart[i] == null || m.maxPending[i] == null) {
       return;
@@ -238,7 +246,7 @@ public class CandleFunction extends ProcessTableFunction<Row> {
     }
   }
 
-  private void emitGap(Spec s, int i, Market m, MapView<Long, Win> windows, long from, long to)
+  private void emitGap(Spec s, int i, MarketClock m, MapView<Long, Win> windows, long from, long to)
       throws Exception {
     long size = s.sizeUs[i];
     for (long x = from; x <= to; x += size) {
@@ -253,7 +261,7 @@ public class CandleFunction extends ProcessTableFunction<Row> {
   }
 
   /** Drop windows no trade can reach any more: end + grace + allowed lateness <= clock. */
-  private void purge(Spec s, int i, Market m, MapView<Long, Win> windows, long clock)
+  private void purge(Spec s, int i, MarketClock m, MapView<Long, Win> windows, long clock)
       throws Exception {
     if (m.seqStart[i] == null || m.lastEmitted[i] == null) {
       return;
@@ -270,7 +278,7 @@ public class CandleFunction extends ProcessTableFunction<Row> {
     }
   }
 
-  private void registerFlush(Spec s, int i, Market m, TimeContext<Long> time, long start) {
+  private void registerFlush(Spec s, int i, MarketClock m, TimeContext<Long> time, long start) {
     long deadlineUs = start + s.sizeUs[i] + s.graceUs[i] + s.idleUs;
     long ms = Math.floorDiv(deadlineUs + 999, 1000L);
     if (m.flushAtMs[i] == null || ms < m.flushAtMs[i]) {

@@ -15,6 +15,7 @@ public final class Spec implements Serializable {
   private static final long serialVersionUID = 1L;
 
   public final String text;
+  private final byte[] textBytes;
   public final String[] names;
   public final long[] sizeUs;
   public final long[] graceUs;
@@ -27,6 +28,7 @@ public final class Spec implements Serializable {
   private Spec(String text, List<String> names, List<long[]> sg, long lateness, long idle,
       long dedup, boolean trades, boolean empty) {
     this.text = text;
+    this.textBytes = text.getBytes(java.nio.charset.StandardCharsets.UTF_8);
     this.names = names.toArray(new String[0]);
     this.sizeUs = sg.stream().mapToLong(a -> a[0]).toArray();
     this.graceUs = sg.stream().mapToLong(a -> a[1]).toArray();
@@ -39,6 +41,10 @@ public final class Spec implements Serializable {
 
   public int count() {
     return names.length;
+  }
+
+  byte[] textBytes() {
+    return textBytes;
   }
 
   /** What the state layout depends on: the intervals, in order, with their sizes. */
