@@ -17,6 +17,7 @@ import json
 from decimal import Decimal, InvalidOperation
 
 import pytest
+from aiohttp import WSMessage, WSMsgType
 from hypothesis import given
 from hypothesis import strategies as st
 from prometheus_client import REGISTRY
@@ -260,23 +261,23 @@ def test_connection_metrics_are_batched_but_exact() -> None:
 
 
 async def test_the_reader_yields_while_frames_are_queued() -> None:
-    """recv() returns queued frames without suspending; the one reader task must still let
+    """receive() returns buffered frames without suspending; the one reader task must still let
     the watchdog and the stop signal run, and a cancel must land between frames."""
 
-    class Flood:  # like websockets with its frame queue full: recv() never suspends
+    class Flood:  # like aiohttp with frames buffered: receive() never suspends
         def __init__(self) -> None:
             self.sent = 0
 
-        async def recv(self) -> str:
+        async def receive(self) -> WSMessage:
             if self.sent >= 20_000:  # a reader that never yields ends here, not in a hang
                 raise RuntimeError("the reader never yielded")
             self.sent += 1
-            return _frame(a=self.sent, f=self.sent, l=self.sent)
+            return WSMessage(WSMsgType.TEXT, _frame(a=self.sent, f=self.sent, l=self.sent), None)
 
     sink = _CountingSink()
     conn = Connection(Endpoint("binance", "ws://unused.invalid", []), sink)
     ws = Flood()
-    reader = asyncio.create_task(conn._read(ws))
+    reader = asyncio.create_task(conn._read(ws))  # type: ignore[arg-type]
     await asyncio.sleep(0.05)  # returns only if the reader yields
     reader.cancel()
     with pytest.raises(asyncio.CancelledError):
