@@ -57,7 +57,8 @@ class LagHistogram:
         self.sum += value
 
     def cumulative(self) -> list[tuple[str, float]]:
-        out, total = [], 0
+        out: list[tuple[str, float]] = []
+        total = 0
         for bound, n in zip(_LE, list(self.counts), strict=True):
             total += n
             out.append((bound, total))

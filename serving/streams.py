@@ -281,7 +281,7 @@ class Streams:
                 n, lag_s = 0, 0.0
                 while sub.queue:  # drain; metrics once per drain
                     if batch and len(sub.queue) > 1:
-                        parts = []
+                        parts: list[bytes] = []
                         while sub.queue and len(parts) < MAX_BATCH:
                             rec, payload = sub.queue.popleft()
                             last_cursor[(rec.topic, rec.partition)] = rec.offset + 1
