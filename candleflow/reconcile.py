@@ -23,7 +23,6 @@ from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import urlparse
 
 import typer
 from rich.console import Console
@@ -181,7 +180,8 @@ def read_candles_iceberg(
     the last committed (data sequence number), then the highest revision (_ICEBERG_SQL).
     """
     import duckdb
-    from pyiceberg.manifest import DataFileContent, ManifestContent
+
+    from candleflow import iceberg_files
 
     if catalog is None:
         from candleflow.catalog import catalog as shared_catalog
@@ -191,20 +191,12 @@ def read_candles_iceberg(
     snapshot = table.current_snapshot()
     if snapshot is None:
         return {}
-    entries = [
-        entry
-        for manifest in snapshot.manifests(table.io)
-        if manifest.content == ManifestContent.DATA
-        for entry in manifest.fetch_manifest_entry(table.io, discard_deleted=True)
-        if entry.data_file.content == DataFileContent.DATA
-    ]
-    # DuckDB reads local paths (file:/x and file:///x alike).
-    files = [urlparse(e.data_file.file_path).path for e in entries]
-    if not files:
+    with_seqs = iceberg_files.data_files(table, snapshot)
+    if not with_seqs:
         return {}
     params = {
-        "files": files,
-        "seqs": [e.sequence_number or 0 for e in entries],
+        "files": [path for path, _ in with_seqs],
+        "seqs": [seq for _, seq in with_seqs],
         "exchange": exchange,
         "symbol": symbol,
         "interval": interval,

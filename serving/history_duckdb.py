@@ -5,12 +5,11 @@ from __future__ import annotations
 import threading
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlparse
 
 import duckdb
 from pyiceberg.exceptions import NoSuchTableError
-from pyiceberg.manifest import DataFileContent, ManifestContent
 
+from candleflow import iceberg_files
 from candleflow.config import StackSettings
 from candleflow.domain import Anomaly, Candle, Explanation
 from serving.history import CandleQuery, NotFound, Tables, candle_from_row, load_catalog
@@ -20,24 +19,16 @@ SELECT exchange, symbol, "interval", epoch_us(window_start) AS window_start,
        epoch_us(window_end) AS window_end, open, high, low, close, volume, quote_volume,
        trade_count, taker_buy_volume, taker_buy_quote_volume, vwap, first_trade_id,
        last_trade_id, revision, is_empty
-FROM read_parquet($files, union_by_name = true)
+FROM read_parquet($files, union_by_name = true, filename = true) AS d
+JOIN (SELECT unnest($files) AS file, unnest($seqs) AS seq) AS f ON d.filename = f.file
 WHERE symbol = $symbol AND "interval" = $interval
   AND ($exchange IS NULL OR exchange = $exchange)
   AND epoch_us(window_start) >= $start AND ($end IS NULL OR epoch_us(window_start) < $end)
 QUALIFY row_number() OVER (PARTITION BY exchange, symbol, "interval", window_start
-                           ORDER BY revision DESC) = 1
+                           ORDER BY f.seq DESC, revision DESC) = 1
 ORDER BY window_start, exchange
 LIMIT $limit
 """
-
-
-def _local_path(uri: str) -> str:
-    parsed = urlparse(uri)
-    if parsed.scheme in ("", "file"):
-        return parsed.path
-    raise NotImplementedError(
-        f"{uri}: the embedded history backend reads local warehouses; use --history trino"
-    )
 
 
 class DuckDBHistory:
@@ -75,14 +66,7 @@ class DuckDBHistory:
 
     @staticmethod
     def data_files(table: Any, snap: Any) -> list[str]:
-        files = []
-        for manifest in snap.manifests(table.io):
-            if manifest.content != ManifestContent.DATA:
-                continue  # delete files: resolved by the highest-revision rule instead
-            for entry in manifest.fetch_manifest_entry(table.io, discard_deleted=True):
-                if entry.data_file.content == DataFileContent.DATA:
-                    files.append(_local_path(entry.data_file.file_path))
-        return files
+        return [path for path, _ in iceberg_files.data_files(table, snap)]
 
     def _query(self, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
         with self._lock:  # one connection per call: DuckDB connections are not thread-safe
@@ -99,13 +83,14 @@ class DuckDBHistory:
         snap = self.snapshot(table, q.snapshot_id, q.as_of_us)
         if snap is None:
             return [], 0
-        files = self.data_files(table, snap)
-        if not files:
+        with_seqs = iceberg_files.data_files(table, snap)
+        if not with_seqs:
             return [], snap.snapshot_id
         rows = self._query(
             _SELECT,
             {
-                "files": files,
+                "files": [path for path, _ in with_seqs],
+                "seqs": [seq for _, seq in with_seqs],
                 "symbol": q.symbol,
                 "interval": q.interval,
                 "exchange": q.exchange,

@@ -114,3 +114,31 @@ def test_sql_command_runs_trino_sql(candle_table, trino_server):
     assert res.exit_code == 0, res.output
     n = sum(1 for c in candle_table.after if c.symbol == "BTC-USDT")
     assert res.output.splitlines() == ["interval,n,r", f"1m,{n},1"]
+
+
+def test_duckdb_last_commit_wins_over_a_higher_revision(kafka_stack):
+    """A re-run (e.g. a backfill) writes revision 0 of windows that an earlier run had
+    corrected to revision 1. The upsert makes the later row current; the embedded reader,
+    which sees all rows of the data files, must pick the last-committed one, not the
+    highest revision."""
+    import uuid
+
+    from candleflow.catalog import catalog
+    from serving.history import Tables
+    from tests.serving import data
+    from tests.serving.conftest import candle_arrow
+
+    cat = catalog(kafka_stack.settings)
+    ns = f"test_serving_{uuid.uuid4().hex[:8]}"
+    cat.create_namespace(ns)
+    rerun = list(data.spot_candles()[:30])
+    first = [data.corrected(c) if 10 <= i < 20 else c for i, c in enumerate(rerun)]
+    table = cat.create_table(f"{ns}.candles", schema=candle_arrow(first[:1]).schema)
+    table.append(candle_arrow(first))
+    table.append(candle_arrow(rerun[10:20]))  # the re-run's revision 0, committed later
+    tables = Tables(candles=f"{ns}.candles", anomalies=f"{ns}.a", explanations=f"{ns}.e")
+    got, _ = make_history("duckdb", kafka_stack.settings, tables).get_candles(
+        CandleQuery("BTC-USDT", "1m")
+    )
+    assert got == expected(rerun)
+    assert [c.revision for c in got[10:20]] == [0] * 10
