@@ -74,7 +74,12 @@ def trade_lists(draw: st.DrawFn) -> list[Trade]:
 
 
 def candle_settings(lateness_s: float) -> CandleSettings:
-    return CandleSettings(grace_seconds={"1m": 10, "5m": 30}, allowed_lateness_seconds=lateness_s)
+    # The dedup horizon must outlive every correction (CandleSettings checks it).
+    return CandleSettings(
+        grace_seconds={"1m": 10, "5m": 30},
+        allowed_lateness_seconds=lateness_s,
+        dedup_ttl_seconds=max(86_400, lateness_s + 2 * 3600),
+    )
 
 
 def unrevised(candles: list[Candle]) -> list[Candle]:
