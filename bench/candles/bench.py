@@ -23,14 +23,13 @@ import os
 import time
 from dataclasses import dataclass
 
-from bench.candles.data import produce
+from bench.candles.data import produce, production_sinks
 from bench.candles.flink_metrics import SourceProgress, free_port, rest_options
 from bench.candles.latency import describe, run_latency
-from candleflow import catalog, topics
+from candleflow import topics
 from candleflow.config import CandleSettings, StackSettings
 from candleflow.testing import unique_name
-from jobs.candle_iceberg import ensure_tables
-from jobs.candle_tables import TRADE_COLUMNS, IcebergSink, KafkaSink, KafkaSource, Sinks
+from jobs.candle_tables import TRADE_COLUMNS, KafkaSource
 from jobs.candles import CandleJobConfig, build
 from jobs.flink_env import make_table_env
 
@@ -101,21 +100,7 @@ def run_job(
     trades: int,
     state_backend: str,
 ) -> Run:
-    out_c, out_l = unique_name("bench-candles"), unique_name("bench-late")
-    topics.ensure_topics(
-        topics.admin(s.bootstrap_servers), [topics.TopicSpec(out_c), topics.TopicSpec(out_l)]
-    )
-    sinks = Sinks(
-        candles=[KafkaSink(out_c, "candle", s.bootstrap_servers, s.registry_url, f"{out_c}-tx")],
-        late=[KafkaSink(out_l, "late_trade", s.bootstrap_servers, s.registry_url, f"{out_l}-tx")],
-    )
-    ddl = []
-    if iceberg:
-        ns = unique_name("bench", sep="_")
-        ensure_tables(s, bronze=ns, silver=ns)
-        ddl = [catalog.flink_catalog_ddl(s)]
-        sinks.candles.append(IcebergSink(s.catalog_name, ns, "candles"))
-        sinks.trades.append(IcebergSink(s.catalog_name, ns, "trades"))
+    sinks, ddl = production_sinks(s, "bench", iceberg)
     config = CandleJobConfig(
         source=_source(s, topic), sinks=sinks, candles=CandleSettings(), catalog_ddl=ddl
     )

@@ -7,9 +7,12 @@ from pathlib import Path
 
 from confluent_kafka import Producer
 
-from candleflow import avro, binance_files
+from candleflow import avro, binance_files, catalog, topics
 from candleflow.config import StackSettings
+from candleflow.testing import unique_name
 from ingest.avro_trade import TradeEncoder
+from jobs.candle_iceberg import ensure_tables
+from jobs.candle_tables import IcebergSink, KafkaSink, Sinks
 
 DAY = (
     Path(__file__).resolve().parents[2]
@@ -66,3 +69,23 @@ def produce(s: StackSettings, topic: str, n: int, markets: int = 1) -> None:
             sent += 1
         k += 1
     assert p.flush(120) == 0
+
+
+def production_sinks(s: StackSettings, prefix: str, iceberg: bool) -> tuple[Sinks, list[str]]:
+    """The job's production outputs on fresh topics/namespace: exactly-once candles and DLQ
+    topics, plus Iceberg silver.candles and bronze.trades. Returns (sinks, catalog DDL)."""
+    out_c, out_l = unique_name(f"{prefix}-candles"), unique_name(f"{prefix}-late")
+    topics.ensure_topics(
+        topics.admin(s.bootstrap_servers), [topics.TopicSpec(out_c), topics.TopicSpec(out_l)]
+    )
+    sinks = Sinks(
+        candles=[KafkaSink(out_c, "candle", s.bootstrap_servers, s.registry_url, f"{out_c}-tx")],
+        late=[KafkaSink(out_l, "late_trade", s.bootstrap_servers, s.registry_url, f"{out_l}-tx")],
+    )
+    if not iceberg:
+        return sinks, []
+    ns = unique_name(prefix, sep="_")
+    ensure_tables(s, bronze=ns, silver=ns)
+    sinks.candles.append(IcebergSink(s.catalog_name, ns, "candles"))
+    sinks.trades.append(IcebergSink(s.catalog_name, ns, "trades"))
+    return sinks, [catalog.flink_catalog_ddl(s)]

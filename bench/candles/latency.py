@@ -19,18 +19,15 @@ from statistics import median
 
 from confluent_kafka import Consumer, Producer
 
-from bench.candles.data import DAY
-from candleflow import avro, binance_files, catalog, topics
+from bench.candles.data import DAY, market_names, production_sinks
+from candleflow import avro, binance_files, topics
 from candleflow.config import CandleSettings, StackSettings
 from candleflow.domain import Candle
 from candleflow.intervals import parse_intervals
 from candleflow.testing import unique_name
-from jobs.candle_iceberg import ensure_tables
-from jobs.candle_tables import IcebergSink, KafkaSink, KafkaSource, Sinks
+from jobs.candle_tables import KafkaSource
 from jobs.candles import CandleJobConfig, build
 from jobs.flink_env import make_table_env
-
-BASES = ("BTC", "ETH", "SOL", "XRP", "ADA", "DOGE", "DOT", "LINK", "LTC", "BCH", "TRX", "AVAX")
 
 
 def now_us() -> int:
@@ -49,11 +46,6 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def _markets(n: int) -> list[tuple[str, str]]:
-    names = [f"{b}{k or ''}" for k, b in itertools.product(range(1 + n // len(BASES)), BASES)]
-    return [(f"{name}-USD-PERP", f"{name}USD_PERP") for name in names[:n]]
-
-
 def _produce_live(
     s: StackSettings, topic: str, markets: int, rate: int, seconds: float, stop: threading.Event
 ) -> tuple[int, int]:
@@ -66,7 +58,7 @@ def _produce_live(
     p = Producer(
         {"bootstrap.servers": s.bootstrap_servers, "linger.ms": 5, "enable.idempotence": True}
     )
-    names = _markets(markets)
+    names = market_names(markets)
     ids = [0] * markets
     sent, last_us, tick = 0, 0, 0.01
     started = time.monotonic()
@@ -134,26 +126,11 @@ def run_latency(
     settings: CandleSettings | None = None,
 ) -> LatencyResult:
     settings = settings or CandleSettings()
-    trades_t, out_c, out_l = (unique_name(p) for p in ("lat-trades", "lat-candles", "lat-late"))
+    trades_t = unique_name("lat-trades")
     topics.ensure_topics(
-        topics.admin(s.bootstrap_servers),
-        [
-            topics.TopicSpec(trades_t, partitions=2),
-            topics.TopicSpec(out_c),
-            topics.TopicSpec(out_l),
-        ],
+        topics.admin(s.bootstrap_servers), [topics.TopicSpec(trades_t, partitions=2)]
     )
-    sinks = Sinks(
-        candles=[KafkaSink(out_c, "candle", s.bootstrap_servers, s.registry_url, f"{out_c}-tx")],
-        late=[KafkaSink(out_l, "late_trade", s.bootstrap_servers, s.registry_url, f"{out_l}-tx")],
-    )
-    ddl: list[str] = []
-    if iceberg:
-        ns = unique_name("lat", sep="_")
-        ensure_tables(s, bronze=ns, silver=ns)
-        ddl = [catalog.flink_catalog_ddl(s)]
-        sinks.candles.append(IcebergSink(s.catalog_name, ns, "candles"))
-        sinks.trades.append(IcebergSink(s.catalog_name, ns, "trades"))
+    sinks, ddl = production_sinks(s, "lat", iceberg)
     config = CandleJobConfig(
         source=KafkaSource(
             trades_t,
@@ -173,7 +150,8 @@ def run_latency(
     client = job.get_job_client()
     seen: dict[tuple[str, str, int], int] = {}
     stop = threading.Event()
-    consumer = threading.Thread(target=_consume, args=(s, out_c, seen, stop), daemon=True)
+    candles_topic = sinks.candles[0].topic  # the exactly-once Kafka sink
+    consumer = threading.Thread(target=_consume, args=(s, candles_topic, seen, stop), daemon=True)
     consumer.start()
     result = LatencyResult()
     try:
@@ -191,7 +169,7 @@ def run_latency(
             if first is None:
                 continue
             # Windows after the first observed one that closed before the last trade.
-            for sym, _native in _markets(markets):
+            for sym, _native in market_names(markets):
                 start = first
                 while start + iv.micros + grace <= last_us:
                     at = seen.get((sym, iv.name, start))
