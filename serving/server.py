@@ -147,6 +147,12 @@ async def create_server(
 async def serve(addr: str, serving: ServingSettings | None = None) -> None:
     """Run until SIGTERM/SIGINT, then stop gracefully."""
     serving = serving or ServingSettings()
+    # Handlers first: a SIGTERM while the server starts (the port answers before the Kafka
+    # hand-off is ready) must also stop it gracefully, not kill the process.
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
     srv, port = await create_server(addr, serving=serving)
     if serving.metrics_port:
         start_http_server(serving.metrics_port)
@@ -160,10 +166,6 @@ async def serve(addr: str, serving: ServingSettings | None = None) -> None:
         mtls=bool(serving.tls_client_ca),
         loop=type(asyncio.get_running_loop()).__module__.split(".")[0],
     )
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     log.info("serving.stopping", grace=serving.shutdown_grace_seconds)
     await srv.stop(serving.shutdown_grace_seconds)
