@@ -258,7 +258,10 @@ def read_trades(
                     native_hint if "-" not in native_hint else symbols.to_binance(native_hint)
                 )
                 resolved = resolved or instrument_kind_for(native_for_kind, len(row), file_kind)
-                canonical, native = canonical_and_native(native_hint, resolved)
+                try:
+                    canonical, native = canonical_and_native(native_hint, resolved)
+                except ValueError as exc:  # the file's symbol, not this row: stop here
+                    raise BinanceFileError(str(path), None, str(exc)) from None
                 if resolved is InstrumentKind.INVERSE:
                     size = contract_size or contract_size_for(native)
             try:  # fast path; _decimal below only to explain a bad value
@@ -283,6 +286,8 @@ def read_trades(
                 _BOOL[maker_text] if maker_text in _BOOL else _bool(maker_text, "is_buyer_maker")
             )
             side = Side.SELL if maker else Side.BUY
+        except BinanceFileError:
+            raise
         except ValueError as exc:
             error = BinanceFileError(str(path), line_no, f"{exc} in row {row!r}")
             if errors is None:
@@ -350,6 +355,8 @@ def read_klines(
                 taker_buy_volume=_decimal(row[9], "taker_buy_volume", positive=False),
                 taker_buy_quote_volume=_decimal(row[10], "taker_buy_quote_volume", positive=False),
             )
+        except BinanceFileError:
+            raise
         except ValueError as exc:
             error = BinanceFileError(str(path), line_no, f"{exc} in row {row!r}")
             if errors is None:

@@ -4,24 +4,20 @@ from __future__ import annotations
 
 import re
 
-# Quote assets recognised when splitting a concatenated native symbol like BTCUSDT.
-# Longest first so USDT wins over USD.
-KNOWN_QUOTES = (
-    "FDUSD",
-    "USDT",
-    "USDC",
-    "TUSD",
-    "BUSD",
-    "EUR",
-    "USD",
-    "GBP",
-    "JPY",
-    "TRY",
-    "BTC",
-    "ETH",
-    "BNB",
-    "DAI",
-)
+# Quote assets of Binance's spot and futures markets (exchangeInfo's quoteAsset values over
+# the years, fiat and stablecoins included), recognised when splitting a concatenated
+# native symbol like BTCUSDT. Matched longest first, so USDT wins over USD and EURI over EUR.
+_QUOTE_ASSETS = (
+    # stablecoins
+    "USDT", "USDC", "FDUSD", "TUSD", "BUSD", "USDP", "PAX", "USDS", "DAI", "UST", "VAI",
+    "AEUR", "EURI", "XUSD", "USD1", "BFUSD", "USDE",
+    # fiat and fiat tokens
+    "USD", "EUR", "GBP", "JPY", "TRY", "BRL", "AUD", "RUB", "UAH", "NGN", "ZAR", "PLN",
+    "RON", "ARS", "COP", "MXN", "CZK", "IDRT", "BIDR", "BKRW", "BVND", "KRW", "IDR",
+    # crypto quote assets
+    "BTC", "ETH", "BNB", "XRP", "TRX", "DOGE", "DOT", "SOL",
+)  # fmt: skip
+KNOWN_QUOTES = tuple(sorted(_QUOTE_ASSETS, key=len, reverse=True))
 _CANONICAL = re.compile(r"^[A-Z0-9]{1,20}-[A-Z0-9]{1,20}$")
 _KRAKEN_ALIASES = {"XBT": "BTC", "XDG": "DOGE"}
 
@@ -36,7 +32,10 @@ def from_concatenated(native: str) -> str:
     for quote in KNOWN_QUOTES:
         if upper.endswith(quote) and len(upper) > len(quote):
             return f"{upper[: -len(quote)]}-{quote}"
-    raise ValueError(f"cannot split symbol {native!r} into base and quote")
+    raise ValueError(
+        f"cannot split symbol {native!r} into base and quote (quote assets known: "
+        f"{', '.join(sorted(KNOWN_QUOTES))}); give it as BASE-QUOTE, e.g. ETH-BRL"
+    )
 
 
 def from_binance(native: str) -> str:

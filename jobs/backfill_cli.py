@@ -231,7 +231,11 @@ def register(app: typer.Typer) -> None:
         started = time.monotonic()
         if output is None and not iceberg:
             raise typer.BadParameter("give --output FILE and/or --iceberg", param_hint="--output")
-        trades = load_trades(files, exchange.strip().lower(), symbol)
+        try:
+            trades = load_trades(files, exchange.strip().lower(), symbol)
+        except binance_files.BinanceFileError as exc:
+            # A bad file is the user's input: say what and where, no traceback.
+            raise typer.BadParameter(str(exc), param_hint="FILES / --symbol") from None
         if not trades:
             raise typer.BadParameter("no trades in the given files")
         target = IcebergTarget(StackSettings(), namespace) if iceberg else None

@@ -71,3 +71,13 @@ def test_backfill_real_coinm_day_equals_reference(tmp_path):
         assert r["symbol"] == c.symbol and r["exchange"] == c.exchange
     # The whole day: every raw trade of the file is in exactly one candle per interval.
     assert sum(int(r["trade_count"]) for r in rows if r["interval"] == "1m") == 240_198
+
+
+def test_backfill_bad_file_is_a_clean_usage_error(tmp_path):
+    """A file the reader refuses ends the command with exit 2 and the reason, no traceback."""
+    bad = tmp_path / "ETHQQQ-trades-2025-01-01.csv"
+    bad.write_text("1,17.8,5.69,101.29,1735689600010866,True,True\n")
+    result = CliRunner().invoke(app, ["backfill", str(bad), "--output", str(tmp_path / "o.csv")])
+    assert result.exit_code == 2
+    assert "cannot split symbol 'ETHQQQ'" in result.output
+    assert "Traceback" not in result.output and not (tmp_path / "o.csv").exists()

@@ -196,3 +196,36 @@ def test_a_broken_first_row_is_not_taken_for_a_header(tmp_path: Path) -> None:
     path = write(tmp_path, "FETUSDT-trades-2025-01-01.csv", "x51175357," + SPOT_TRADES_US[9:])
     with pytest.raises(BinanceFileError, match=r"FETUSDT-trades-2025-01-01.csv:1: .*x51175357"):
         list(read_trades(path))
+
+
+@pytest.mark.parametrize(
+    ("native", "canonical"),
+    [
+        ("ETHBRL", "ETH-BRL"),
+        ("BTCEURI", "BTC-EURI"),
+        ("BTCEUR", "BTC-EUR"),
+        ("BTCIDRT", "BTC-IDRT"),
+        ("SHIBDOGE", "SHIB-DOGE"),
+        ("BTCUSD1", "BTC-USD1"),
+        ("ETHTUSD", "ETH-TUSD"),
+        ("1000SATSFDUSD", "1000SATS-FDUSD"),
+        ("PAXGUSDT", "PAXG-USDT"),
+    ],
+)
+def test_quote_assets_beyond_the_usual_ones(tmp_path: Path, native: str, canonical: str) -> None:
+    """Binance quotes in many fiat and stable assets; a file of any of them is readable."""
+    path = write(tmp_path, f"{native}-trades-2025-01-01.zip", SPOT_TRADES_US, zipped=True)
+    trades = list(read_trades(path))
+    assert {(t.symbol, t.native_symbol) for t in trades} == {(canonical, native)}
+
+
+def test_unknown_quote_is_one_file_error_naming_the_way_out(tmp_path: Path) -> None:
+    """Not one error per row: the symbol belongs to the file, and the message says how to
+    name it; with the symbol given as BASE-QUOTE the same file reads."""
+    path = write(tmp_path, "ETHQQQ-trades-2025-01-01.csv", SPOT_TRADES_US)
+    errors: list[BinanceFileError] = []
+    with pytest.raises(BinanceFileError) as info:
+        list(read_trades(path, errors=errors))
+    assert errors == [] and info.value.line is None
+    assert "cannot split symbol 'ETHQQQ'" in str(info.value) and "BASE-QUOTE" in str(info.value)
+    assert [t.symbol for t in read_trades(path, symbol="ETH-QQQ")] == ["ETH-QQQ", "ETH-QQQ"]
