@@ -11,11 +11,14 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
+import msgspec
+
 from candleflow.domain import InstrumentKind, Side, Trade
 from candleflow.symbols import from_binance, to_binance
 from ingest.common import (
     _MS_US_BOUNDARY,
     DEFAULT_OPTIONS,
+    MAX_LONG,
     MAX_MICROS,
     Bad,
     ParseOptions,
@@ -31,7 +34,6 @@ from ingest.common import (
     flag,
     get,
     integer,
-    loads,
     make_trade,
     new_decimal,
     parse_json,
@@ -137,16 +139,65 @@ def _trade(data: dict[str, Any], ingest_time_us: int, options: ParseOptions) -> 
     )
 
 
-def _fast_trade(data: dict[str, Any], ingest_time_us: int, options: ParseOptions) -> Trade:
-    """The hot path: the same checks as _trade, inlined; anything unusual raises, and the
-    caller re-runs _trade, which names the exact reason (or accepts the frame)."""
-    native = data["s"]
-    symbol, kind, contract_size = _market(native)
+# The hot path decodes a combined-stream frame with msgspec straight into these typed
+# structs: JSON syntax, every field's type and the event tag are checked in C, and the
+# struct only ever holds what the frame said (ids stay ints, prices stay their exact text).
+# Every documented field is declared and any other refused (forbid_unknown_fields), so a
+# frame the structs accept is one the checked path reads field for field the same way;
+# whatever msgspec refuses goes to the checked path, which names the reject reason.
+class _AggTrade(msgspec.Struct, tag_field="e", tag="aggTrade", forbid_unknown_fields=True):
+    s: str
+    a: int
+    p: str
+    q: str
+    f: int
+    l: int  # noqa: E741 - Binance's field name
+    T: int
+    m: bool
+    E: int = 0
+    M: bool = False
+
+
+class _RawTrade(msgspec.Struct, tag_field="e", tag="trade", forbid_unknown_fields=True):
+    s: str
+    t: int
+    p: str
+    q: str
+    T: int
+    m: bool
+    E: int = 0
+    M: bool = False
+
+
+class _Combined(msgspec.Struct, forbid_unknown_fields=True):
+    stream: str
+    data: _AggTrade | _RawTrade
+
+
+decode_combined = msgspec.json.Decoder(_Combined).decode
+
+# native symbol -> (canonical symbol, kind, contract size); only symbols that map
+_markets: dict[str, tuple[str, InstrumentKind, Decimal | None]] = {}
+
+
+def market_fast(native: str) -> tuple[str, InstrumentKind, Decimal | None]:
+    """_market, from a plain dict (the hot path); raises ValueError for an unknown symbol."""
+    found = _markets.get(native)
+    if found is None:
+        found = _market(native)
+        if len(_markets) < 4096:
+            _markets[native] = found
+    return found
+
+
+def _fast_trade(d: _AggTrade | _RawTrade, ingest_time_us: int, options: ParseOptions) -> Trade:
+    """_trade's checks on a decoded struct (types already checked by msgspec); anything
+    unusual raises, and the caller re-runs the checked path, which names the reason."""
+    native = d.s
+    symbol, kind, contract_size = _markets.get(native) or market_fast(native)
     if options.symbols is not None and symbol not in options.symbols:
         raise LookupError
-    p, q, t, m = data["p"], data["q"], data["T"], data["m"]
-    if type(p) is not str or type(q) is not str or type(t) is not int or type(m) is not bool:
-        raise TypeError
+    p, q, t = d.p, d.q, d.T
     # validated (positive, finite, < 10^20) Decimals, shared per distinct text
     price = decimals.get(p) or new_decimal(p)
     quantity = decimals.get(q) or new_decimal(q)
@@ -156,21 +207,16 @@ def _fast_trade(data: dict[str, Any], ingest_time_us: int, options: ParseOptions
     skew = options.max_skew_us
     if skew is not None and abs(event_time_us - ingest_time_us) > skew:
         raise ValueError
-    if data["e"] == "aggTrade":
-        trade_id, first, last = data["a"], data["f"], data["l"]
-        if (
-            type(trade_id) is not int
-            or type(first) is not int
-            or type(last) is not int
-            or trade_id < 0
-            or first < 0
-            or last < first
-        ):
-            raise TypeError
+    first: int | None
+    last: int | None
+    if isinstance(d, _AggTrade):
+        trade_id, first, last = d.a, d.f, d.l
+        if trade_id < 0 or first < 0 or last < first or trade_id > MAX_LONG or last > MAX_LONG:
+            raise ValueError
     else:
-        trade_id, first, last = data["t"], None, None
-        if type(trade_id) is not int or trade_id < 0:
-            raise TypeError
+        trade_id, first, last = d.t, None, None
+        if trade_id < 0 or trade_id > MAX_LONG:
+            raise ValueError
     return make_trade(
         EXCHANGE,
         symbol,
@@ -178,7 +224,7 @@ def _fast_trade(data: dict[str, Any], ingest_time_us: int, options: ParseOptions
         trade_id,
         price,
         quantity,
-        Side.SELL if m else Side.BUY,
+        Side.SELL if d.m else Side.BUY,
         event_time_us,
         ingest_time_us,
         first,
@@ -193,12 +239,8 @@ def parse(
 ) -> TradeBatch | Reject:
     """One WebSocket frame (combined or raw stream) -> its trades, a control note, or a Reject."""
     try:
-        obj = loads(frame)
-        data = obj["data"] if "stream" in obj else obj
-        event = data["e"]
-        if event == "aggTrade" or event == "trade":
-            # the common frame: one trade; any doubt -> the checked path below
-            return TradeBatch((_fast_trade(data, ingest_time_us, options),))
+        # the common frame: one trade; any doubt -> the checked path below
+        return TradeBatch((_fast_trade(decode_combined(frame).data, ingest_time_us, options),))
     except Exception:  # noqa: BLE001, S110 - the checked path says what was wrong
         pass
     return _parse_checked(frame, ingest_time_us, options)

@@ -227,15 +227,23 @@ def dec(value: Any, what: str) -> Decimal:
     return result
 
 
+# Ids are Avro longs in the contracts: a larger one could not be written (and no exchange
+# numbers its trades that far), so it is refused like any other bad id.
+MAX_LONG = (1 << 63) - 1
+
+
 def integer(value: Any, what: str) -> int:
-    """A non-negative int from a JSON integer or a decimal-digit string."""
+    """A non-negative int (at most an Avro long) from a JSON integer or a digit string."""
     if type(value) is int:
         if value < 0:
             raise Bad(RejectReason.BAD_TYPE, f"{what} is negative")
-        return value
-    if type(value) is str and value.isascii() and value.isdigit():
-        return int(value)
-    raise Bad(RejectReason.BAD_TYPE, f"{what} {str(value)[:40]!r} is not an id")
+    elif type(value) is str and value.isascii() and value.isdigit():
+        value = int(value)
+    else:
+        raise Bad(RejectReason.BAD_TYPE, f"{what} {str(value)[:40]!r} is not an id")
+    if value > MAX_LONG:
+        raise Bad(RejectReason.BAD_TYPE, f"{what} {str(value)[:40]} does not fit a long")
+    return value
 
 
 def flag(value: Any, what: str) -> bool:

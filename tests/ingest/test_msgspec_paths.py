@@ -1,0 +1,178 @@
+"""The msgspec fast paths give exactly what the checked (orjson + hand checks) paths give.
+
+Real recorded frames, intact and corrupted every way hypothesis finds (fields retyped,
+removed, duplicated, added, huge or negative numbers, the raw text cut or spliced): the
+fast `parse` and the checked path agree trade for trade, and reject for reject with the
+same reason and detail — msgspec refusing a frame only ever sends it to the checked path.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from candleflow.binance_files import read_trades
+from candleflow.domain import Trade
+from ingest import ADAPTERS, binance
+from ingest.captures import read_frames
+from ingest.common import DEFAULT_OPTIONS, ParseOptions, Reject, TradeBatch
+from tests.fakes.exchange import binance_agg_frames
+
+DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
+CAPTURES = DATA / "captures"
+LIVE = ParseOptions(symbols=frozenset({"BTC-USD-PERP", "NKN-USDT"}), max_skew_us=300_000_000)
+
+
+def _binance_frames() -> list[str]:
+    coin_m = [
+        t
+        for _, t in zip(
+            range(300),
+            read_trades(DATA / "binance" / "BTCUSD_PERP-aggTrades-2026-05-08.zip"),
+            strict=False,
+        )
+    ]
+    frames = binance_agg_frames(coin_m, "BTCUSD_PERP")
+    for f in read_frames(CAPTURES / "binance_spot_ws_frames_2021-10-12.jsonl"):
+        if '"aggTrade"' in f.data or '"e":"trade"' in f.data:
+            frames.append(f.data)
+    # the raw @trade stream (spot), built from the same real values
+    frames += [
+        json.dumps(
+            {
+                "stream": "btcusdt@trade",
+                "data": {
+                    "e": "trade",
+                    "E": t.event_time_us // 1000,
+                    "s": "BTCUSDT",
+                    "t": t.trade_id,
+                    "p": str(t.price),
+                    "q": str(t.quantity),
+                    "T": t.event_time_us // 1000,
+                    "m": t.side.value == "SELL",
+                    "M": True,
+                },
+            },
+            separators=(",", ":"),
+        )
+        for t in coin_m[:50]
+    ]
+    return frames
+
+
+BINANCE_FRAMES = _binance_frames()
+
+_json_values = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.sampled_from([0, -1, 2**63 - 1, 2**63, 2**64 - 1, 2**64, 10**13, 10**13 - 1, 10**17]),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.sampled_from(["", "0", "-1", "1e20", "NaN", "Infinity", "1.5", "12", " 1", "1_0", "٣"]),
+    st.text(max_size=12),
+    st.lists(st.integers(), max_size=2),
+    st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+)
+
+
+def _agree(module: Any, frame: str | bytes, ingest: int, options: ParseOptions) -> None:
+    fast = module.parse(frame, ingest, options)
+    checked = module._parse_checked(frame, ingest, options)
+    if isinstance(checked, Reject):
+        assert isinstance(fast, Reject), (frame, fast)
+        assert (fast.reason, fast.detail, fast.raw) == (checked.reason, checked.detail, checked.raw)
+    else:
+        assert isinstance(fast, TradeBatch), (frame, fast)
+        assert fast == checked and all(type(t) is Trade for t in fast)
+        assert (fast.control, fast.sequence) == (checked.control, checked.sequence)
+
+
+def test_binance_fast_path_takes_every_real_frame() -> None:
+    for frame in BINANCE_FRAMES:
+        d = binance.decode_combined(frame).data
+        trade = binance._fast_trade(d, 1, DEFAULT_OPTIONS)  # no fallback needed
+        assert TradeBatch((trade,)) == binance._parse_checked(frame, 1, DEFAULT_OPTIONS)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    index=st.integers(min_value=0),
+    where=st.sampled_from(["data", "wrapper"]),
+    key=st.sampled_from(
+        ["e", "E", "s", "a", "t", "p", "q", "f", "l", "T", "m", "M", "x", "stream", "data"]
+    ),
+    action=st.sampled_from(["set", "delete", "duplicate"]),
+    value=_json_values,
+    live=st.booleans(),
+)
+def test_binance_fast_and_checked_paths_agree_on_corrupted_frames(
+    index: int, where: str, key: str, action: str, value: Any, live: bool
+) -> None:
+    frame = BINANCE_FRAMES[index % len(BINANCE_FRAMES)]
+    obj = json.loads(frame)
+    ingest = obj["data"]["T"] * 1000  # the live skew check passes on the intact frame
+    target = obj if where == "wrapper" else obj["data"]
+    if action == "set":
+        target[key] = value
+    elif action == "delete":
+        target.pop(key, None)
+    text = json.dumps(obj, separators=(",", ":"))
+    if action == "duplicate":  # JSON allows a repeated key; the last one counts
+        text = (
+            text[:-1] + "," + json.dumps({key: value})[1:-1] + "}"
+            if where == "wrapper"
+            else text.replace('"data":{', '"data":{' + json.dumps({key: value})[1:-1] + ",", 1)
+        )
+    options = LIVE if live else DEFAULT_OPTIONS
+    for f in (text, text.encode()):
+        for _ in range(2):  # the second time, the caches are warm
+            _agree(binance, f, ingest, options)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    index=st.integers(min_value=0),
+    cut=st.integers(min_value=0),
+    insert=st.sampled_from(["", "0", "-", '"', "\\", ",", "}", "{", " ", "\x00", "\ud800", "é"]),
+    drop=st.integers(min_value=0, max_value=3),
+)
+def test_binance_paths_agree_on_spliced_text(index: int, cut: int, insert: str, drop: int) -> None:
+    frame = BINANCE_FRAMES[index % len(BINANCE_FRAMES)]
+    at = cut % (len(frame) + 1)
+    text = frame[:at] + insert + frame[at + drop :]
+    _agree(binance, text, 1, DEFAULT_OPTIONS)
+    _agree(binance, text.encode("utf-8", "surrogatepass"), 1, DEFAULT_OPTIONS)
+
+
+def test_adapters_are_registered() -> None:
+    assert ADAPTERS["binance"] is binance
+
+
+_INTACT = BINANCE_FRAMES[0]
+
+
+def test_binance_paths_agree_where_msgspec_and_orjson_read_json_differently() -> None:
+    cases = [
+        # orjson reads an integer past 64 bits as a float (a BAD_TYPE id), msgspec as an int
+        _INTACT.replace('"a":', '"a":123456789012345678901234567890,"x":', 1),
+        _INTACT.replace(',"M":true', ',"M":true,"a":123456789012345678901234567890'),
+        _INTACT.replace(',"M":true', ',"M":true,"a":9223372036854775808'),
+        _INTACT.replace(',"M":true', ',"M":true,"l":18446744073709551615'),
+        # orjson refuses a number that overflows a double, even in an ignored field
+        _INTACT.replace('"E":', '"E":1e400,"x":', 1),
+        _INTACT.replace(',"M":true', ',"M":true,"E":1e400'),
+        # the event tag repeated, the wrapper's data repeated
+        _INTACT.replace(',"M":true', ',"M":true,"e":"trade"'),
+        _INTACT[:-1] + ',"data":{"e":"kline"}}',
+    ]
+    for frame in cases:
+        _agree(binance, frame, 1, DEFAULT_OPTIONS)
+        assert isinstance(binance.parse(frame, 1), Reject), frame
+    # a repeated key: the last one counts, on both paths
+    frame = _INTACT.replace("{", '{"data":null,', 1)
+    _agree(binance, frame, 1, DEFAULT_OPTIONS)
+    assert binance.parse(frame, 1) == binance.parse(_INTACT, 1)
