@@ -28,6 +28,7 @@ from ingest import ADAPTERS, binance, coinbase, kraken, metrics
 from ingest.backfill import fetch_gap
 from ingest.common import ParseOptions, Reject, now_us
 from ingest.gaps import Gap, GapTracker
+from ingest.lane import binance_receiver
 from ingest.rest import RestError
 
 log = logging.getLogger(__name__)
@@ -171,6 +172,11 @@ class Connection:
         self._stream_trades = self._stream_duplicates = 0
         self._synced = (0, 0, 0, 0)
         self._synced_at = self._polled_at = time.monotonic()
+        # Binance frames into a sink that takes Avro bytes: the fast lane (ingest/lane.py),
+        # the same checks and bytes without a Trade object; it falls back to handle().
+        avro_lane = getattr(sink, "avro_lane", None)
+        if endpoint.exchange == "binance" and avro_lane is not None:
+            self.receive = binance_receiver(self, avro_lane())  # type: ignore[method-assign,assignment]
 
     # --- frames ---------------------------------------------------------------------
 

@@ -26,6 +26,7 @@ from candleflow.domain import Trade
 from ingest import metrics
 from ingest.avro_trade import TradeEncoder
 from ingest.common import Reject, RejectReason
+from ingest.lane import AvroLane
 
 log = logging.getLogger(__name__)
 
@@ -169,6 +170,18 @@ class TradeProducer:
         self._unpolled += len(trades)
         if self._unpolled >= POLL_EVERY:
             self.poll(0)
+
+    def avro_lane(self) -> AvroLane:
+        """The raw produce route for ingest/lane.py (already encoded trades)."""
+        return AvroLane(
+            header=self.encode.header,
+            topic=self.trades_topic,
+            produce=self._producer.produce,
+            on_delivery=self._on_delivery,
+            produce_blocking=self._produce,
+            poll=self.poll,
+            poll_every=POLL_EVERY,
+        )
 
     def produce_reject(self, reject: Reject) -> None:
         self._produce(self.rejects_topic, reject.exchange.encode(), reject.to_json())
