@@ -24,7 +24,7 @@ from ingest.captures import read_frames
 from ingest.connection import Connection, endpoint
 from ingest.producer import ProducerSettings, TradeProducer
 from ingest.replay import replay
-from tests.fakes.exchange import FakeExchange, Faults, raw_trades
+from tests.fakes.exchange import FakeExchange, Faults, binance_agg_frames, raw_trades
 from tests.ingest.test_connection import FAST, _expected_coinbase
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
@@ -152,6 +152,58 @@ async def test_live_disconnect_gap_is_filled_in_kafka_exactly_once(
     reject_records = read_rejects(stack.settings, rejects, 1)
     assert [r["reason"] for r in reject_records] == ["BAD_TYPE"]
     assert reject_records[0]["raw"].startswith('{"channel":"market_trades"')
+
+
+async def test_live_binance_lane_into_kafka_exactly_once(
+    stack: Stack, unique_topic: Callable[..., str]
+) -> None:
+    """The Binance fast lane (ingest/lane.py) on the real producer: every aggregate trade
+    of the session once, value for value, across a disconnect, duplicates and reordering."""
+    topic, rejects = unique_topic("trades", partitions=3), unique_topic("rejects")
+    file_trades = [t for _, t in zip(range(400), read_trades(COIN_M), strict=False)]
+    frames = binance_agg_frames(file_trades, "BTCUSD_PERP")
+    producer = TradeProducer(stack.settings, Topics(), trades_topic=topic, rejects_topic=rejects)
+    bad = frames[30].replace('"p":"', '"p":"-', 1)
+    faults = Faults(disconnect={100: 37}, duplicate={3, 40}, swap={10}, malformed={30: bad})
+    async with FakeExchange("binance", frames, faults) as fake:
+        conn = Connection(
+            endpoint("binance", ["BTC-USD-PERP"], ws_base=fake.ws_url, binance_kind="aggTrade"),
+            producer,
+            settings=FAST,
+            rest_base=fake.rest_url,
+            seed=3,
+        )
+        assert conn.receive != Connection.receive.__get__(conn)  # the lane is installed
+        stop = asyncio.Event()
+        task = asyncio.create_task(conn.run(stop))
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and (
+            conn.stats.trades < 400 or not fake.finished.is_set()
+        ):
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.5)
+        stop.set()
+        await asyncio.wait_for(task, 10)
+    producer.close()
+    assert producer.delivered == 401 and producer.failed == 0  # 400 trades + 1 reject
+    got = read_topic(stack.settings, topic, 400)
+    assert {key for key, _ in got} == {b"binance:BTC-USD-PERP"}
+    fields = (
+        "trade_id",
+        "price",
+        "quantity",
+        "side",
+        "event_time_us",
+        "first_trade_id",
+        "last_trade_id",
+        "kind",
+        "contract_size",
+    )
+    assert sorted(tuple(getattr(t, f) for f in fields) for _, t in got) == [
+        tuple(getattr(t, f) for f in fields) for t in file_trades
+    ]
+    assert (conn.stats.gaps_found, conn.stats.gaps_filled) == (37, 37)
+    assert [r["reason"] for r in read_rejects(stack.settings, rejects, 1)] == ["NON_POSITIVE"]
 
 
 # --- broker restart on a private broker (the shared test broker stays up for others) ---
