@@ -18,12 +18,15 @@ import json
 from decimal import Decimal
 from functools import lru_cache
 from operator import attrgetter
-from typing import Any
+from typing import Any, Literal
+
+import msgspec
 
 from candleflow.domain import InstrumentKind, Side, Trade
 from candleflow.symbols import is_canonical
 from ingest.common import (
     DEFAULT_OPTIONS,
+    MAX_LONG,
     Bad,
     ParseOptions,
     Reject,
@@ -140,6 +143,8 @@ def _fast_trade(row: Any, ingest_time_us: int, options: ParseOptions) -> Trade:
         tid = int(tid)
     elif type(tid) is not int or tid < 0:
         raise TypeError
+    if tid > MAX_LONG:
+        raise ValueError
     event_time_us = iso_to_us(row["time"], "time")
     skew = options.max_skew_us
     if skew is not None and abs(event_time_us - ingest_time_us) > skew:
@@ -159,6 +164,89 @@ def _fast_trade(row: Any, ingest_time_us: int, options: ParseOptions) -> Trade:
         InstrumentKind.SPOT,
         None,
     )
+
+
+# Advanced Trade `market_trades` frames, decoded by msgspec straight into typed structs
+# (see binance.py: every field declared, anything else refused and left to the checked
+# path, which names the reject reason).
+class _Row(msgspec.Struct, forbid_unknown_fields=True):
+    product_id: str
+    trade_id: str | int
+    price: str
+    size: str
+    time: str
+    side: str
+
+
+class _Event(msgspec.Struct, forbid_unknown_fields=True):
+    trades: list[_Row]
+    type: str = ""
+
+
+class _MarketTrades(msgspec.Struct, forbid_unknown_fields=True):
+    channel: Literal["market_trades"]
+    events: list[_Event]
+    timestamp: str = ""
+    sequence_num: int | None = None
+    client_id: str = ""
+
+
+decode_market_trades = msgspec.json.Decoder(_MarketTrades).decode
+# integers orjson reads as integers (beyond, it reads a float: a BAD_TYPE sequence_num)
+_INT_MIN, _UINT_MAX = -(1 << 63), (1 << 64) - 1
+
+
+def _fast_row(row: _Row, ingest_time_us: int, options: ParseOptions) -> Trade:
+    """_fast_trade for a decoded row; anything unusual raises (the checked path decides)."""
+    product, p, q, given = row.product_id, row.price, row.size, row.trade_id
+    if not _product_ok(product):
+        raise ValueError
+    if options.symbols is not None and product not in options.symbols:
+        raise LookupError
+    side = _TAKER[row.side]
+    price = decimals.get(p) or new_decimal(p)
+    quantity = decimals.get(q) or new_decimal(q)
+    if isinstance(given, str):
+        if not (given.isascii() and given.isdigit()):
+            raise ValueError
+        tid = int(given)
+    else:
+        tid = given
+    if not 0 <= tid <= MAX_LONG:
+        raise ValueError
+    event_time_us = iso_to_us(row.time, "time")
+    skew = options.max_skew_us
+    if skew is not None and abs(event_time_us - ingest_time_us) > skew:
+        raise ValueError
+    return make_trade(
+        EXCHANGE,
+        product,
+        product,
+        tid,
+        price,
+        quantity,
+        side,
+        event_time_us,
+        ingest_time_us,
+        None,
+        None,
+        InstrumentKind.SPOT,
+        None,
+    )
+
+
+def _fast_market_trades(
+    frame: str | bytes, ingest_time_us: int, options: ParseOptions
+) -> TradeBatch:
+    msg = decode_market_trades(frame)
+    sequence = msg.sequence_num
+    if sequence is not None and not _INT_MIN <= sequence <= _UINT_MAX:
+        raise ValueError
+    trades = [_fast_row(row, ingest_time_us, options) for e in msg.events for row in e.trades]
+    out = TradeBatch(_sorted(trades))
+    if sequence is not None:
+        out.sequence = sequence
+    return out
 
 
 def _one(row: Any, ingest_time_us: int, options: ParseOptions) -> Trade:
@@ -201,6 +289,16 @@ def parse(
     frame: str | bytes, ingest_time_us: int, options: ParseOptions = DEFAULT_OPTIONS
 ) -> TradeBatch | Reject:
     """One frame of either API -> trades in id order, a control note, or a Reject."""
+    try:
+        return _fast_market_trades(frame, ingest_time_us, options)
+    except Exception:  # noqa: BLE001, S110 - not a plain market_trades frame: checked path
+        pass
+    return _parse_checked(frame, ingest_time_us, options)
+
+
+def _parse_checked(
+    frame: str | bytes, ingest_time_us: int, options: ParseOptions
+) -> TradeBatch | Reject:
     try:
         obj = parse_json(frame)
         if type(obj) is not dict:

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from candleflow.binance_files import read_trades
 from candleflow.domain import Trade
-from ingest import ADAPTERS, binance
+from ingest import ADAPTERS, binance, coinbase
 from ingest.captures import read_frames
 from ingest.common import DEFAULT_OPTIONS, ParseOptions, Reject, TradeBatch
 from tests.fakes.exchange import binance_agg_frames
@@ -176,3 +176,85 @@ def test_binance_paths_agree_where_msgspec_and_orjson_read_json_differently() ->
     frame = _INTACT.replace("{", '{"data":null,', 1)
     _agree(binance, frame, 1, DEFAULT_OPTIONS)
     assert binance.parse(frame, 1) == binance.parse(_INTACT, 1)
+
+
+COINBASE_FRAMES = [
+    f.data
+    for f in read_frames(CAPTURES / "coinbase_advanced_market_trades_2026-08-09.jsonl")
+    if '"market_trades"' in f.data
+]
+
+
+def test_coinbase_fast_path_takes_every_real_market_trades_frame() -> None:
+    assert len(COINBASE_FRAMES) > 40
+    for frame in COINBASE_FRAMES:
+        fast = coinbase._fast_market_trades(frame, 1, DEFAULT_OPTIONS)  # no fallback needed
+        checked = coinbase._parse_checked(frame, 1, DEFAULT_OPTIONS)
+        assert fast == checked and fast.sequence == checked.sequence  # type: ignore[union-attr]
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    index=st.integers(min_value=0),
+    row=st.integers(min_value=0),
+    where=st.sampled_from(["row", "row", "event", "wrapper"]),
+    key=st.sampled_from(
+        [
+            "product_id",
+            "trade_id",
+            "price",
+            "size",
+            "time",
+            "side",
+            "x",
+            "type",
+            "trades",
+            "channel",
+            "events",
+            "sequence_num",
+            "timestamp",
+            "client_id",
+        ]
+    ),
+    action=st.sampled_from(["set", "delete", "duplicate"]),
+    value=_json_values,
+    live=st.booleans(),
+)
+def test_coinbase_fast_and_checked_paths_agree_on_corrupted_frames(
+    index: int, row: int, where: str, key: str, action: str, value: Any, live: bool
+) -> None:
+    frame = COINBASE_FRAMES[index % len(COINBASE_FRAMES)]
+    obj = json.loads(frame)
+    trades = [t for e in obj["events"] for t in e["trades"]]
+    if not trades:
+        return
+    ingest = coinbase.parse(frame, 1)[0].event_time_us  # type: ignore[index]
+    target = {"row": trades[row % len(trades)], "event": obj["events"][0], "wrapper": obj}[where]
+    if action == "set":
+        target[key] = value
+    elif action == "delete":
+        target.pop(key, None)
+    text = json.dumps(obj, separators=(",", ":"))
+    if action == "duplicate":  # a repeated key: the last one counts
+        text = text[:-1] + "," + json.dumps({key: value})[1:-1] + "}"
+    options = (
+        ParseOptions(symbols=frozenset({"BTC-USD"}), max_skew_us=60_000_000)
+        if live
+        else DEFAULT_OPTIONS
+    )
+    for f in (text, text.encode()):
+        _agree(coinbase, f, ingest, options)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    index=st.integers(min_value=0),
+    cut=st.integers(min_value=0),
+    insert=st.sampled_from(["", "0", "-", '"', "\\", ",", "}", "]", " ", "\ud800", "9" * 30]),
+    drop=st.integers(min_value=0, max_value=3),
+)
+def test_coinbase_paths_agree_on_spliced_text(index: int, cut: int, insert: str, drop: int) -> None:
+    frame = COINBASE_FRAMES[index % len(COINBASE_FRAMES)]
+    at = cut % (len(frame) + 1)
+    text = frame[:at] + insert + frame[at + drop :]
+    _agree(coinbase, text, 1, DEFAULT_OPTIONS)
