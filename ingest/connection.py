@@ -172,6 +172,7 @@ class Connection:
         self._stream_trades = self._stream_duplicates = 0
         self._synced = (0, 0, 0, 0)
         self._synced_at = self._polled_at = time.monotonic()
+        self._before_sync: Callable[[], None] | None = None  # the lane's fold of its counts
         # Binance frames into a sink that takes Avro bytes: the fast lane (ingest/lane.py),
         # the same checks and bytes without a Trade object; it falls back to handle().
         avro_lane = getattr(sink, "avro_lane", None)
@@ -247,6 +248,8 @@ class Connection:
 
     def sync_metrics(self) -> None:
         """Hand the hot path's counts since the last sync on to Prometheus."""
+        if self._before_sync is not None:
+            self._before_sync()
         now = (
             self._trade_frames,
             self._control_frames,

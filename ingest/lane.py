@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from candleflow.domain import Side
 from ingest import binance
-from ingest.avro_trade import _LOW14, _SIDE_BYTES, _SMALL, _cached_decimal, _head, _long, _tail
+from ingest.avro_trade import _LOW14, _SIDE_BYTES, _cached_decimal, _head, _tail, _varint
 from ingest.common import _MS_US_BOUNDARY, MAX_LONG, decimals, new_decimal
 
 if TYPE_CHECKING:
@@ -43,10 +43,11 @@ class AvroLane:
     topic, and how to produce encoded bytes (the raw call, its delivery callback, the
     backpressure route for a full queue) and serve delivery reports."""
 
+    owner: Any  # its `produced` counts every message handed to produce() (TradeProducer)
     header: bytes
     topic: str
     produce: Callable[..., None]  # confluent_kafka.Producer.produce (positional)
-    on_delivery: Callable[[Any, Any], None]
+    on_delivery: Callable[[Any, Any], None] | None  # None: the producer's default
     produce_blocking: Callable[[str, bytes, bytes], None]  # (topic, key, value), waits for room
     poll: Callable[[float], int]
     poll_every: int
@@ -86,23 +87,38 @@ _TIME_LO, _TIME_HI = 1 << 41, 1 << 55
 
 
 def binance_receiver(conn: Connection, lane: AvroLane) -> Callable[[str | bytes], None]:
-    """A `receive(frame)` for this connection: the lane, falling back to conn.handle."""
+    """A `receive(frame)` for this connection: the lane, falling back to conn.handle.
+
+    Costs are in CPython's big-int arithmetic (every id and µs time is a 2-digit int):
+    a varint z >= 2^14 is written as its low 14 bits (a table) followed by the varint of
+    z >> 14, which consecutive trades share (ids count up, times move slowly), so that
+    part is kept per field from the previous trade. Housekeeping (activity time for the
+    watchdog, delivery reports, metrics) runs every SINK_POLL_S of the ingest clock."""
     from ingest.connection import METRICS_SYNC_S, SINK_POLL_S
 
     decode = binance.decode_combined
     agg = binance._AggTrade
+    exchange = binance.EXCHANGE
     stats, handle = conn.stats, conn.handle
     tracker_markets = conn.tracker._markets
     symbols, skew = conn.options.symbols, conn.options.max_skew_us
     header, topic, produce, on_delivery = lane.header, lane.topic, lane.produce, lane.on_delivery
-    produce_blocking, poll, poll_every = lane.produce_blocking, lane.poll, lane.poll_every
+    produce_blocking, poll, owner = lane.produce_blocking, lane.poll, lane.owner
+    poll_mask = lane.poll_every - 1
+    if lane.poll_every & poll_mask:
+        raise ValueError("poll_every must be a power of two")
     markets: dict[str, _Native] = {}
     texts = _decimal_bytes
-    low14, small, time_lo, time_hi = _LOW14, _SMALL, _TIME_LO, _TIME_HI
+    low14, time_lo, time_hi = _LOW14, _TIME_LO, _TIME_HI
     sell, buy = _SIDE_BYTES[Side.SELL], _SIDE_BYTES[Side.BUY]
-    monotonic, time_ns = time.monotonic, time.time_ns
-    unpolled = 0
-    due = 0.0  # next time to serve delivery reports / sync metrics
+    no_ids = b"\x00\x00"  # first_trade_id, last_trade_id: null
+    monotonic, time_ns, join = time.monotonic, time.time_ns, b"".join
+    poll_us = int(SINK_POLL_S * 1_000_000)
+    taken = folded = 0  # trades the lane produced; of them, handed to conn's counters
+    due_lo = due_hi = 0  # ingest-clock window until the next housekeeping
+    # the varint of z >> 14 of the previous trade, per field: id, first, last, times
+    t_hi = f_hi = l_hi = e_hi = i_hi = -1
+    t_rest = f_rest = l_rest = e_rest = i_rest = b""
 
     def market(native: str) -> _Native | None:
         try:
@@ -113,17 +129,15 @@ def binance_receiver(conn: Connection, lane: AvroLane) -> Callable[[str | bytes]
             return None
         found = _Native(
             symbol,
-            header + _head(binance.EXCHANGE, symbol, native),
-            f"{binance.EXCHANGE}:{symbol}".encode(),
+            header + _head(exchange, symbol, native),
+            f"{exchange}:{symbol}".encode(),
             _tail(kind, contract_size),
         )
         markets[native] = found
         return found
 
     def receive(frame: str | bytes) -> None:
-        nonlocal unpolled, due
-        now = monotonic()
-        stats.last_activity = now
+        nonlocal taken, t_hi, f_hi, l_hi, e_hi, i_hi, t_rest, f_rest, l_rest, e_rest, i_rest
         ingest = time_ns() // 1000
         try:
             d = decode(frame).data
@@ -133,76 +147,126 @@ def binance_receiver(conn: Connection, lane: AvroLane) -> Callable[[str | bytes]
         except Exception:  # noqa: BLE001 - the general route names what was wrong
             m = None
         if m is not None:
+            tracked = m.tracked
+            if tracked is None:  # the general route records a market's first trade
+                tracked = m.tracked = tracker_markets.get((exchange, m.symbol))
             t = d.T
             ev = t * 1000 if t < _MS_US_BOUNDARY else t
-            tracked = m.tracked
-            if tracked is None:
-                tracked = m.tracked = tracker_markets.get((binance.EXCHANGE, m.symbol))
             if (
-                time_lo <= ev < time_hi
+                tracked is not None
+                and time_lo <= ev < time_hi
                 and time_lo <= ingest < time_hi
-                and (skew is None or abs(ev - ingest) <= skew)
-                and tracked is not None
+                and (skew is None or -skew <= ev - ingest <= skew)
             ):
                 if isinstance(d, agg):
                     tid, first, last = d.a, d.f, d.l
-                    ok = 0 <= first <= last <= MAX_LONG and tid == tracked.high + 1
-                    ids = (b"\x02" + _long(first), b"\x02" + _long(last)) if ok else ()
+                    ok = tid == tracked.high + 1 and 0x2000 <= first <= last <= MAX_LONG
                 else:
-                    tid = d.t
+                    tid, first, last = d.t, -1, -1
                     ok = tid == tracked.high + 1
-                    ids = (b"\x00", b"\x00")
-                if ok and 0 <= tid <= MAX_LONG:
+                # ids >= 2^13 zig-zag to >= 2^14: a low piece and a rest (smaller ids:
+                # the general route; no exchange's live ids are that small)
+                if ok and 0x2000 <= tid <= MAX_LONG:
                     tracked.high = tid
                     tracked.high_time_us = ev
-                    ze, zi = ev << 1, ingest << 1
-                    value = b"".join(
-                        (
-                            m.prefix,
-                            _long(tid),
-                            p,
-                            q,
-                            sell if d.m else buy,
-                            low14[ze & 0x3FFF],
-                            low14[(ze >> 14) & 0x3FFF],
-                            low14[(ze >> 28) & 0x3FFF],
-                            small[ze >> 42],
-                            low14[zi & 0x3FFF],
-                            low14[(zi >> 14) & 0x3FFF],
-                            low14[(zi >> 28) & 0x3FFF],
-                            small[zi >> 42],
-                            *ids,
-                            m.tail,
+                    z = tid << 1
+                    hi = z >> 14
+                    if hi != t_hi:
+                        t_hi, t_rest = hi, _varint(hi)
+                    tid_bytes = low14[z & 0x3FFF]
+                    z = ev << 1
+                    hi = z >> 14
+                    if hi != e_hi:
+                        e_hi, e_rest = hi, _varint(hi)
+                    ev_bytes = low14[z & 0x3FFF]
+                    z = ingest << 1
+                    hi = z >> 14
+                    if hi != i_hi:
+                        i_hi, i_rest = hi, _varint(hi)
+                    side = sell if d.m else buy
+                    if first < 0:
+                        value = join(
+                            (
+                                m.prefix,
+                                tid_bytes,
+                                t_rest,
+                                p,
+                                q,
+                                side,
+                                ev_bytes,
+                                e_rest,
+                                low14[z & 0x3FFF],
+                                i_rest,
+                                no_ids,
+                                m.tail,
+                            )
                         )
-                    )
+                    else:
+                        zf = first << 1
+                        hi = zf >> 14
+                        if hi != f_hi:
+                            f_hi, f_rest = hi, _varint(hi)
+                        zl = last << 1
+                        hi = zl >> 14
+                        if hi != l_hi:
+                            l_hi, l_rest = hi, _varint(hi)
+                        value = join(
+                            (
+                                m.prefix,
+                                tid_bytes,
+                                t_rest,
+                                p,
+                                q,
+                                side,
+                                ev_bytes,
+                                e_rest,
+                                low14[z & 0x3FFF],
+                                i_rest,
+                                b"\x02",
+                                low14[zf & 0x3FFF],
+                                f_rest,
+                                b"\x02",
+                                low14[zl & 0x3FFF],
+                                l_rest,
+                                m.tail,
+                            )
+                        )
                     try:
                         produce(topic, value, m.key, -1, on_delivery)
+                        owner.produced += 1
                     except BufferError:
-                        produce_blocking(topic, m.key, value)
+                        produce_blocking(topic, m.key, value)  # counts it
                     stats.frames += 1
                     stats.trades += 1
-                    conn._trade_frames += 1
-                    conn._stream_trades += 1
-                    unpolled += 1
-                    if unpolled >= poll_every:
-                        unpolled = 0
+                    taken += 1
+                    if not taken & poll_mask:
                         poll(0)
-                    if now >= due:
-                        _housekeeping(now)
+                    if not due_lo <= ingest < due_hi:  # (also when the clock stepped back)
+                        housekeeping(ingest)
                     return
         handle(frame)
-        if now >= due:
-            _housekeeping(now)
+        if not due_lo <= ingest < due_hi:
+            housekeeping(ingest)
 
-    def _housekeeping(now: float) -> None:
-        """Connection.receive's periodic work: serve delivery reports, sync metrics."""
-        nonlocal due
-        due = now + SINK_POLL_S
+    def fold() -> None:
+        """Hand the lane's trades on to the connection's Prometheus counters."""
+        nonlocal folded
+        conn._trade_frames += taken - folded
+        conn._stream_trades += taken - folded
+        folded = taken
+
+    def housekeeping(ingest: int) -> None:
+        """Connection.receive's periodic work: activity time, delivery reports, metrics."""
+        nonlocal due_lo, due_hi
+        due_lo, due_hi = ingest, ingest + poll_us
+        now = monotonic()
+        stats.last_activity = now  # the watchdog's horizon is seconds: this is plenty
         conn._polled_at = now
         poll(0)
         if now - conn._synced_at >= METRICS_SYNC_S:
-            conn.sync_metrics()
+            conn.sync_metrics()  # calls fold()
 
+    conn._before_sync = fold
     return receive
 
 

@@ -41,6 +41,12 @@ class ProducerSettings(BaseSettings):
     compression: str = "lz4"
     # How long librdkafka keeps retrying one message (broker restarts must fit in here).
     delivery_timeout_ms: int = 600_000
+    # "all": librdkafka reports every message to Python (delivered counted per report, the
+    # produce-latency histogram sampled from them). "errors": only failures are reported
+    # (delivery.report.only.error) and delivered = produced - failed - in flight; saves the
+    # per-message report, but librdkafka then gives no per-message latency (see
+    # docs/benchmarks.md "## Ingest"), so the histogram stays empty.
+    delivery_reports: str = "all"
 
 
 POLL_EVERY = 64  # produce_many serves delivery reports after this many messages
@@ -77,12 +83,20 @@ class TradeProducer:
             "message.timeout.ms": self.settings.delivery_timeout_ms,
             "client.id": "candleflow-ingest",
         }
+        self.errors_only = self.settings.delivery_reports == "errors"
+        if self.settings.delivery_reports not in ("all", "errors"):
+            raise ValueError("delivery_reports must be 'all' or 'errors'")
+        if self.errors_only:
+            # failures only, to the default callback (no per-message callback object)
+            config["delivery.report.only.error"] = True
+            config["on_delivery"] = self._delivery_report
         config.update(extra_config or {})
         self._producer = Producer(config)
-        self.delivered = 0
+        self._delivered = 0  # "all": counted per report
+        self.produced = 0  # "errors": every message handed to librdkafka
         self.failed = 0
         self.failures: list[str] = []  # first few failure descriptions, for the report
-        self._on_delivery = self._delivery_report
+        self._on_delivery = None if self.errors_only else self._delivery_report
         self._keys: dict[tuple[str, str], bytes] = {}
         self._synced_at = 0.0
         self._reported = 0
@@ -95,11 +109,20 @@ class TradeProducer:
             subject(self.trades_topic), Schema(schema_text("trade"), "AVRO")
         )
 
+    @property
+    def delivered(self) -> int:
+        """Messages acknowledged by Kafka (as of the last delivery reports served)."""
+        if self.errors_only:
+            # len() counts queued and unacknowledged messages and unserved (failure)
+            # reports: never more than the truth, exact once polled or flushed
+            return self.produced - self.failed - len(self._producer)
+        return self._delivered
+
     def _delivery_report(self, err: KafkaError | None, msg: Message) -> None:
         # Per message, so kept cheap: plain counters here, Prometheus updated in poll().
         if err is None:
-            self.delivered += 1
-            if not self.delivered & 63:  # latency of every 64th message is plenty
+            self._delivered += 1
+            if not self._delivered & 63:  # latency of every 64th message is plenty
                 latency = msg.latency()
                 if latency is not None:
                     metrics.PRODUCE_LATENCY.observe(latency)
@@ -118,6 +141,7 @@ class TradeProducer:
                 # positional (partition -1 = the partitioner decides, then the callback):
                 # ~0.6 µs cheaper per message than the on_delivery= keyword
                 self._producer.produce(topic, value, key, -1, self._on_delivery)
+                self.produced += 1
                 return
             except BufferError:
                 # Queue full: serve delivery reports until the broker has acked some.
@@ -162,6 +186,7 @@ class TradeProducer:
             key = keys.get((trade.exchange, trade.symbol)) or self._key(trade)
             try:
                 produce(topic, value, key, -1, on_delivery)  # positional: see _produce
+                self.produced += 1
             except BufferError:
                 self._produce(topic, key, value)
         # Serve delivery reports every POLL_EVERY messages rather than per call: a poll
@@ -172,8 +197,10 @@ class TradeProducer:
             self.poll(0)
 
     def avro_lane(self) -> AvroLane:
-        """The raw produce route for ingest/lane.py (already encoded trades)."""
+        """The raw produce route for ingest/lane.py (already encoded trades); the lane
+        counts what it produces in `produced`, as produce_many does."""
         return AvroLane(
+            owner=self,
             header=self.encode.header,
             topic=self.trades_topic,
             produce=self._producer.produce,
@@ -198,8 +225,10 @@ class TradeProducer:
             return
         self._synced_at = now
         metrics.QUEUE_DEPTH.set(len(self._producer))
-        metrics.DELIVERED.inc(self.delivered - self._reported)
-        self._reported = self.delivered
+        delivered = self.delivered
+        if delivered > self._reported:
+            metrics.DELIVERED.inc(delivered - self._reported)
+            self._reported = delivered
 
     @property
     def in_flight(self) -> int:
