@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from confluent_kafka import Consumer
+from prometheus_client import REGISTRY
 
 from candleflow import avro, jvm
 from candleflow.binance_files import read_trades
@@ -21,8 +22,9 @@ from candleflow.domain import Trade
 from candleflow.procs import port_in_use
 from candleflow.stack import Stack
 from ingest.captures import read_frames
+from ingest.common import Reject, RejectReason
 from ingest.connection import Connection, endpoint
-from ingest.producer import ProducerSettings, TradeProducer
+from ingest.producer import DeliveryError, ProducerSettings, TradeProducer
 from ingest.replay import replay
 from tests.fakes.exchange import FakeExchange, Faults, binance_agg_frames, raw_trades
 from tests.ingest.test_connection import FAST, _expected_coinbase
@@ -204,6 +206,62 @@ async def test_live_binance_lane_into_kafka_exactly_once(
     ]
     assert (conn.stats.gaps_found, conn.stats.gaps_filled) == (37, 37)
     assert [r["reason"] for r in read_rejects(stack.settings, rejects, 1)] == ["NON_POSITIVE"]
+
+
+@pytest.mark.parametrize("reports", ["all", "errors"])
+def test_delivered_and_failed_counts_are_exact_in_both_report_modes(
+    stack: Stack, unique_topic: Callable[..., str], reports: str
+) -> None:
+    """delivery_reports="errors" (delivery.report.only.error): librdkafka reports failures
+    only and delivered = produced - failed - in flight; the counts must equal the per-report
+    counts of the default mode: after a flush, and with every message failing."""
+    from ingest import metrics
+
+    topic, rejects = unique_topic("trades", partitions=3), unique_topic("rejects")
+    settings = ProducerSettings(delivery_reports=reports)
+    producer = TradeProducer(
+        stack.settings, Topics(), trades_topic=topic, rejects_topic=rejects, settings=settings
+    )
+    assert producer.errors_only is (reports == "errors")
+    before = REGISTRY.get_sample_value("candleflow_ingest_delivered_total") or 0.0
+    trades = [t for _, t in zip(range(500), read_trades(COIN_M), strict=False)]
+    frames = binance_agg_frames(trades, "BTCUSD_PERP")
+    conn = Connection(endpoint("binance", ["BTC-USD-PERP"], binance_kind="aggTrade"), producer)
+    for frame in frames[:300]:  # the first through the general route, then the lane
+        conn.receive(frame)
+    producer.produce_many(trades[300:])  # produce_many's route
+    producer.produce_reject(Reject("binance", RejectReason.BAD_TYPE, "x", "test", 1))
+    assert producer.delivered <= producer.produced == 501
+    producer.close()
+    assert (producer.delivered, producer.failed, producer.in_flight) == (501, 0, 0)
+    after = REGISTRY.get_sample_value("candleflow_ingest_delivered_total")
+    assert after == before + 501  # the Prometheus counter too, exactly
+    assert len(read_topic(stack.settings, topic, 500)) == 500
+
+    # nowhere to deliver: every message fails, and is counted as failed, never delivered
+    failing = TradeProducer(
+        stack.settings,
+        Topics(),
+        trades_topic=topic,
+        rejects_topic=rejects,
+        settings=settings,
+        extra_config={"bootstrap.servers": "127.0.0.1:9", "message.timeout.ms": 300},
+    )
+    failed_before = (
+        REGISTRY.get_sample_value("candleflow_ingest_delivery_failed_total", {"topic": topic})
+        or 0.0
+    )
+    failing.produce_many(trades[:7])
+    assert failing.flush(10) == 0
+    assert (failing.delivered, failing.failed, failing.produced) == (0, 7, 7)
+    assert len(failing.failures) == 7 and "binance:BTC-USD-PERP" in failing.failures[0]
+    assert (
+        REGISTRY.get_sample_value("candleflow_ingest_delivery_failed_total", {"topic": topic})
+        == failed_before + 7
+    )
+    with pytest.raises(DeliveryError):
+        failing.close(1)
+    assert metrics.DELIVERED is not None
 
 
 # --- broker restart on a private broker (the shared test broker stays up for others) ---
