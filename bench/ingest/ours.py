@@ -3,8 +3,11 @@
 mode parse:   adapter.parse (JSON -> validated, normalized Trades)
 mode produce: what the live WebSocket loop runs per frame (Connection.receive):
               parse + dedup/gap check + metrics + Avro encode + idempotent produce to
-              Kafka, timed until every message is acknowledged by the broker.
-usage: ours.py FRAMES.jsonl CPU parse|produce
+              Kafka, timed until every message is acknowledged by the broker. Binance
+              frames take the fast lane (ingest/lane.py), the rest the general route.
+mode produce-errors: the same with delivery_reports="errors" (librdkafka reports only
+              failures; delivered = produced - failed - in flight).
+usage: ours.py FRAMES.jsonl CPU parse|produce|produce-errors
 """
 
 from __future__ import annotations
@@ -42,14 +45,19 @@ def main(path: str, mode: str) -> dict:
     from candleflow.config import Topics
     from candleflow.testing import stack_test_settings
     from ingest.connection import Connection, Endpoint
-    from ingest.producer import TradeProducer
+    from ingest.producer import ProducerSettings, TradeProducer
 
     settings = stack_test_settings()
     topic = f"bench-ingest-{uuid.uuid4().hex[:8]}"
     admin = topics.admin(settings.bootstrap_servers)
     topics.ensure_topics(admin, [topics.TopicSpec(topic, partitions=3)])
+    reports = "errors" if mode == "produce-errors" else "all"
     producer = TradeProducer(
-        settings, Topics(), trades_topic=topic, rejects_topic=f"{topic}-rejects"
+        settings,
+        Topics(),
+        trades_topic=topic,
+        rejects_topic=f"{topic}-rejects",
+        settings=ProducerSettings(delivery_reports=reports),
     )
     # One Connection per exchange, fed the frames the way its WebSocket loop feeds them
     # (Connection._session calls receive(frame)): parse, dedup/gap check, batched
@@ -71,7 +79,7 @@ def main(path: str, mode: str) -> dict:
     trades = sum(c.stats.trades for c in conns.values())
     assert remaining == 0 and producer.failed == 0 and producer.delivered == trades
     return {
-        "side": "candleflow-produce",
+        "side": f"candleflow-{mode}",
         "trades": trades,
         "frames": len(feed),
         "seconds": seconds,

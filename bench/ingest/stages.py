@@ -2,23 +2,26 @@
 
     .venv/bin/python bench/ingest/stages.py [--rounds 5] [--cpu 1] [--trades 105280]
 
-Each stage adds one step to the one before, over the same COIN-M aggTrade frames
-(run.py's coinm-day set), and reports the CPU time of the Python thread per trade, the
-best of the rounds (the least disturbed by other load; CPU time, not wall time):
+Over the same COIN-M aggTrade frames (run.py's coinm-day set), the CPU time of the Python
+thread per trade, the best of the rounds (the least disturbed by other load), and of the
+whole process (librdkafka's threads included):
 
-  json        orjson.loads of the frame
-  parse       binance.parse: JSON, validation, normalization to Trade
-  connection  Connection.receive into a sink that drops the trades: + dedup/gap check,
-              batched metrics, the loop's bookkeeping
-  encode      the same into a sink that Avro-encodes (Confluent wire format)
-  produce     the same into the real TradeProducer (idempotent, acks=all) on the test
-              stack's Kafka, until every message is acknowledged; `process` adds
-              librdkafka's own threads
+  json         orjson.loads of the frame (the old decoder, for reference)
+  decode       msgspec: the frame into binance's typed structs
+  parse        binance.parse: decode, validation, normalization to Trade
+  general      Connection.receive into a sink without the lane: parse, dedup/gap check,
+               metrics, Avro encode of the Trade (the route of every non-lane frame)
+  lane         Connection.receive with the lane (ingest/lane.py) into a sink whose
+               produce() is a no-op C call: all of the lane's Python work
+  produce      the lane into the real TradeProducer (idempotent, acks=all) on the test
+               stack's Kafka, until every message is acknowledged
+  produce-err  the same with delivery_reports="errors" (delivery.report.only.error)
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import sys
@@ -34,7 +37,7 @@ import orjson  # noqa: E402
 
 from candleflow.binance_files import read_trades  # noqa: E402
 from candleflow.domain import Trade  # noqa: E402
-from ingest import binance  # noqa: E402
+from ingest import binance, lane  # noqa: E402
 from ingest.avro_trade import TradeEncoder  # noqa: E402
 from ingest.common import DEFAULT_OPTIONS, Reject  # noqa: E402
 from ingest.connection import Connection, Endpoint, Sink  # noqa: E402
@@ -63,17 +66,35 @@ class EncodeSink(DropSink):
             self.encode(t)
 
 
+class NoopLaneSink(DropSink):
+    """The lane with a produce() that does nothing (a C call taking the same arguments)."""
+
+    produced = 0
+
+    def avro_lane(self) -> lane.AvroLane:
+        return lane.AvroLane(
+            owner=self,
+            header=TradeEncoder(1).header,
+            topic="bench",
+            produce=itertools.chain,  # any C callable accepting 5 positional arguments
+            on_delivery=None,
+            produce_blocking=lambda topic, key, value: None,
+            poll=self.poll,
+            poll_every=64,
+        )
+
+
 def _feed(frames: list[str], sink: Sink) -> None:
     receive = Connection(Endpoint("binance", "ws://bench.invalid", []), sink).receive
     for frame in frames:
         receive(frame)
 
 
-def _produce(frames: list[str]) -> None:
+def _produce(frames: list[str], reports: str = "all") -> None:
     from candleflow import topics
     from candleflow.config import Topics
     from candleflow.testing import stack_test_settings
-    from ingest.producer import TradeProducer
+    from ingest.producer import ProducerSettings, TradeProducer
 
     settings = stack_test_settings()
     topic = f"bench-stages-{uuid.uuid4().hex[:8]}"
@@ -81,7 +102,11 @@ def _produce(frames: list[str]) -> None:
     topics.ensure_topics(admin, [topics.TopicSpec(topic, partitions=3)])
     try:
         producer = TradeProducer(
-            settings, Topics(), trades_topic=topic, rejects_topic=f"{topic}-rejects"
+            settings,
+            Topics(),
+            trades_topic=topic,
+            rejects_topic=f"{topic}-rejects",
+            settings=ProducerSettings(delivery_reports=reports),
         )
         _feed(frames, producer)
         assert producer.flush(120) == 0 and producer.delivered == len(frames)
@@ -99,11 +124,15 @@ def main() -> None:
     os.sched_setaffinity(0, {args.cpu})
     trades = read_trades(DATA / "binance" / "BTCUSD_PERP-aggTrades-2026-05-08.zip")
     frames = binance_agg_frames(list(trades)[: args.trades], "BTCUSD_PERP")
-    parse, loads = binance.parse, orjson.loads
+    parse, loads, decode = binance.parse, orjson.loads, binance.decode_combined
 
     def run_json() -> None:
         for f in frames:
             loads(f)
+
+    def run_decode() -> None:
+        for f in frames:
+            decode(f)
 
     def run_parse() -> None:
         for f in frames:
@@ -111,9 +140,10 @@ def main() -> None:
 
     stages: dict[str, Callable[[], None]] = {
         "json": run_json,
+        "decode": run_decode,
         "parse": run_parse,
-        "connection": lambda: _feed(frames, DropSink()),
-        "encode": lambda: _feed(frames, EncodeSink()),
+        "general": lambda: _feed(frames, EncodeSink()),
+        "lane": lambda: _feed(frames, NoopLaneSink()),
     }
     stack = None
     if not args.no_produce:
@@ -121,6 +151,7 @@ def main() -> None:
 
         stack, started = acquire_stack(flink=False)
         stages["produce"] = lambda: _produce(frames)
+        stages["produce-err"] = lambda: _produce(frames, "errors")
     best: dict[str, tuple[float, float]] = {}
     try:
         for _ in range(args.rounds):
@@ -135,12 +166,10 @@ def main() -> None:
         if stack is not None:
             release_stack(stack, started)
     print(json.dumps({"best_us_per_trade": best, "load_average": os.getloadavg()}))
-    print("| stage | µs/trade, Python thread | step | µs/trade, process |")
-    print("| --- | --- | --- | --- |")
-    previous = 0.0
+    print("| stage | µs/trade, Python thread | µs/trade, process |")
+    print("| --- | --- | --- |")
     for name, (thread, process) in best.items():
-        print(f"| {name} | {thread:.2f} | +{thread - previous:.2f} | {process:.2f} |")
-        previous = thread
+        print(f"| {name} | {thread:.2f} | {process:.2f} |")
     print(f"{len(frames)} trades, best of {args.rounds} rounds, load {os.getloadavg()}")
 
 
