@@ -21,7 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bench.candles.data import produce, production_sinks
 from bench.candles.flink_metrics import SourceProgress, free_port, rest_options
@@ -38,6 +38,7 @@ from jobs.flink_env import make_table_env
 class Run:
     seconds: float  # end to end, start-up included
     sustained: float | None  # source records/s over the middle of the run
+    deciles: list[float | None] = field(default_factory=list)  # records/s per tenth
 
 
 def _timed(t_env_factory, submit, trades: int) -> Run:
@@ -53,7 +54,11 @@ def _timed(t_env_factory, submit, trades: int) -> Run:
         progress.stop()
     if os.environ.get("BENCH_DEBUG"):
         print(f"REST samples: {len(progress.samples)}, last {progress.samples[-1:]}", flush=True)
-    return Run(time.monotonic() - started, progress.sustained_rate(trades))
+    return Run(
+        time.monotonic() - started,
+        progress.sustained_rate(trades),
+        progress.rate_by_decile(trades),
+    )
 
 
 def _source(s: StackSettings, topic: str) -> KafkaSource:
@@ -122,7 +127,9 @@ def _line(label: str, run: Run, trades: int) -> str:
     sustained = "n/a (run too short)" if run.sustained is None else f"{run.sustained:,.0f}"
     return (
         f"{label}: sustained {sustained} trades/s; end to end {run.seconds:.1f} s "
-        f"= {trades / run.seconds:,.0f} trades/s with start-up"
+        f"= {trades / run.seconds:,.0f} trades/s with start-up\n"
+        f"  by tenth of the input (k trades/s): "
+        + " ".join("-" if r is None else f"{r / 1000:.0f}" for r in run.deciles)
     )
 
 

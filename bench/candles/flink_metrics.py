@@ -97,3 +97,8 @@ class SourceProgress:
             return None
         b = next(((t, n) for t, n in later if n >= hi * total), later[-1])
         return (b[1] - a[1]) / (b[0] - a[0])
+
+    def rate_by_decile(self, total: int) -> list[float | None]:
+        """Records/s within each tenth of the input: shows the JIT warm-up and any slowdown
+        (a JVM compiles the hot paths of a new job for the first minute or two)."""
+        return [self.sustained_rate(total, k / 10, (k + 1) / 10) for k in range(10)]

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pyarrow.parquet
 import pytest
 from confluent_kafka import Consumer, Producer
 
-from candleflow import avro, binance_files, catalog, reference
+from candleflow import avro, binance_files, catalog, iceberg_files, reference
 from candleflow.config import CandleSettings
 from candleflow.domain import Candle
 from jobs.candle_iceberg import ensure_tables
@@ -213,3 +214,27 @@ def test_real_trades_through_kafka_to_kafka_and_iceberg(
         .to_pylist()
     )
     assert sorted(bronze) == sorted(t.trade_id for t in ref.accepted)
+    # Both tables' Parquet files are zstd (Iceberg's gzip default cost the bronze writer most).
+    for name in ("trades", "candles"):
+        table = catalog.catalog(s).load_table(f"{unique_namespace}.{name}")
+        files = iceberg_files.data_files(table, table.current_snapshot())
+        assert files
+        for uri, _sequence in files:
+            path = iceberg_files.local_path(uri)
+            meta = pyarrow.parquet.ParquetFile(path).metadata
+            assert meta.row_group(0).column(0).compression == "ZSTD", (name, path)
+
+
+def test_tables_of_an_earlier_version_get_zstd(stack, unique_namespace):
+    """A table created without a codec (Iceberg's default: gzip) is switched to zstd."""
+    s = stack.settings
+    bronze, silver = ensure_tables(s, bronze=unique_namespace, silver=unique_namespace)
+    for table in (bronze, silver):
+        with table.transaction() as tx:
+            tx.remove_properties("write.parquet.compression-codec")
+        assert (
+            "write.parquet.compression-codec"
+            not in catalog.catalog(s).load_table(table.name()).properties
+        )
+    for table in ensure_tables(s, bronze=unique_namespace, silver=unique_namespace):
+        assert table.properties["write.parquet.compression-codec"] == "zstd"
