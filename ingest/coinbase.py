@@ -32,6 +32,7 @@ from ingest.common import (
     Reject,
     RejectReason,
     TradeBatch,
+    _seconds,
     batch,
     check_skew,
     check_symbol,
@@ -40,6 +41,7 @@ from ingest.common import (
     get,
     integer,
     iso_to_us,
+    iso_to_us_fast,
     make_trade,
     new_decimal,
     parse_json,
@@ -145,7 +147,7 @@ def _fast_trade(row: Any, ingest_time_us: int, options: ParseOptions) -> Trade:
         raise TypeError
     if tid > MAX_LONG:
         raise ValueError
-    event_time_us = iso_to_us(row["time"], "time")
+    event_time_us = iso_to_us_fast(row["time"])
     skew = options.max_skew_us
     if skew is not None and abs(event_time_us - ingest_time_us) > skew:
         raise ValueError
@@ -169,7 +171,7 @@ def _fast_trade(row: Any, ingest_time_us: int, options: ParseOptions) -> Trade:
 # Advanced Trade `market_trades` frames, decoded by msgspec straight into typed structs
 # (see binance.py: every field declared, anything else refused and left to the checked
 # path, which names the reject reason).
-class _Row(msgspec.Struct, forbid_unknown_fields=True):
+class _Row(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     product_id: str
     trade_id: str | int
     price: str
@@ -178,12 +180,12 @@ class _Row(msgspec.Struct, forbid_unknown_fields=True):
     side: str
 
 
-class _Event(msgspec.Struct, forbid_unknown_fields=True):
+class _Event(msgspec.Struct, forbid_unknown_fields=True, gc=False):  # never in a cycle
     trades: list[_Row]
     type: str = ""
 
 
-class _MarketTrades(msgspec.Struct, forbid_unknown_fields=True):
+class _MarketTrades(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     channel: Literal["market_trades"]
     events: list[_Event]
     timestamp: str = ""
@@ -196,53 +198,75 @@ decode_market_trades = msgspec.json.Decoder(_MarketTrades).decode
 _INT_MIN, _UINT_MAX = -(1 << 63), (1 << 64) - 1
 
 
-def _fast_row(row: _Row, ingest_time_us: int, options: ParseOptions) -> Trade:
-    """_fast_trade for a decoded row; anything unusual raises (the checked path decides)."""
-    product, p, q, given = row.product_id, row.price, row.size, row.trade_id
-    if not _product_ok(product):
-        raise ValueError
-    if options.symbols is not None and product not in options.symbols:
-        raise LookupError
-    side = _TAKER[row.side]
-    price = decimals.get(p) or new_decimal(p)
-    quantity = decimals.get(q) or new_decimal(q)
-    if isinstance(given, str):
-        if not (given.isascii() and given.isdigit()):
-            raise ValueError
-        tid = int(given)
-    else:
-        tid = given
-    if not 0 <= tid <= MAX_LONG:
-        raise ValueError
-    event_time_us = iso_to_us(row.time, "time")
-    skew = options.max_skew_us
-    if skew is not None and abs(event_time_us - ingest_time_us) > skew:
-        raise ValueError
-    return make_trade(
-        EXCHANGE,
-        product,
-        product,
-        tid,
-        price,
-        quantity,
-        side,
-        event_time_us,
-        ingest_time_us,
-        None,
-        None,
-        InstrumentKind.SPOT,
-        None,
-    )
+_products: dict[str, bool] = {}  # product id -> canonical (is_canonical, cached)
+_SPOT = InstrumentKind.SPOT
 
 
 def _fast_market_trades(
     frame: str | bytes, ingest_time_us: int, options: ParseOptions
 ) -> TradeBatch:
+    """A market_trades frame on the hot path: _fast_trade's checks per decoded row, inlined
+    (iso_to_us_fast's too); anything unusual raises and the checked path decides."""
     msg = decode_market_trades(frame)
     sequence = msg.sequence_num
     if sequence is not None and not _INT_MIN <= sequence <= _UINT_MAX:
         raise ValueError
-    trades = [_fast_row(row, ingest_time_us, options) for e in msg.events for row in e.trades]
+    symbols, skew, seconds = options.symbols, options.max_skew_us, _seconds
+    trades: list[Trade] = []
+    append = trades.append
+    for event in msg.events:
+        for row in event.trades:
+            product, p, q, given, at = row.product_id, row.price, row.size, row.trade_id, row.time
+            ok = _products.get(product)
+            if ok is None:
+                ok = is_canonical(product)
+                if len(_products) < 4096:
+                    _products[product] = ok
+            if not ok or (symbols is not None and product not in symbols):
+                raise ValueError
+            price = decimals.get(p) or new_decimal(p)
+            quantity = decimals.get(q) or new_decimal(q)
+            if isinstance(given, str):
+                if not (given.isascii() and given.isdigit()):
+                    raise ValueError
+                tid = int(given)
+            else:
+                tid = given
+            if not 0 <= tid <= MAX_LONG:
+                raise ValueError
+            # iso_to_us_fast, inlined
+            base = seconds.get(at[:19])
+            digits = at[20:-1]
+            if (
+                base is None
+                or at[19:20] != "."
+                or at[-1:] != "Z"
+                or len(digits) > 9
+                or not digits.isdigit()
+                or not digits.isascii()
+            ):
+                event_time_us = iso_to_us_fast(at)  # fills the cache, or raises
+            else:
+                event_time_us = base + int(digits[:6].ljust(6, "0"))
+            if skew is not None and abs(event_time_us - ingest_time_us) > skew:
+                raise ValueError
+            append(
+                make_trade(
+                    EXCHANGE,
+                    product,
+                    product,
+                    tid,
+                    price,
+                    quantity,
+                    _TAKER[row.side],
+                    event_time_us,
+                    ingest_time_us,
+                    None,
+                    None,
+                    _SPOT,
+                    None,
+                )
+            )
     out = TradeBatch(_sorted(trades))
     if sequence is not None:
         out.sequence = sequence
