@@ -145,7 +145,9 @@ def _trade(data: dict[str, Any], ingest_time_us: int, options: ParseOptions) -> 
 # Every documented field is declared and any other refused (forbid_unknown_fields), so a
 # frame the structs accept is one the checked path reads field for field the same way;
 # whatever msgspec refuses goes to the checked path, which names the reject reason.
-class _AggTrade(msgspec.Struct, tag_field="e", tag="aggTrade", forbid_unknown_fields=True):
+class _AggTrade(
+    msgspec.Struct, tag_field="e", tag="aggTrade", forbid_unknown_fields=True, gc=False
+):
     s: str
     a: int
     p: str
@@ -158,7 +160,7 @@ class _AggTrade(msgspec.Struct, tag_field="e", tag="aggTrade", forbid_unknown_fi
     M: bool = False
 
 
-class _RawTrade(msgspec.Struct, tag_field="e", tag="trade", forbid_unknown_fields=True):
+class _RawTrade(msgspec.Struct, tag_field="e", tag="trade", forbid_unknown_fields=True, gc=False):
     s: str
     t: int
     p: str
@@ -169,12 +171,13 @@ class _RawTrade(msgspec.Struct, tag_field="e", tag="trade", forbid_unknown_field
     M: bool = False
 
 
-class _Combined(msgspec.Struct, forbid_unknown_fields=True):
+class _Combined(msgspec.Struct, forbid_unknown_fields=True, gc=False):  # no cycles possible
     stream: str
     data: _AggTrade | _RawTrade
 
 
 decode_combined = msgspec.json.Decoder(_Combined).decode
+_SELL, _BUY = Side.SELL, Side.BUY  # (an Enum member lookup costs ~0.1 µs per trade)
 
 # native symbol -> (canonical symbol, kind, contract size); only symbols that map
 _markets: dict[str, tuple[str, InstrumentKind, Decimal | None]] = {}
@@ -211,11 +214,11 @@ def _fast_trade(d: _AggTrade | _RawTrade, ingest_time_us: int, options: ParseOpt
     last: int | None
     if isinstance(d, _AggTrade):
         trade_id, first, last = d.a, d.f, d.l
-        if trade_id < 0 or first < 0 or last < first or trade_id > MAX_LONG or last > MAX_LONG:
+        if not (0 <= trade_id <= MAX_LONG and 0 <= first <= last <= MAX_LONG):
             raise ValueError
     else:
         trade_id, first, last = d.t, None, None
-        if trade_id < 0 or trade_id > MAX_LONG:
+        if not 0 <= trade_id <= MAX_LONG:
             raise ValueError
     return make_trade(
         EXCHANGE,
@@ -224,7 +227,7 @@ def _fast_trade(d: _AggTrade | _RawTrade, ingest_time_us: int, options: ParseOpt
         trade_id,
         price,
         quantity,
-        Side.SELL if d.m else Side.BUY,
+        _SELL if d.m else _BUY,
         event_time_us,
         ingest_time_us,
         first,

@@ -19,7 +19,15 @@ from candleflow.binance_files import read_trades
 from candleflow.domain import Trade
 from ingest import ADAPTERS, binance, coinbase
 from ingest.captures import read_frames
-from ingest.common import DEFAULT_OPTIONS, ParseOptions, Reject, TradeBatch
+from ingest.common import (
+    DEFAULT_OPTIONS,
+    Bad,
+    ParseOptions,
+    Reject,
+    TradeBatch,
+    iso_to_us,
+    iso_to_us_fast,
+)
 from tests.fakes.exchange import binance_agg_frames
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
@@ -258,3 +266,32 @@ def test_coinbase_paths_agree_on_spliced_text(index: int, cut: int, insert: str,
     at = cut % (len(frame) + 1)
     text = frame[:at] + insert + frame[at + drop :]
     _agree(coinbase, text, 1, DEFAULT_OPTIONS)
+
+
+_iso_texts = st.one_of(
+    st.datetimes(timezones=st.none()).map(lambda d: d.isoformat() + "Z"),
+    st.builds(
+        lambda d, digits: d.strftime("%Y-%m-%dT%H:%M:%S") + digits + "Z",
+        st.datetimes(timezones=st.none()),
+        st.sampled_from(["", ".", ".5", ".123456", ".123456789", ".1234567890", ".12a", ".١"]),
+    ),
+    st.text(alphabet="0123456789-T:.Z ", min_size=18, max_size=32),
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(text=_iso_texts)
+def test_iso_to_us_fast_equals_iso_to_us_wherever_it_returns(text: str) -> None:
+    try:
+        expected: int | None = iso_to_us(text, "time")
+    except Bad:
+        expected = None
+    for _ in range(2):  # the second time, the seconds cache is warm
+        try:
+            got = iso_to_us_fast(text)
+        except (Bad, ValueError, LookupError):
+            continue  # the callers fall back to iso_to_us
+        assert got == expected, text
+    assert expected is None or iso_to_us_fast(text[:19] + ".5Z") == iso_to_us(
+        text[:19] + ".5Z", "time"
+    )
