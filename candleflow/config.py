@@ -33,6 +33,9 @@ class StackSettings(BaseSettings):
     host: str = "127.0.0.1"
     kafka_port: int = 19092
     kafka_controller_port: int = 19093
+    # A second broker listener, SASL_PLAINTEXT with PLAIN and SCRAM-SHA-256 users whose
+    # passwords the stack generates (Stack.sasl_security): the secured path is tested for real.
+    kafka_sasl_port: int = 19094
     registry_port: int = 18081
     flink_rest_port: int = 18088
     trino_port: int = 18080
@@ -57,6 +60,11 @@ class StackSettings(BaseSettings):
         from candleflow.kafka_security import client_config
 
         return client_config(self.bootstrap_servers, **extra)
+
+    @property
+    def sasl_bootstrap_servers(self) -> str:
+        """The local broker's SASL_PLAINTEXT listener."""
+        return f"{self.host}:{self.kafka_sasl_port}"
 
     @property
     def registry_url(self) -> str:

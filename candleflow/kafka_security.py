@@ -1,9 +1,13 @@
-"""librdkafka client settings shared by every Python Kafka client (CANDLEFLOW_KAFKA_*).
+"""Kafka client security from CANDLEFLOW_KAFKA_*, for every client of the project.
 
-The chart's ConfigMap sets CANDLEFLOW_KAFKA_SECURITY_PROTOCOL; SASL credentials come from
+- `security_config` / `client_config`: librdkafka properties (the Python clients).
+- `flink_kafka_options`: the same settings as the Java client's properties, as the
+  `properties.*` options of a Flink Kafka table (every Kafka table of the jobs).
+
+The chart's ConfigMap sets the protocol, mechanism and user; SASL credentials come from
 Secrets as env (CANDLEFLOW_KAFKA_SASL_PASSWORD, ..._OAUTHBEARER_CLIENT_SECRET). The
-returned dicts hold secrets: hand them to confluent-kafka, never log them (use
-`describe()` for a log line).
+returned dicts (and any DDL built from them) hold secrets: hand them to the client, never
+log them (use `describe()` or `redacted()` for a log line).
 """
 
 from __future__ import annotations
@@ -108,3 +112,120 @@ def _sasl(sec: KafkaSecurity) -> dict[str, str]:
 def client_config(bootstrap: str, sec: KafkaSecurity | None = None, **extra: Any) -> dict[str, Any]:
     """A confluent-kafka client config: brokers + security (+ the client's own `extra`)."""
     return {"bootstrap.servers": bootstrap, **security_config(sec), **extra}
+
+
+# --- the Java client (Flink's Kafka tables) ------------------------------------------------
+
+# flink-sql-connector-kafka (the jar the jobs ship, locally and in the job image) shades
+# kafka-clients under this prefix: JAAS login modules and callback handlers must be named by
+# their shaded class names, or the client fails with "No LoginModule found".
+FLINK_KAFKA_SHADED = "org.apache.flink.kafka.shaded."
+_SECURITY = "org.apache.kafka.common.security."
+LOGIN_MODULES = {
+    "PLAIN": _SECURITY + "plain.PlainLoginModule",
+    "SCRAM-SHA-256": _SECURITY + "scram.ScramLoginModule",
+    "SCRAM-SHA-512": _SECURITY + "scram.ScramLoginModule",
+    "OAUTHBEARER": _SECURITY + "oauthbearer.OAuthBearerLoginModule",
+}
+OAUTHBEARER_LOGIN_HANDLER = _SECURITY + "oauthbearer.OAuthBearerLoginCallbackHandler"
+# Flink hides option values whose key contains one of these (GlobalConfiguration's
+# SENSITIVE_KEYS in flink-dist 2.1.3, used for logged configs and the "Table options are"
+# of factory errors); redacted() applies the same rule to our own log lines.
+SENSITIVE_KEY_PARTS = (
+    "password",
+    "secret",
+    "fs.azure.account.key",
+    "apikey",
+    "api-key",
+    "auth-params",
+    "service-key",
+    "token",
+    "basic-auth",
+    "jaas.config",
+    "http-headers",
+)
+
+
+def _jaas_value(value: str) -> str:
+    """A JAAS option value, double-quoted (Kafka's JaasConfig parser reads \\ and \\")."""
+    if "\n" in value or "\r" in value:
+        raise ValueError("a Kafka credential must not contain a line break")
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _jaas(module: str, options: dict[str, str]) -> str:
+    opts = "".join(f" {k}={_jaas_value(v)}" for k, v in options.items() if v)
+    return f"{module} required{opts};"
+
+
+def java_client_properties(
+    sec: KafkaSecurity | None = None, *, class_prefix: str = FLINK_KAFKA_SHADED
+) -> dict[str, str]:
+    """The Java Kafka client's security properties for `sec` (default: the environment).
+
+    The same settings and the same checks as `security_config` (it validates first), named
+    as kafka-clients names them: the CA bundle becomes a PEM truststore, the client
+    certificate + key a PEM keystore (one file holding both: the Java client cannot take
+    them as two files), SASL credentials a `sasl.jaas.config` with the login module of the
+    mechanism, OAUTHBEARER the client-credentials login handler with the token endpoint.
+    `class_prefix` is where the client's classes live (Flink's SQL connector shades them).
+    """
+    lib = security_config(sec)
+    sec = sec or KafkaSecurity()
+    out = {"security.protocol": lib["security.protocol"]}
+    if "ssl.ca.location" in lib:
+        out["ssl.truststore.type"] = "PEM"
+        out["ssl.truststore.location"] = lib["ssl.ca.location"]
+    cert, key = lib.get("ssl.certificate.location"), lib.get("ssl.key.location")
+    if cert or key:
+        if cert != key:
+            raise ValueError(
+                "the Flink jobs' Java Kafka client reads the client certificate and its key "
+                "from one PEM file: point CANDLEFLOW_KAFKA_SSL_CERTIFICATE_LOCATION and "
+                "CANDLEFLOW_KAFKA_SSL_KEY_LOCATION at the same file holding both (librdkafka "
+                "reads that file too)"
+            )
+        out["ssl.keystore.type"] = "PEM"
+        out["ssl.keystore.location"] = str(cert)
+    if "ssl.key.password" in lib:
+        out["ssl.key.password"] = lib["ssl.key.password"]
+    if "ssl.endpoint.identification.algorithm" in lib:
+        algorithm = lib["ssl.endpoint.identification.algorithm"].strip().lower()
+        # librdkafka says "none" where the Java client wants an empty value.
+        out["ssl.endpoint.identification.algorithm"] = "" if algorithm == "none" else algorithm
+    mechanism = lib.get("sasl.mechanism")
+    if mechanism is None:
+        return out
+    out["sasl.mechanism"] = mechanism
+    module = class_prefix + LOGIN_MODULES[mechanism]
+    if mechanism != "OAUTHBEARER":
+        out["sasl.jaas.config"] = _jaas(
+            module, {"username": lib["sasl.username"], "password": lib["sasl.password"]}
+        )
+        return out
+    out["sasl.login.callback.handler.class"] = class_prefix + OAUTHBEARER_LOGIN_HANDLER
+    out["sasl.oauthbearer.token.endpoint.url"] = lib["sasl.oauthbearer.token.endpoint.url"]
+    out["sasl.jaas.config"] = _jaas(
+        module,
+        {
+            "clientId": sec.sasl_oauthbearer_client_id,
+            "clientSecret": sec.sasl_oauthbearer_client_secret.get_secret_value(),
+            "scope": sec.sasl_oauthbearer_scope,
+        },
+    )
+    return out
+
+
+def flink_kafka_options(sec: KafkaSecurity | None = None) -> dict[str, str]:
+    """`java_client_properties` as options of a Flink Kafka table (`properties.<name>`)."""
+    return {f"properties.{k}": v for k, v in java_client_properties(sec).items()}
+
+
+def is_sensitive(key: str) -> bool:
+    low = key.lower()
+    return any(part in low for part in SENSITIVE_KEY_PARTS)
+
+
+def redacted(options: dict[str, str]) -> dict[str, str]:
+    """`options` fit for a log line: sensitive values hidden as Flink hides them."""
+    return {k: "******" if is_sensitive(k) else v for k, v in options.items()}

@@ -13,6 +13,7 @@ import base64
 import fcntl
 import json
 import os
+import secrets
 import sys
 import time
 import urllib.request
@@ -22,9 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import structlog
+from pydantic import SecretStr
 
 from candleflow import catalog, jvm, topics
 from candleflow.config import StackSettings, Topics
+from candleflow.kafka_security import KafkaSecurity
 from candleflow.procs import (
     Proc,
     StackError,
@@ -40,6 +43,8 @@ log = structlog.get_logger("candleflow.stack")
 
 SERVICES = ("kafka", "registry", "flink-jobmanager", "flink-taskmanager")
 START_TIMEOUT_S = 120.0
+# Users of the broker's SASL_PLAINTEXT listener (passwords: Stack.sasl_passwords()).
+SASL_USERS = {"PLAIN": "candleflow", "SCRAM-SHA-256": "candleflow-scram"}
 
 
 @dataclass
@@ -174,7 +179,11 @@ class Stack:
     def _check_ports(self, names: list[str]) -> None:
         s = self.settings
         ports = {
-            "kafka": [("Kafka", s.kafka_port), ("Kafka controller", s.kafka_controller_port)],
+            "kafka": [
+                ("Kafka", s.kafka_port),
+                ("Kafka controller", s.kafka_controller_port),
+                ("Kafka SASL", s.kafka_sasl_port),
+            ],
             "registry": [("schema registry", s.registry_port)],
             "flink-jobmanager": [
                 ("Flink REST", s.flink_rest_port),
@@ -213,11 +222,63 @@ class Stack:
             )
         }
         avro.register_contracts(avro.registry_client(self.settings), topic_contracts)
+        self._ensure_scram_user()
         created_ns = catalog.ensure_namespaces(self.settings)
         if created_ns:
             log.info("namespaces created", namespaces=created_ns)
 
     # --- Kafka ----------------------------------------------------------------------------
+
+    def sasl_passwords(self) -> dict[str, str]:
+        """mechanism -> password of the SASL listener's users, generated once per data dir
+        (a file readable by its owner only; nothing secret lives in the repository)."""
+        path = self.conf_dir / "kafka" / "sasl-users.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with (self.settings.data_dir / ".sasl.lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if path.exists():
+                return dict(json.loads(path.read_text()))
+            made = {mechanism: secrets.token_hex(16) for mechanism in SASL_USERS}
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                json.dump(made, fh)
+            return made
+
+    def sasl_security(self, mechanism: str = "PLAIN", password: str | None = None) -> KafkaSecurity:
+        """Client settings for the SASL_PLAINTEXT listener (sasl_bootstrap_servers) as one of
+        its users; `password` overrides the right one (to test a refusal)."""
+        return KafkaSecurity(
+            security_protocol="SASL_PLAINTEXT",
+            sasl_mechanism=mechanism,
+            sasl_username=SASL_USERS[mechanism],
+            sasl_password=SecretStr(
+                password if password is not None else self.sasl_passwords()[mechanism]
+            ),
+        )
+
+    def _ensure_scram_user(self) -> None:
+        """Upsert the SCRAM-SHA-256 user's credential (KRaft keeps it in the metadata log)."""
+        from confluent_kafka.admin import (
+            ScramCredentialInfo,
+            ScramMechanism,
+            UserScramCredentialUpsertion,
+        )
+
+        mechanism = "SCRAM-SHA-256"
+        upsert = UserScramCredentialUpsertion(
+            SASL_USERS[mechanism],
+            ScramCredentialInfo(ScramMechanism.SCRAM_SHA_256, 4096),
+            self.sasl_passwords()[mechanism].encode(),
+        )
+        admin = topics.admin(self.settings.bootstrap_servers)
+        for fut in admin.alter_user_scram_credentials([upsert]).values():
+            fut.result(timeout=30)
+
+    def sasl_listener_configured(self) -> bool:
+        """Whether the broker was started with the SASL listener (a stack started before it
+        existed is reused by the tests as it is)."""
+        props = self.conf_dir / "kafka" / "server.properties"
+        return props.exists() and "SASL_PLAINTEXT://" in props.read_text()
 
     def _java_base(self, java: str, heap: str) -> list[str]:
         return [java, f"-Xmx{heap}", marker(self.settings.data_dir)]
@@ -228,7 +289,10 @@ class Stack:
         conf = self.conf_dir / "kafka"
         conf.mkdir(parents=True, exist_ok=True)
         props = conf / "server.properties"
-        props.write_text(kafka_properties(s, data))
+        users = {SASL_USERS["PLAIN"]: self.sasl_passwords()["PLAIN"]}
+        props.touch(mode=0o600)
+        props.chmod(0o600)  # it holds the PLAIN user's password
+        props.write_text(kafka_properties(s, data, users))
         log4j = conf / "log4j2.properties"
         log4j.write_text(LOG4J2)
         cp = jvm.classpath(jvm.jars(s, "kafka"))
@@ -379,7 +443,7 @@ class Stack:
             "flink-taskmanager": self.flink_healthy,
         }
         ports = {
-            "kafka": [s.kafka_port, s.kafka_controller_port],
+            "kafka": [s.kafka_port, s.kafka_controller_port, s.kafka_sasl_port],
             "registry": [s.registry_port],
             "flink-jobmanager": [s.flink_rest_port, self.flink_rpc_port],
             "flink-taskmanager": [],

@@ -7,16 +7,31 @@ from pathlib import Path
 from candleflow.config import StackSettings
 
 
-def kafka_properties(s: StackSettings, data: Path) -> str:
+def _jaas_quote(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def kafka_properties(s: StackSettings, data: Path, plain_users: dict[str, str]) -> str:
+    """server.properties. `plain_users` (name -> password) may log in with SASL/PLAIN on the
+    SASL_PLAINTEXT listener; SCRAM users are credentials in the cluster metadata (Admin API).
+    The file holds those passwords: the stack writes it readable by its owner only."""
+    users = " ".join(f"user_{u}={_jaas_quote(p)}" for u, p in sorted(plain_users.items()))
+    plain = "org.apache.kafka.common.security.plain.PlainLoginModule"
+    scram = "org.apache.kafka.common.security.scram.ScramLoginModule"
+    sasl = f"SASL_PLAINTEXT://{s.host}:{s.kafka_sasl_port}"
     return f"""# written by candleflow stack up; edit candleflow/stack.py instead
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@{s.host}:{s.kafka_controller_port}
-listeners=PLAINTEXT://{s.host}:{s.kafka_port},CONTROLLER://{s.host}:{s.kafka_controller_port}
-advertised.listeners=PLAINTEXT://{s.host}:{s.kafka_port}
+listeners=PLAINTEXT://{s.host}:{s.kafka_port},{sasl},CONTROLLER://{s.host}:{s.kafka_controller_port}
+advertised.listeners=PLAINTEXT://{s.host}:{s.kafka_port},{sasl}
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT
+# The SASL listener (clients only; brokers and the controller talk PLAINTEXT).
+listener.name.sasl_plaintext.sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256
+listener.name.sasl_plaintext.plain.sasl.jaas.config={plain} required {users};
+listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config={scram} required;
 log.dirs={data}
 num.partitions=1
 default.replication.factor=1

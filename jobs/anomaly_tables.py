@@ -6,12 +6,13 @@ the same logic over Kafka + Iceberg in production and over bounded files in test
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from candleflow.avro import register_contract
 from candleflow.config import StackSettings
 from candleflow.contracts import subject
+from candleflow.kafka_security import KafkaSecurity, flink_kafka_options
 from jobs.candle_tables import CANDLE_COLUMNS, _with, columns_sql, exactly_once_raw_sink_ddl
 
 ANOMALY_COLUMNS = [
@@ -59,8 +60,11 @@ class KafkaCandles:
     group_id: str = "candleflow-anomalies"
     startup_mode: str = "group-offsets"
     bounded: bool = False  # stop at the latest offsets (tests, replays)
+    # Kafka client security; None: CANDLEFLOW_KAFKA_* of the process building the DDL.
+    security: KafkaSecurity | None = field(default=None, repr=False, compare=False)
 
     def ddl(self, name: str) -> str:
+        """CREATE TABLE with the client's credentials in it: never log the statement."""
         options = {
             "connector": "kafka",
             "topic": self.topic,
@@ -71,6 +75,7 @@ class KafkaCandles:
             "value.format": "avro-confluent",
             "value.avro-confluent.url": self.registry_url,
             "value.avro-confluent.subject": subject(self.topic),
+            **flink_kafka_options(self.security),
         }
         if self.startup_mode == "group-offsets":
             options["properties.auto.offset.reset"] = "earliest"
@@ -112,6 +117,8 @@ class KafkaAnomalies:
     registry_url: str
     transactional_id_prefix: str = "candleflow-anomalies"
     transaction_timeout_ms: int = 900_000  # <= the broker's transaction.max.timeout.ms
+    # Kafka client security; None: CANDLEFLOW_KAFKA_* of the process building the DDL.
+    security: KafkaSecurity | None = field(default=None, repr=False, compare=False)
 
     def ddl(self, name: str) -> str:
         # Keyed by id: every record of one anomaly (ACTIVE, RETRACTED) in one partition,
@@ -124,6 +131,7 @@ class KafkaAnomalies:
             key_type="BYTES",
             transactional_id_prefix=self.transactional_id_prefix,
             transaction_timeout_ms=self.transaction_timeout_ms,
+            security=self.security,
         )
 
     def schema_id(self) -> int:

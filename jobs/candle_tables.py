@@ -12,6 +12,7 @@ from pathlib import Path
 
 from candleflow.avro import register_contract
 from candleflow.contracts import subject
+from candleflow.kafka_security import KafkaSecurity, flink_kafka_options
 
 DEC = "DECIMAL(38, 18)"
 
@@ -115,11 +116,14 @@ def exactly_once_raw_sink_ddl(
     key_type: str,
     transactional_id_prefix: str,
     transaction_timeout_ms: int,
+    security: KafkaSecurity | None = None,
 ) -> str:
     """A Kafka table of (key, value bytes) written in transactions committed on checkpoints.
 
     The value is a contract already encoded in the Confluent wire format (jobs/candle_wire.py):
     Flink's avro-confluent encoder would write timestamp-micros fields as milliseconds.
+    `security` (default: CANDLEFLOW_KAFKA_* of this process) becomes the client's
+    properties; the statement then holds credentials: never log it.
     """
     options = {
         "connector": "kafka",
@@ -133,6 +137,7 @@ def exactly_once_raw_sink_ddl(
         "sink.transactional-id-prefix": transactional_id_prefix,
         # Must not exceed the broker's transaction.max.timeout.ms (the stack raises it to 1 h).
         "properties.transaction.timeout.ms": str(transaction_timeout_ms),
+        **flink_kafka_options(security),
     }
     cols = columns_sql([(key, f"{key_type} NOT NULL"), ("v", "BYTES NOT NULL")])
     return f"CREATE TEMPORARY TABLE `{name}` (\n{cols}\n) {_with(options)}"
@@ -159,8 +164,11 @@ class KafkaSource:
     idle_timeout_ms: int = 5000
     watermark_delay_ms: int = 0
     bounded: bool = False  # stop at the latest offsets (tests, replays)
+    # Kafka client security; None: CANDLEFLOW_KAFKA_* of the process building the DDL.
+    security: KafkaSecurity | None = field(default=None, repr=False, compare=False)
 
     def ddl(self, name: str) -> str:
+        """CREATE TABLE with the client's credentials in it: never log the statement."""
         options = {
             "connector": "kafka",
             "topic": self.topic,
@@ -173,6 +181,7 @@ class KafkaSource:
             "value.format": "avro-confluent",
             "value.avro-confluent.url": self.registry_url,
             "value.avro-confluent.subject": subject(self.topic),
+            **flink_kafka_options(self.security),
         }
         if self.startup_mode == "group-offsets":
             options["properties.auto.offset.reset"] = "earliest"
@@ -219,6 +228,8 @@ class KafkaSink:
     transactional_id_prefix: str
     # Must not exceed the broker's transaction.max.timeout.ms (the stack raises it to 1 h).
     transaction_timeout_ms: int = 900_000
+    # Kafka client security; None: CANDLEFLOW_KAFKA_* of the process building the DDL.
+    security: KafkaSecurity | None = field(default=None, repr=False, compare=False)
 
     def ddl(self, name: str, columns: list[tuple[str, str]]) -> str:
         # Keyed by market: a market's candles stay in one partition, in order.
@@ -230,6 +241,7 @@ class KafkaSink:
             key_type="STRING",
             transactional_id_prefix=self.transactional_id_prefix,
             transaction_timeout_ms=self.transaction_timeout_ms,
+            security=self.security,
         )
 
     def schema_id(self) -> int:

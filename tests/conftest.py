@@ -3,6 +3,8 @@
 - `stack`: Kafka + registry + Iceberg catalog on the test ports (no Flink cluster).
 - `flink_cluster`: additionally the Flink session cluster, started on demand.
 - `unique_topic(name, partitions)`, `unique_namespace`: isolated topics and catalog namespaces.
+- `sasl_stack`: the stack, whose broker also has its SASL_PLAINTEXT listener (PLAIN and
+  SCRAM-SHA-256 users, Stack.sasl_security).
 """
 
 from __future__ import annotations
@@ -37,6 +39,17 @@ def flink_cluster(stack: Stack) -> Iterator[Stack]:
     handle, started = acquire_stack(flink=True)
     yield handle
     release_stack(handle, started, services="flink")
+
+
+@pytest.fixture
+def sasl_stack(stack: Stack) -> Stack:
+    if not stack.sasl_listener_configured():
+        pytest.skip(
+            "the running test stack's broker was started before it had a SASL listener: "
+            f"stop it (CANDLEFLOW_DATA_DIR={stack.settings.data_dir} candleflow stack down) "
+            "and the next session starts it with the listener"
+        )
+    return stack
 
 
 @pytest.fixture

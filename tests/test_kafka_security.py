@@ -5,9 +5,20 @@ from __future__ import annotations
 
 import pytest
 from confluent_kafka import Consumer, Producer
+from pydantic import SecretStr
 
 from candleflow.config import StackSettings
-from candleflow.kafka_security import KafkaSecurity, client_config, security_config
+from candleflow.kafka_security import (
+    FLINK_KAFKA_SHADED,
+    LOGIN_MODULES,
+    OAUTHBEARER_LOGIN_HANDLER,
+    KafkaSecurity,
+    client_config,
+    flink_kafka_options,
+    java_client_properties,
+    redacted,
+    security_config,
+)
 
 SECRET = "pw-" + "x7" * 4  # built at runtime: not a literal secret for scanners
 
@@ -128,3 +139,155 @@ def test_every_client_config_carries_the_security(monkeypatch: pytest.MonkeyPatc
         assert conf["bootstrap.servers"] == "kafka.svc:9092"
     assert consumer_config("b:1", **{"fetch.wait.max.ms": 10})["fetch.wait.max.ms"] == 10
     assert consumer_config("b:1")["isolation.level"] == "read_committed"
+
+
+# --- the Java client's properties (every Kafka table of the Flink jobs) --------------------
+
+SHADED = "org.apache.flink.kafka.shaded.org.apache.kafka.common.security."
+
+
+def test_java_plaintext_is_only_the_protocol():
+    assert java_client_properties() == {"security.protocol": "PLAINTEXT"}
+    assert flink_kafka_options() == {"properties.security.protocol": "PLAINTEXT"}
+
+
+@pytest.mark.parametrize(
+    ("mechanism", "module"),
+    [
+        ("PLAIN", "plain.PlainLoginModule"),
+        ("SCRAM-SHA-256", "scram.ScramLoginModule"),
+        ("SCRAM-SHA-512", "scram.ScramLoginModule"),
+    ],
+)
+def test_java_sasl_password_mechanisms(monkeypatch: pytest.MonkeyPatch, mechanism, module):
+    monkeypatch.setenv("CANDLEFLOW_KAFKA_SECURITY_PROTOCOL", "SASL_SSL")
+    monkeypatch.setenv("CANDLEFLOW_KAFKA_SASL_MECHANISM", mechanism.lower())
+    monkeypatch.setenv("CANDLEFLOW_KAFKA_SASL_USERNAME", "svc-jobs")
+    monkeypatch.setenv("CANDLEFLOW_KAFKA_SASL_PASSWORD", SECRET)
+    monkeypatch.setenv("CANDLEFLOW_KAFKA_SSL_CA_LOCATION", "/etc/kafka/ca.pem")
+    assert flink_kafka_options() == {
+        "properties.security.protocol": "SASL_SSL",
+        "properties.ssl.truststore.type": "PEM",
+        "properties.ssl.truststore.location": "/etc/kafka/ca.pem",
+        "properties.sasl.mechanism": mechanism,
+        "properties.sasl.jaas.config": (
+            f'{SHADED}{module} required username="svc-jobs" password="{SECRET}";'
+        ),
+    }
+
+
+def test_java_jaas_values_are_quoted():
+    sec = KafkaSecurity(
+        security_protocol="SASL_PLAINTEXT",
+        sasl_mechanism="PLAIN",
+        sasl_username="u",
+        sasl_password='a"b\\c; d',
+    )
+    jaas = java_client_properties(sec, class_prefix="")["sasl.jaas.config"]
+    module = "org.apache.kafka.common.security.plain.PlainLoginModule"
+    assert jaas == f'{module} required username="u" password="a\\"b\\\\c; d";'
+    with pytest.raises(ValueError, match="line break"):
+        java_client_properties(sec.model_copy(update={"sasl_password": SecretStr("a\nb")}))
+
+
+def test_java_oauthbearer_client_credentials():
+    sec = KafkaSecurity(
+        security_protocol="SASL_SSL",
+        sasl_mechanism="OAUTHBEARER",
+        sasl_oauthbearer_token_endpoint_url="https://idp.example/token",
+        sasl_oauthbearer_client_id="candleflow",
+        sasl_oauthbearer_client_secret=SECRET,
+        sasl_oauthbearer_scope="kafka",
+    )
+    assert java_client_properties(sec) == {
+        "security.protocol": "SASL_SSL",
+        "sasl.mechanism": "OAUTHBEARER",
+        "sasl.login.callback.handler.class": SHADED + "oauthbearer.OAuthBearerLoginCallbackHandler",
+        "sasl.oauthbearer.token.endpoint.url": "https://idp.example/token",
+        "sasl.jaas.config": (
+            f"{SHADED}oauthbearer.OAuthBearerLoginModule required "
+            f'clientId="candleflow" clientSecret="{SECRET}" scope="kafka";'
+        ),
+    }
+
+
+def test_java_mtls_and_hostname_check():
+    sec = KafkaSecurity(
+        security_protocol="SSL",
+        ssl_certificate_location="/etc/kafka/client.pem",
+        ssl_key_location="/etc/kafka/client.pem",
+        ssl_key_password=SECRET,
+        ssl_endpoint_identification_algorithm="none",
+    )
+    assert java_client_properties(sec) == {
+        "security.protocol": "SSL",
+        "ssl.keystore.type": "PEM",
+        "ssl.keystore.location": "/etc/kafka/client.pem",
+        "ssl.key.password": SECRET,
+        "ssl.endpoint.identification.algorithm": "",
+    }
+    two_files = sec.model_copy(update={"ssl_key_location": "/etc/kafka/client.key"})
+    with pytest.raises(ValueError, match="same file"):
+        java_client_properties(two_files)
+
+
+def test_java_properties_check_like_librdkafka():
+    with pytest.raises(ValueError, match="SASL_PASSWORD"):
+        flink_kafka_options(KafkaSecurity(security_protocol="SASL_SSL", sasl_mechanism="PLAIN"))
+
+
+def test_login_classes_exist_in_the_shipped_kafka_connector():
+    """The JAAS and handler class names are the shaded ones in flink-sql-connector-kafka."""
+    import zipfile
+
+    from jobs.flink_env import connector_jars
+
+    jars = [p for p in connector_jars() if p.name.startswith("flink-sql-connector-kafka-")]
+    if not jars:
+        pytest.skip("Flink connector jars missing: run scripts/setup_jars.sh")
+    names = set(zipfile.ZipFile(jars[0]).namelist())
+    for cls in [*set(LOGIN_MODULES.values()), OAUTHBEARER_LOGIN_HANDLER]:
+        assert (FLINK_KAFKA_SHADED + cls).replace(".", "/") + ".class" in names, cls
+
+
+def test_redacted_hides_what_flink_hides():
+    sec = KafkaSecurity(
+        security_protocol="SASL_SSL",
+        sasl_mechanism="PLAIN",
+        sasl_username="u",
+        sasl_password=SECRET,
+    )
+    shown = redacted(flink_kafka_options(sec))
+    assert SECRET not in str(shown)
+    assert shown["properties.sasl.jaas.config"] == "******"
+    assert shown["properties.sasl.mechanism"] == "PLAIN"
+
+
+def test_every_flink_kafka_table_carries_the_security(monkeypatch: pytest.MonkeyPatch):
+    """Sources and exactly-once sinks of both jobs, as their production configs build them
+    from the environment; the DDL holds the JAAS config, the builders' repr does not."""
+    from candleflow.config import CandleSettings, Topics
+    from jobs import anomalies, candles
+
+    monkeypatch.setenv("CANDLEFLOW_KAFKA_SECURITY_PROTOCOL", "SASL_SSL")
+    monkeypatch.setenv("CANDLEFLOW_KAFKA_SASL_MECHANISM", "SCRAM-SHA-512")
+    monkeypatch.setenv("CANDLEFLOW_KAFKA_SASL_USERNAME", "svc-jobs")
+    monkeypatch.setenv("CANDLEFLOW_KAFKA_SASL_PASSWORD", SECRET)
+    stack = StackSettings(kafka_bootstrap="kafka.svc:9092", registry="http://r:8080")
+    job = candles.CandleJobSettings(iceberg=False)
+    cc = candles.production_config(stack, Topics(), CandleSettings(), job)
+    ac = anomalies.production_config(stack, Topics(), iceberg=False)
+    ddls = [
+        cc.source.ddl("src"),
+        *[s.ddl("sink", []) for s in cc.sinks.candles + cc.sinks.late],  # type: ignore[union-attr]
+        ac.source.ddl("src"),
+        *[s.ddl("sink") for s in ac.sinks],  # type: ignore[union-attr]
+    ]
+    assert len(ddls) == 5
+    want = flink_kafka_options()
+    for ddl in ddls:
+        assert "'connector' = 'kafka'" in ddl
+        for key, value in want.items():
+            assert f"'{key}' = '{value}'" in ddl, (key, ddl)
+    builders = [cc.source, *cc.sinks.candles, *cc.sinks.late, ac.source, *ac.sinks]
+    assert all(SECRET not in repr(b) for b in builders)

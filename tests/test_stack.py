@@ -130,6 +130,7 @@ def _scratch_env(tmp_path: Path, kafka_port: int) -> dict[str, str]:
         CANDLEFLOW_DATA_DIR=str(tmp_path / "stack"),
         CANDLEFLOW_KAFKA_PORT=str(kafka_port),
         CANDLEFLOW_KAFKA_CONTROLLER_PORT=str(_free_port()),
+        CANDLEFLOW_KAFKA_SASL_PORT=str(_free_port()),
         CANDLEFLOW_REGISTRY_PORT=str(_free_port()),
         CANDLEFLOW_FLINK_REST_PORT=str(_free_port()),
     )
@@ -167,6 +168,7 @@ def test_up_is_idempotent_and_down_leaves_no_java_of_ours(tmp_path: Path) -> Non
         data_dir=Path(env["CANDLEFLOW_DATA_DIR"]),
         kafka_port=int(env["CANDLEFLOW_KAFKA_PORT"]),
         kafka_controller_port=int(env["CANDLEFLOW_KAFKA_CONTROLLER_PORT"]),
+        kafka_sasl_port=int(env["CANDLEFLOW_KAFKA_SASL_PORT"]),
         registry_port=int(env["CANDLEFLOW_REGISTRY_PORT"]),
         flink_rest_port=int(env["CANDLEFLOW_FLINK_REST_PORT"]),
         kafka_bootstrap="",
@@ -203,7 +205,8 @@ def test_up_is_idempotent_and_down_leaves_no_java_of_ours(tmp_path: Path) -> Non
     assert pids_with_marker(settings.data_dir) == []
     java_left = [p for p in ours if alive(p)]
     assert java_left == []
-    for port in (settings.kafka_port, settings.registry_port, settings.flink_rest_port):
+    ports = (settings.kafka_port, settings.kafka_sasl_port, settings.registry_port)
+    for port in (*ports, settings.flink_rest_port):
         assert not port_in_use(settings.host, port), port
     assert all(st.pid is None and not st.healthy for st in stack.status())
 
