@@ -30,6 +30,31 @@ def parse_ts(text: str) -> int:
 
 
 def write_trades_csv(trades: Iterable[Trade], path: Path) -> None:
+    """The trades as the FileSource's CSV. Sorted input shares seconds and prices from row to
+    row, so their texts are made once (a day of a busy market is millions of rows)."""
+    seconds: dict[int, str] = {}
+    decimals: dict[Decimal, str] = {}
+
+    def ts(us: int) -> str:
+        whole, frac = divmod(us, 1_000_000)
+        prefix = seconds.get(whole)
+        if prefix is None:
+            if len(seconds) >= 4096:
+                seconds.clear()
+            prefix = seconds[whole] = dt.datetime.fromtimestamp(whole, tz=dt.UTC).strftime(
+                _EPOCH_FMT
+            )
+        return f"{prefix}.{frac:06d}"
+
+    def dec(d: Decimal) -> str:
+        # Equal values may differ in exponent (1.0 vs 1.00); any of their texts is the value.
+        text = decimals.get(d)
+        if text is None:
+            if len(decimals) >= 65_536:
+                decimals.clear()
+            text = decimals[d] = f"{d:f}"
+        return text
+
     with path.open("w", newline="") as fh:
         w = csv.writer(fh)
         for t in trades:
@@ -39,15 +64,15 @@ def write_trades_csv(trades: Iterable[Trade], path: Path) -> None:
                     t.symbol,
                     t.native_symbol,
                     t.trade_id,
-                    f"{t.price:f}",
-                    f"{t.quantity:f}",
+                    dec(t.price),
+                    dec(t.quantity),
                     t.side.value,
-                    ts_text(t.event_time_us),
-                    ts_text(t.ingest_time_us),
+                    ts(t.event_time_us),
+                    ts(t.ingest_time_us),
                     "" if t.first_trade_id is None else t.first_trade_id,
                     "" if t.last_trade_id is None else t.last_trade_id,
                     t.kind.value,
-                    "" if t.contract_size is None else f"{t.contract_size:f}",
+                    "" if t.contract_size is None else dec(t.contract_size),
                 ]
             )
 
