@@ -193,57 +193,59 @@ def market_fast(native: str) -> tuple[str, InstrumentKind, Decimal | None]:
     return found
 
 
-def _fast_trade(d: _AggTrade | _RawTrade, ingest_time_us: int, options: ParseOptions) -> Trade:
-    """_trade's checks on a decoded struct (types already checked by msgspec); anything
-    unusual raises, and the caller re-runs the checked path, which names the reason."""
-    native = d.s
-    symbol, kind, contract_size = _markets.get(native) or market_fast(native)
-    if options.symbols is not None and symbol not in options.symbols:
-        raise LookupError
-    p, q, t = d.p, d.q, d.T
-    # validated (positive, finite, < 10^20) Decimals, shared per distinct text
-    price = decimals.get(p) or new_decimal(p)
-    quantity = decimals.get(q) or new_decimal(q)
-    event_time_us = t * 1000 if t < _MS_US_BOUNDARY else t
-    if not 0 < event_time_us <= MAX_MICROS:
-        raise ValueError
-    skew = options.max_skew_us
-    if skew is not None and abs(event_time_us - ingest_time_us) > skew:
-        raise ValueError
-    first: int | None
-    last: int | None
-    if isinstance(d, _AggTrade):
-        trade_id, first, last = d.a, d.f, d.l
-        if not (0 <= trade_id <= MAX_LONG and 0 <= first <= last <= MAX_LONG):
-            raise ValueError
-    else:
-        trade_id, first, last = d.t, None, None
-        if not 0 <= trade_id <= MAX_LONG:
-            raise ValueError
-    return make_trade(
-        EXCHANGE,
-        symbol,
-        native,
-        trade_id,
-        price,
-        quantity,
-        _SELL if d.m else _BUY,
-        event_time_us,
-        ingest_time_us,
-        first,
-        last,
-        kind,
-        contract_size,
-    )
-
-
 def parse(
     frame: str | bytes, ingest_time_us: int, options: ParseOptions = DEFAULT_OPTIONS
 ) -> TradeBatch | Reject:
-    """One WebSocket frame (combined or raw stream) -> its trades, a control note, or a Reject."""
+    """One WebSocket frame (combined or raw stream) -> its trades, a control note, or a Reject.
+
+    The common frame (one trade of a combined stream): _trade's checks on the struct msgspec
+    decoded (types already checked in C); any doubt -> the checked path, which names the
+    reason (or accepts the frame)."""
     try:
-        # the common frame: one trade; any doubt -> the checked path below
-        return TradeBatch((_fast_trade(decode_combined(frame).data, ingest_time_us, options),))
+        d = decode_combined(frame).data
+        native = d.s
+        symbol, kind, contract_size = _markets.get(native) or market_fast(native)
+        symbols = options.symbols
+        if symbols is not None and symbol not in symbols:
+            raise LookupError
+        p, q, t = d.p, d.q, d.T
+        price = decimals.get(p) or new_decimal(p)
+        quantity = decimals.get(q) or new_decimal(q)
+        event_time_us = t * 1000 if t < _MS_US_BOUNDARY else t
+        skew = options.max_skew_us
+        if not 0 < event_time_us <= MAX_MICROS or (
+            skew is not None and abs(event_time_us - ingest_time_us) > skew
+        ):
+            raise ValueError
+        first: int | None
+        last: int | None
+        if isinstance(d, _AggTrade):
+            trade_id, first, last = d.a, d.f, d.l
+            if not (0 <= trade_id <= MAX_LONG and 0 <= first <= last <= MAX_LONG):
+                raise ValueError
+        else:
+            trade_id, first, last = d.t, None, None
+            if not 0 <= trade_id <= MAX_LONG:
+                raise ValueError
+        return TradeBatch(
+            (
+                make_trade(
+                    EXCHANGE,
+                    symbol,
+                    native,
+                    trade_id,
+                    price,
+                    quantity,
+                    _SELL if d.m else _BUY,
+                    event_time_us,
+                    ingest_time_us,
+                    first,
+                    last,
+                    kind,
+                    contract_size,
+                ),
+            )
+        )
     except Exception:  # noqa: BLE001, S110 - the checked path says what was wrong
         pass
     return _parse_checked(frame, ingest_time_us, options)
