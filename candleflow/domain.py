@@ -76,6 +76,21 @@ class Trade:
         return f"{self.exchange}:{self.symbol}"
 
 
+# The candle fields an exchange's own kline carries, in kline order (reconcile compares
+# these; the backfill CSV and the history queries start with them).
+KLINE_FIELDS = (
+    "open",
+    "high",
+    "low",
+    "close",
+    "volume",
+    "quote_volume",
+    "trade_count",
+    "taker_buy_volume",
+    "taker_buy_quote_volume",
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Candle:
     exchange: str

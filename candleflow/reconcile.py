@@ -29,18 +29,9 @@ from rich.console import Console
 from rich.table import Table
 
 from candleflow.binance_files import Kline, parse_file_name, read_klines
+from candleflow.domain import KLINE_FIELDS
 
-FIELDS = (
-    "open",
-    "high",
-    "low",
-    "close",
-    "volume",
-    "quote_volume",
-    "trade_count",
-    "taker_buy_volume",
-    "taker_buy_quote_volume",
-)
+FIELDS = KLINE_FIELDS
 Values = dict[str, Decimal | int]
 
 

@@ -27,7 +27,7 @@ import typer
 from candleflow import binance_files
 from candleflow import catalog as shared_catalog
 from candleflow.config import CandleSettings, StackSettings
-from candleflow.domain import Candle, Trade
+from candleflow.domain import KLINE_FIELDS, Candle, Trade
 from candleflow.intervals import parse_intervals
 from jobs.candle_files import read_rows, to_candle, write_trades_csv
 from jobs.candle_tables import FileSink, FileSource, IcebergSink, Sinks
@@ -40,15 +40,7 @@ log = logging.getLogger(__name__)
 CSV_COLUMNS = [
     "interval",
     "open_time_us",
-    "open",
-    "high",
-    "low",
-    "close",
-    "volume",
-    "quote_volume",
-    "trade_count",
-    "taker_buy_volume",
-    "taker_buy_quote_volume",
+    *KLINE_FIELDS,
     "close_time_us",
     "exchange",
     "symbol",

@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from candleflow.config import StackSettings
-from candleflow.domain import Anomaly, Candle, Explanation
+from candleflow.domain import KLINE_FIELDS, Anomaly, Candle, Explanation
 from serving.settings import ServingSettings
 
 DEFAULT_LIMIT = 10_000
@@ -26,15 +26,7 @@ CANDLE_COLUMNS = (
     "interval",
     "window_start",
     "window_end",
-    "open",
-    "high",
-    "low",
-    "close",
-    "volume",
-    "quote_volume",
-    "trade_count",
-    "taker_buy_volume",
-    "taker_buy_quote_volume",
+    *KLINE_FIELDS,
     "vwap",
     "first_trade_id",
     "last_trade_id",
