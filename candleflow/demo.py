@@ -107,7 +107,11 @@ def read_committed(settings: StackSettings, topic: str) -> list[bytes]:
         values: list[bytes] = []
         idle_since = time.monotonic()
         while time.monotonic() - idle_since < 3:
-            real = [m.value() for m in consumer.consume(1000, timeout=0.5) if m.error() is None]
+            real = [
+                v
+                for m in consumer.consume(1000, timeout=0.5)
+                if m.error() is None and (v := m.value()) is not None
+            ]
             if real:
                 values.extend(real)
                 idle_since = time.monotonic()
@@ -124,15 +128,17 @@ def verify_candles(settings: StackSettings, path: Path, intervals: str) -> list[
     """Compare the last revision of every candle in candles.v1 with the batch reference."""
     from candleflow import avro
     from candleflow.binance_files import read_trades
+    from candleflow.domain import Candle
     from candleflow.reference import batch_candles
 
     decode = avro.deserializer(avro.registry_client(settings), "candle")
     ctx = avro.value_context(Topics().candles)
-    got: dict[tuple[str, int], object] = {}
+    got: dict[tuple[str, int], Candle] = {}
     for value in read_committed(settings, Topics().candles):
         candle = decode(value, ctx)
+        assert isinstance(candle, Candle)
         key = (candle.interval, candle.window_start_us)
-        if key not in got or got[key].revision < candle.revision:  # type: ignore[attr-defined]
+        if key not in got or got[key].revision < candle.revision:
             got[key] = candle
     problems = []
     for want in batch_candles(list(read_trades(path)), intervals):
@@ -277,7 +283,10 @@ def _file_symbol(path: Path) -> str:
     from candleflow.binance_files import parse_file_name
     from candleflow.symbols import from_binance
 
-    return from_binance(parse_file_name(path).native_symbol)
+    name = parse_file_name(path)
+    if name is None:
+        raise ValueError(f"{path.name} is not a data.binance.vision file name")
+    return from_binance(name.native_symbol)
 
 
 def _start_watch(demo: Demo, symbol: str, watch: bool) -> subprocess.Popen[bytes] | None:

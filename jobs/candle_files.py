@@ -91,6 +91,13 @@ def _dec(v) -> Decimal | None:
     return None if v is None else Decimal(str(v))
 
 
+def _req(v) -> Decimal:
+    """A NOT NULL decimal column: None here is a broken row, not a value."""
+    if v is None:
+        raise ValueError("a required decimal column is null")
+    return Decimal(str(v))
+
+
 def to_candle(r: dict) -> Candle:
     return Candle(
         r["exchange"],
@@ -98,15 +105,15 @@ def to_candle(r: dict) -> Candle:
         r["interval"],
         parse_ts(r["window_start"]),
         parse_ts(r["window_end"]),
-        _dec(r["open"]),
-        _dec(r["high"]),
-        _dec(r["low"]),
-        _dec(r["close"]),
-        _dec(r["volume"]),
-        _dec(r["quote_volume"]),
+        _req(r["open"]),
+        _req(r["high"]),
+        _req(r["low"]),
+        _req(r["close"]),
+        _req(r["volume"]),
+        _req(r["quote_volume"]),
         int(r["trade_count"]),
-        _dec(r["taker_buy_volume"]),
-        _dec(r["taker_buy_quote_volume"]),
+        _req(r["taker_buy_volume"]),
+        _req(r["taker_buy_quote_volume"]),
         _dec(r["vwap"]),
         r["first_trade_id"],
         r["last_trade_id"],
@@ -121,8 +128,8 @@ def to_trade(r: dict) -> Trade:
         r["symbol"],
         r["native_symbol"],
         int(r["trade_id"]),
-        _dec(r["price"]),
-        _dec(r["quantity"]),
+        _req(r["price"]),
+        _req(r["quantity"]),
         Side(r["side"]),
         parse_ts(r["event_time"]),
         parse_ts(r["ingest_time"]),

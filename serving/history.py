@@ -72,21 +72,26 @@ def candle_from_row(row: dict[str, Any]) -> Candle:
     def dec(v: Any) -> Decimal | None:
         return None if v is None else Decimal(v)
 
+    def req(v: Any) -> Decimal:
+        if v is None:  # NOT NULL in the table: a null is a broken row, say so
+            raise ValueError(f"candle row with a null required column: {row}")
+        return Decimal(v)
+
     return Candle(
         exchange=row["exchange"],
         symbol=row["symbol"],
         interval=row["interval"],
         window_start_us=int(row["window_start"]),
         window_end_us=int(row["window_end"]),
-        open=dec(row["open"]),
-        high=dec(row["high"]),
-        low=dec(row["low"]),  # type: ignore[arg-type]
-        close=dec(row["close"]),
-        volume=dec(row["volume"]),  # type: ignore[arg-type]
-        quote_volume=dec(row["quote_volume"]),
-        trade_count=int(row["trade_count"]),  # type: ignore[arg-type]
-        taker_buy_volume=dec(row["taker_buy_volume"]),  # type: ignore[arg-type]
-        taker_buy_quote_volume=dec(row["taker_buy_quote_volume"]),  # type: ignore[arg-type]
+        open=req(row["open"]),
+        high=req(row["high"]),
+        low=req(row["low"]),
+        close=req(row["close"]),
+        volume=req(row["volume"]),
+        quote_volume=req(row["quote_volume"]),
+        trade_count=int(row["trade_count"]),  # type: ignore[call-overload]
+        taker_buy_volume=req(row["taker_buy_volume"]),
+        taker_buy_quote_volume=req(row["taker_buy_quote_volume"]),
         vwap=dec(row["vwap"]),
         first_trade_id=row["first_trade_id"],
         last_trade_id=row["last_trade_id"],
