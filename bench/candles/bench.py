@@ -39,6 +39,7 @@ class Run:
     seconds: float  # end to end, start-up included
     sustained: float | None  # source records/s over the middle of the run
     deciles: list[float | None] = field(default_factory=list)  # records/s per tenth
+    cpu_us: dict[str, float] = field(default_factory=dict)  # JVM CPU µs/trade by threads
 
 
 def _timed(t_env_factory, submit, trades: int) -> Run:
@@ -58,6 +59,7 @@ def _timed(t_env_factory, submit, trades: int) -> Run:
         time.monotonic() - started,
         progress.sustained_rate(trades),
         progress.rate_by_decile(trades),
+        progress.cpu_per_trade(trades),
     )
 
 
@@ -130,6 +132,21 @@ def _line(label: str, run: Run, trades: int) -> str:
         f"= {trades / run.seconds:,.0f} trades/s with start-up\n"
         f"  by tenth of the input (k trades/s): "
         + " ".join("-" if r is None else f"{r / 1000:.0f}" for r in run.deciles)
+        + _cpu_line(run)
+    )
+
+
+def _cpu_line(run: Run) -> str:
+    """The JVM's CPU per trade by thread group, and the rate that budget allows on the
+    machine's cores if nothing else ran (the JVM's own threads only)."""
+    if not run.cpu_us:
+        return ""
+    total = sum(run.cpu_us.values())
+    cores = len(os.sched_getaffinity(0))
+    parts = ", ".join(f"{g} {us:.1f}" for g, us in run.cpu_us.items() if us >= 0.05)
+    return (
+        f"\n  JVM CPU per trade (µs, 10 %..90 %): {total:.1f} = {parts}"
+        f"\n  => {cores} cores / {total:.1f} µs = at most {cores / total * 1e6:,.0f} trades/s"
     )
 
 

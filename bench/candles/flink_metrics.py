@@ -16,6 +16,8 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 
+from bench.candles import thread_cpu
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -44,6 +46,8 @@ class SourceProgress:
 
     port: int
     samples: list[tuple[float, int]] = field(default_factory=list)
+    # The JVM's per-thread CPU at each sample (bench/candles/thread_cpu.py), when found.
+    cpu: list[dict[int, tuple[str, float]]] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
@@ -59,6 +63,7 @@ class SourceProgress:
     def _run(self) -> None:
         base = f"http://127.0.0.1:{self.port}"
         metric_url = None
+        jvm = thread_cpu.gateway_jvm()
         while not self._stop.is_set():
             try:
                 if metric_url is None:
@@ -66,6 +71,7 @@ class SourceProgress:
                 if metric_url:
                     values = _get(metric_url)
                     self.samples.append((time.monotonic(), int(float(values[0]["sum"]))))
+                    self.cpu.append(thread_cpu.cpu_by_thread(jvm) if jvm else {})
             except (OSError, KeyError, IndexError, ValueError):
                 pass  # REST not up yet, or the job just finished
             self._stop.wait(1.0)
@@ -85,18 +91,36 @@ class SourceProgress:
         wanted = [n for n in names if n.startswith("Source__") and n.endswith(".numRecordsOut")]
         return f"{url}?get={urllib.parse.quote(wanted[0])}&agg=sum" if wanted else None
 
-    def sustained_rate(self, total: int, lo: float = 0.1, hi: float = 0.9) -> float | None:
-        """Records/s between the first samples reaching lo·total and hi·total (or, for a run
-        that finishes between two metric refreshes, the last sample that moved)."""
-        moving = [(t, n) for t, n in self.samples if n > 0]
+    def _span(self, total: int, lo: float, hi: float) -> tuple[int, int] | None:
+        """Sample indexes of the first samples reaching lo·total and hi·total (or, for a
+        run that finishes between two metric refreshes, the last sample that moved)."""
+        moving = [i for i, (_, n) in enumerate(self.samples) if n > 0]
         if not moving:
             return None
-        a = next(((t, n) for t, n in moving if n >= lo * total), moving[0])
-        later = [(t, n) for t, n in moving if n > a[1]]
+        a = next((i for i in moving if self.samples[i][1] >= lo * total), moving[0])
+        later = [i for i in moving if self.samples[i][1] > self.samples[a][1]]
         if not later:
             return None
-        b = next(((t, n) for t, n in later if n >= hi * total), later[-1])
-        return (b[1] - a[1]) / (b[0] - a[0])
+        b = next((i for i in later if self.samples[i][1] >= hi * total), later[-1])
+        return a, b
+
+    def sustained_rate(self, total: int, lo: float = 0.1, hi: float = 0.9) -> float | None:
+        """Records/s between lo·total and hi·total of the input."""
+        span = self._span(total, lo, hi)
+        if span is None:
+            return None
+        (ta, na), (tb, nb) = self.samples[span[0]], self.samples[span[1]]
+        return (nb - na) / (tb - ta)
+
+    def cpu_per_trade(self, total: int, lo: float = 0.1, hi: float = 0.9) -> dict[str, float]:
+        """The JVM's CPU µs per trade by thread group over the same span as sustained_rate."""
+        span = self._span(total, lo, hi)
+        if span is None or len(self.cpu) != len(self.samples) or not self.cpu[span[1]]:
+            return {}
+        a, b = span
+        return thread_cpu.per_trade_us(
+            self.cpu[a], self.cpu[b], self.samples[b][1] - self.samples[a][1]
+        )
 
     def rate_by_decile(self, total: int) -> list[float | None]:
         """Records/s within each tenth of the input: shows the JIT warm-up and any slowdown
