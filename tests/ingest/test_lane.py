@@ -337,3 +337,28 @@ def test_decimal_bytes_refuse_what_parse_or_the_encoder_refuse() -> None:
         with pytest.raises((ValueError, ArithmeticError)):
             lane.decimal_bytes(bad)
         assert bad not in lane._decimal_bytes
+
+
+def test_prometheus_counts_through_the_lane_are_exact(clock: Clock) -> None:
+    from prometheus_client import REGISTRY
+
+    def value(name: str, **labels: str) -> float:
+        return REGISTRY.get_sample_value(name, labels) or 0.0
+
+    keys = (
+        ("candleflow_ingest_frames_total", {"exchange": "binance", "outcome": "trades"}),
+        ("candleflow_ingest_frames_total", {"exchange": "binance", "outcome": "control"}),
+        ("candleflow_ingest_trades_total", {"exchange": "binance", "source": "stream"}),
+        ("candleflow_ingest_duplicates_total", {"exchange": "binance"}),
+    )
+    before = [value(n, **labels) for n, labels in keys]
+    fast, _ = _pair()
+    frames = [*FRAMES[:100], *FRAMES[90:95], json.dumps({"result": None, "id": 1})]
+    for frame in frames:
+        fast.receive(frame)
+    fast.sync_metrics()  # also runs every METRICS_SYNC_S and when a session ends
+    after = [value(n, **labels) for n, labels in keys]
+    assert [a - b for a, b in zip(after, before, strict=True)] == [105, 1, 100, 5]
+    fast.sync_metrics()  # nothing counted twice
+    assert [value(n, **labels) for n, labels in keys] == after
+    assert (fast.stats.frames, fast.stats.trades, fast.stats.duplicates) == (106, 100, 5)
