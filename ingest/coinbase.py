@@ -212,7 +212,7 @@ def _fast_market_trades(
     if sequence is not None and not _INT_MIN <= sequence <= _UINT_MAX:
         raise ValueError
     symbols, skew, seconds = options.symbols, options.max_skew_us, _seconds
-    trades: list[Trade] = []
+    trades = TradeBatch()  # filled in place: no copy into the batch at the end
     append = trades.append
     for event in msg.events:
         for row in event.trades:
@@ -267,10 +267,10 @@ def _fast_market_trades(
                     None,
                 )
             )
-    out = TradeBatch(_sorted(trades))
+    _sorted(trades)
     if sequence is not None:
-        out.sequence = sequence
-    return out
+        trades.sequence = sequence
+    return trades
 
 
 def _one(row: Any, ingest_time_us: int, options: ParseOptions) -> Trade:
