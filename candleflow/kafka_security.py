@@ -169,6 +169,9 @@ def java_client_properties(
     them as two files), SASL credentials a `sasl.jaas.config` with the login module of the
     mechanism, OAUTHBEARER the client-credentials login handler with the token endpoint.
     `class_prefix` is where the client's classes live (Flink's SQL connector shades them).
+    The shaded kafka-clients (3.9.1 in flink-sql-connector-kafka 4.0.1-2.0) allows every
+    token endpoint unless the JVM sets the (shaded) system property
+    org.apache.flink.kafka.shaded.org.apache.kafka.sasl.oauthbearer.allowed.urls.
     """
     lib = security_config(sec)
     sec = sec or KafkaSecurity()
