@@ -160,9 +160,18 @@ class CandleJobSettings(BaseSettings):
 
 
 def production_config(
-    stack: StackSettings, topics: Topics, candles: CandleSettings, job: CandleJobSettings
+    stack: StackSettings,
+    topics: Topics,
+    candles: CandleSettings,
+    job: CandleJobSettings,
+    *,
+    bronze: str = "bronze",
+    silver: str = "silver",
+    bounded: bool = False,
 ) -> CandleJobConfig:
-    """Kafka trades.v1 -> candles.v1 + trades.late.v1 (exactly-once) + Iceberg tables."""
+    """Kafka trades.v1 -> candles.v1 + trades.late.v1 (exactly-once) + Iceberg tables
+    `<bronze>.trades` and `<silver>.candles`. `bounded` stops at the offsets the topic has
+    at start (tests, benchmarks); the production job runs unbounded."""
 
     def kafka_sink(topic: str, contract: str, suffix: str) -> KafkaSink:
         return KafkaSink(
@@ -182,16 +191,17 @@ def production_config(
     if job.iceberg:
         from jobs.candle_iceberg import ensure_tables
 
-        ensure_tables(stack)
+        ensure_tables(stack, bronze=bronze, silver=silver)
         ddl.append(shared_catalog.flink_catalog_ddl(stack))
-        sinks.candles.append(IcebergSink(stack.catalog_name, "silver", "candles"))
-        sinks.trades.append(IcebergSink(stack.catalog_name, "bronze", "trades"))
+        sinks.candles.append(IcebergSink(stack.catalog_name, silver, "candles"))
+        sinks.trades.append(IcebergSink(stack.catalog_name, bronze, "trades"))
     source = KafkaSource(
         topics.trades,
         stack.bootstrap_servers,
         stack.registry_url,
         group_id=job.group_id,
         startup_mode=job.startup_mode,
+        bounded=bounded,
     )
     return CandleJobConfig(source=source, sinks=sinks, candles=candles, catalog_ddl=ddl)
 

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import sys
 
-from candleflow import catalog
 from candleflow.config import CandleSettings
 from candleflow.testing import stack_test_settings
-from jobs.candle_tables import IcebergSink, KafkaSink, KafkaSource, Sinks
-from jobs.candles import CandleJobConfig, build
+from jobs.candles import build
 from jobs.flink_env import make_table_env
+from tests.jobs.harness import job_config_for
 
 SETTINGS = CandleSettings(intervals="1m,5m", allowed_lateness_seconds=120)
 
@@ -22,25 +21,7 @@ def main() -> None:
     trades, candles, late, ns, ckpt = sys.argv[1:6]
     restore = sys.argv[6] if len(sys.argv) > 6 else None
     s = stack_test_settings()
-    config = CandleJobConfig(
-        source=KafkaSource(
-            trades,
-            s.bootstrap_servers,
-            s.registry_url,
-            startup_mode="earliest-offset",
-            group_id=f"{trades}-job",
-        ),
-        sinks=Sinks(
-            candles=[
-                KafkaSink(candles, "candle", s.bootstrap_servers, s.registry_url, f"{candles}-tx"),
-                IcebergSink(s.catalog_name, ns, "candles"),
-            ],
-            late=[KafkaSink(late, "late_trade", s.bootstrap_servers, s.registry_url, f"{late}-tx")],
-            trades=[IcebergSink(s.catalog_name, ns, "trades")],
-        ),
-        candles=SETTINGS,
-        catalog_ddl=[catalog.flink_catalog_ddl(s)],
-    )
+    config = job_config_for(s, trades, candles, late, ns, SETTINGS, bounded=False)
     extra = {"execution.state-recovery.path": restore} if restore else {}
     t_env = make_table_env(
         parallelism=1,

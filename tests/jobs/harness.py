@@ -8,11 +8,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from candleflow.config import CandleSettings
+from candleflow.config import CandleSettings, StackSettings, Topics
 from candleflow.domain import Candle, LateTrade, Trade
 from jobs.candle_files import read_rows, to_candle, to_late, to_trade, write_trades_csv
 from jobs.candle_tables import FileSink, FileSource, Sinks
-from jobs.candles import CandleJobConfig, build
+from jobs.candles import CandleJobConfig, CandleJobSettings, build, production_config
 from jobs.flink_env import make_table_env
 
 
@@ -59,4 +59,31 @@ def run_job(
         candles=[to_candle(r) for r in read_rows(out_c)],
         late=[to_late(r) for r in read_rows(out_l)],
         trades=[to_trade(r) for r in read_rows(out_t)] if emit_trades else [],
+    )
+
+
+def job_config_for(
+    stack: StackSettings,
+    trades_topic: str,
+    candles_topic: str,
+    late_topic: str,
+    namespace: str,
+    settings: CandleSettings,
+    *,
+    bounded: bool = True,
+) -> CandleJobConfig:
+    """The production wiring (jobs.candles.production_config) on a test's own topics and
+    Iceberg namespace, read from the earliest offset."""
+    return production_config(
+        stack,
+        Topics(trades=trades_topic, candles=candles_topic, late_trades=late_topic),
+        settings,
+        CandleJobSettings(
+            startup_mode="earliest-offset",
+            group_id=f"{trades_topic}-job",
+            transactional_id_prefix=candles_topic,
+        ),
+        bronze=namespace,
+        silver=namespace,
+        bounded=bounded,
     )

@@ -9,10 +9,9 @@ import pytest
 
 from candleflow import binance_files, catalog, reference
 from candleflow.config import CandleSettings
-from jobs.candle_iceberg import ensure_tables
-from jobs.candle_tables import IcebergSink, KafkaSink, KafkaSource, Sinks
-from jobs.candles import CandleJobConfig, build
+from jobs.candles import build
 from jobs.flink_env import make_table_env
+from tests.jobs.harness import job_config_for
 from tests.jobs.test_kafka_iceberg import DAY, consume_committed, iceberg_candles, produce
 
 pytestmark = [pytest.mark.integration, pytest.mark.flink, pytest.mark.slow]
@@ -32,30 +31,7 @@ def test_whole_day_through_kafka_to_kafka_and_iceberg(
 
     t_topic, c_topic, l_topic = unique_topic("day"), unique_topic("day-c"), unique_topic("day-l")
     produce(s, t_topic, trades)
-    ensure_tables(s, bronze=unique_namespace, silver=unique_namespace)
-    config = CandleJobConfig(
-        source=KafkaSource(
-            t_topic,
-            s.bootstrap_servers,
-            s.registry_url,
-            startup_mode="earliest-offset",
-            bounded=True,
-        ),
-        sinks=Sinks(
-            candles=[
-                KafkaSink(c_topic, "candle", s.bootstrap_servers, s.registry_url, f"{c_topic}-tx"),
-                IcebergSink(s.catalog_name, unique_namespace, "candles"),
-            ],
-            late=[
-                KafkaSink(
-                    l_topic, "late_trade", s.bootstrap_servers, s.registry_url, f"{l_topic}-tx"
-                )
-            ],
-            trades=[IcebergSink(s.catalog_name, unique_namespace, "trades")],
-        ),
-        candles=SETTINGS,
-        catalog_ddl=[catalog.flink_catalog_ddl(s)],
-    )
+    config = job_config_for(s, t_topic, c_topic, l_topic, unique_namespace, SETTINGS)
     t_env = make_table_env(
         parallelism=2,
         checkpoint_interval_ms=5000,

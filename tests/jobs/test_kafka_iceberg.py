@@ -13,9 +13,10 @@ from candleflow import avro, binance_files, catalog, iceberg_files, reference
 from candleflow.config import CandleSettings
 from candleflow.domain import Candle
 from jobs.candle_iceberg import ensure_tables
-from jobs.candle_tables import CANDLE_COLUMNS, IcebergSink, KafkaSink, KafkaSource, Sinks
-from jobs.candles import CandleJobConfig, build
+from jobs.candle_tables import CANDLE_COLUMNS
+from jobs.candles import build
 from jobs.flink_env import make_table_env
+from tests.jobs.harness import job_config_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.flink]
 
@@ -156,30 +157,7 @@ def test_real_trades_through_kafka_to_kafka_and_iceberg(
         unique_topic("late"),
     )
     produce(s, t_topic, sent)
-    ensure_tables(s, bronze=unique_namespace, silver=unique_namespace)
-    config = CandleJobConfig(
-        source=KafkaSource(
-            t_topic,
-            s.bootstrap_servers,
-            s.registry_url,
-            startup_mode="earliest-offset",
-            bounded=True,
-        ),
-        sinks=Sinks(
-            candles=[
-                KafkaSink(c_topic, "candle", s.bootstrap_servers, s.registry_url, f"{c_topic}-tx"),
-                IcebergSink(s.catalog_name, unique_namespace, "candles"),
-            ],
-            late=[
-                KafkaSink(
-                    l_topic, "late_trade", s.bootstrap_servers, s.registry_url, f"{l_topic}-tx"
-                )
-            ],
-            trades=[IcebergSink(s.catalog_name, unique_namespace, "trades")],
-        ),
-        candles=SETTINGS,
-        catalog_ddl=[catalog.flink_catalog_ddl(s)],
-    )
+    config = job_config_for(s, t_topic, c_topic, l_topic, unique_namespace, SETTINGS)
     t_env = make_table_env(
         parallelism=2,
         checkpoint_interval_ms=2000,
