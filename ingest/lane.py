@@ -133,7 +133,8 @@ def binance_receiver(conn: Connection, lane: AvroLane) -> Callable[[str | bytes]
             f"{exchange}:{symbol}".encode(),
             _tail(kind, contract_size),
         )
-        markets[native] = found
+        if len(markets) < 4096:  # bounded like binance._markets
+            markets[native] = found
         return found
 
     def receive(frame: str | bytes) -> None:
