@@ -89,6 +89,9 @@ KLINE_FIELDS = (
     "taker_buy_volume",
     "taker_buy_quote_volume",
 )
+# Its exact-decimal fields, and with the VWAP every decimal column of a candle.
+KLINE_DECIMALS = tuple(f for f in KLINE_FIELDS if f != "trade_count")
+CANDLE_DECIMAL_FIELDS = (*KLINE_DECIMALS, "vwap")
 
 
 @dataclass(frozen=True, slots=True)

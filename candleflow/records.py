@@ -17,7 +17,16 @@ from decimal import ROUND_HALF_EVEN, Context, Decimal, Inexact, InvalidOperation
 from typing import Any
 
 from candleflow.contracts import DECIMAL_PRECISION, DECIMAL_SCALE
-from candleflow.domain import Anomaly, Candle, Explanation, InstrumentKind, LateTrade, Side, Trade
+from candleflow.domain import (
+    KLINE_DECIMALS,
+    Anomaly,
+    Candle,
+    Explanation,
+    InstrumentKind,
+    LateTrade,
+    Side,
+    Trade,
+)
 
 AvroDict = dict[str, Any]
 
@@ -177,16 +186,7 @@ def late_trade_from_avro(d: Mapping[str, Any]) -> LateTrade:
 
 # --- Candle ------------------------------------------------------------------------------
 
-_CANDLE_DECIMALS = (
-    "open",
-    "high",
-    "low",
-    "close",
-    "volume",
-    "quote_volume",
-    "taker_buy_volume",
-    "taker_buy_quote_volume",
-)
+_CANDLE_DECIMALS = KLINE_DECIMALS
 
 
 def candle_to_avro(c: Candle) -> AvroDict:

@@ -15,7 +15,7 @@ from typing import Any
 import typer
 
 from candleflow.config import StackSettings
-from candleflow.domain import Candle
+from candleflow.domain import CANDLE_DECIMAL_FIELDS, Candle
 
 # CSV/Parquet columns: the Candle record's fields, in order.
 CANDLE_FIELDS = [f.name for f in fields(Candle)]
@@ -74,17 +74,7 @@ def write_candles(candles: list[Candle], fmt: str, out: Path | None) -> None:
     cols: dict[str, Any] = {}
     for f in CANDLE_FIELDS:
         values = [getattr(c, f) for c in candles]
-        if f in (
-            "open",
-            "high",
-            "low",
-            "close",
-            "volume",
-            "quote_volume",
-            "taker_buy_volume",
-            "taker_buy_quote_volume",
-            "vwap",
-        ):
+        if f in CANDLE_DECIMAL_FIELDS:
             from candleflow.records import fit_decimal
 
             cols[f] = pa.array([None if v is None else fit_decimal(v) for v in values], dec)

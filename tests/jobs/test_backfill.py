@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from candleflow import binance_files, reference
 from candleflow.cli import app
+from candleflow.domain import CANDLE_DECIMAL_FIELDS
 from jobs.backfill_cli import CSV_COLUMNS, plain
 
 pytestmark = pytest.mark.flink
@@ -51,17 +52,7 @@ def test_backfill_real_coinm_day_equals_reference(tmp_path):
     assert len(got) == len(rows) == len(want)
     for c in want:
         r = got[(c.interval, c.window_start_us)]
-        for name in (
-            "open",
-            "high",
-            "low",
-            "close",
-            "volume",
-            "quote_volume",
-            "taker_buy_volume",
-            "taker_buy_quote_volume",
-            "vwap",
-        ):
+        for name in CANDLE_DECIMAL_FIELDS:
             value = Decimal(r[name]) if r[name] else None
             assert value == getattr(c, name), (c.interval, c.window_start_us, name)
         assert int(r["trade_count"]) == c.trade_count

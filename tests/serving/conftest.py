@@ -18,6 +18,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from candleflow import avro
 from candleflow.config import StackSettings, Topics
+from candleflow.domain import CANDLE_DECIMAL_FIELDS
 from serving.server import ServingServer, create_server
 from serving.settings import ServingSettings
 
@@ -168,20 +169,7 @@ def candle_arrow(candles: list[Any]) -> Any:
         "interval": (pa.string(), lambda c: c.interval),
         "window_start": (ts, lambda c: c.window_start_us),
         "window_end": (ts, lambda c: c.window_end_us),
-        **{
-            n: (dec, operator.attrgetter(n))
-            for n in (
-                "open",
-                "high",
-                "low",
-                "close",
-                "volume",
-                "quote_volume",
-                "taker_buy_volume",
-                "taker_buy_quote_volume",
-                "vwap",
-            )
-        },
+        **{n: (dec, operator.attrgetter(n)) for n in CANDLE_DECIMAL_FIELDS},
         "trade_count": (pa.int64(), lambda c: c.trade_count),
         "first_trade_id": (pa.int64(), lambda c: c.first_trade_id),
         "last_trade_id": (pa.int64(), lambda c: c.last_trade_id),
