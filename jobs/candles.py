@@ -225,7 +225,10 @@ def job_table_env(stack: StackSettings, job: CandleJobSettings) -> TableEnvironm
         parallelism=job.parallelism,
         checkpoint_interval_ms=int(job.checkpoint_interval_s * 1000),
         checkpoint_timeout_ms=int(job.checkpoint_timeout_s * 1000),
-        checkpoint_dir=job.checkpoint_dir,
+        # In-process there is no cluster default: keep checkpoints (retained on cancel,
+        # the restart point) under the stack's data dir.
+        checkpoint_dir=job.checkpoint_dir
+        or (None if job.remote else (stack.data_dir / "checkpoints" / "candles").as_uri()),
         state_backend=job.state_backend,
         connectors=not job.remote,
         stack=stack,

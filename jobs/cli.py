@@ -7,6 +7,8 @@ import contextlib
 import importlib
 import json
 import re
+import signal
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -148,7 +150,30 @@ def run_candles(
     job_id = str(client.get_job_id()) if client else "?"
     typer.echo(f"candles job {job_id} submitted")
     if local:
-        result.wait()  # in-process: this process is the cluster
+        _stay_attached(result, job_id)
+
+
+def _stay_attached(result: Any, job_id: str) -> None:
+    """In-process: this process is the cluster. SIGTERM/SIGINT cancel the job cleanly (open
+    Kafka transactions are aborted, nothing uncommitted becomes visible) and its retained
+    checkpoints stay for a restart with --from-savepoint; then exit 0."""
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    waiter = threading.Thread(target=result.wait, name="job-wait", daemon=True)
+    waiter.start()
+    while waiter.is_alive() and not stop.wait(1.0):
+        pass
+    if not stop.is_set():
+        return  # the job ended by itself (bounded input or failure: result.wait raised)
+    typer.echo(f"candles job {job_id}: stopping on signal", err=True)
+    result.get_job_client().cancel().result()
+    typer.echo(
+        f"candles job {job_id} cancelled; its last completed checkpoint is retained under "
+        f"the checkpoint directory (restart: jobs run candles --local --from-savepoint "
+        f"<.../{job_id}/chk-N>)",
+        err=True,
+    )
 
 
 def _submit_restored(candle_settings: CandleSettings, job: Any, savepoint_path: str) -> Any:
