@@ -225,3 +225,27 @@ def test_incomplete_kafka_security_fails_the_render(values: tuple, message: str)
     assert proc.returncode != 0, "incomplete Kafka security was rendered"
     assert message in proc.stderr, proc.stderr
     assert SECRET not in proc.stderr
+
+
+def _secret_checksums(objs: list[dict]) -> dict[str, str | None]:
+    return {
+        d["metadata"]["name"]: d["spec"]["template"]["metadata"]
+        .get("annotations", {})
+        .get("checksum/kafka-secret")
+        for d in find(objs, "Deployment")
+    }
+
+
+def test_a_new_chart_made_password_rolls_the_pods_that_read_it() -> None:
+    """The Deployments' pods carry a checksum of the chart-made Kafka Secret: a changed
+    password changes their template (a rollout); an existing Secret or none adds nothing."""
+    before = _secret_checksums(render(None, *PLAIN_VALUE))
+    assert before and all(before.values()), before
+    changed = tuple(
+        a.replace(SECRET, SECRET + "-rotated") if a.startswith("config.kafkaSasl.password=") else a
+        for a in PLAIN_VALUE
+    )
+    after = _secret_checksums(render(None, *changed))
+    assert all(after[name] != before[name] for name in before), (before, after)
+    for values in ((), PLAIN_EXISTING):
+        assert set(_secret_checksums(render(None, *values)).values()) == {None}

@@ -160,3 +160,14 @@ given, from the Secret the chart creates (templates/common/kafka-secret.yaml). *
 - configMapRef:
     name: {{ include "candleflow.configMapName" . }}
 {{- end -}}
+
+{{/*
+A pod annotation that follows the chart-made Kafka Secret, so a new password (given as a
+value) rolls the pods that read it as env; nothing when the Secret is not the chart's.
+*/}}
+{{- define "candleflow.kafkaSecretChecksum" -}}
+{{- $k := include "candleflow.kafkaSasl" . | fromJson -}}
+{{- if $k.value -}}
+checksum/kafka-secret: {{ include (print .Template.BasePath "/common/kafka-secret.yaml") . | sha256sum }}
+{{- end -}}
+{{- end -}}
