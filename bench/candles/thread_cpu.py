@@ -34,10 +34,11 @@ def gateway_jvm(parent: int | None = None) -> int | None:
     parent = os.getpid() if parent is None else parent
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            comm = stat.read_text().split("(", 1)[1].rsplit(")", 1)[0]
-        except (OSError, IndexError):
-            continue
+            text = stat.read_text()
+            comm, rest = text.split("(", 1)[1].rsplit(")", 1)
+            fields = rest.split()
+        except (OSError, IndexError, ValueError):
+            continue  # the process ended, or not a stat line
         if int(fields[1]) == parent and comm == "java":
             return int(stat.parent.name)
     return None
