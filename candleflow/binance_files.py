@@ -28,13 +28,13 @@ import csv
 import io
 import re
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import IO
+from typing import IO, cast
 
 from candleflow import symbols
 from candleflow.domain import InstrumentKind, Side, Trade
@@ -142,7 +142,7 @@ def canonical_and_native(symbol: str, kind: InstrumentKind) -> tuple[str, str]:
     return canonical, native
 
 
-def _csv_lines(path: Path, stack: ExitStack) -> IO[str]:
+def _csv_lines(path: Path, stack: ExitStack) -> io.TextIOWrapper:
     """The CSV text of a .csv file or of the single .csv inside a .zip."""
     if path.suffix.lower() != ".zip":
         return stack.enter_context(path.open("r", newline="", encoding="utf-8-sig"))
@@ -152,6 +152,16 @@ def _csv_lines(path: Path, stack: ExitStack) -> IO[str]:
         raise BinanceFileError(str(path), None, f"expected one .csv in the zip, found {members}")
     raw = stack.enter_context(archive.open(members[0]))
     return stack.enter_context(io.TextIOWrapper(raw, encoding="utf-8-sig", newline=""))
+
+
+def data_size(path: str | Path) -> int:
+    """Bytes of CSV text in a .csv file or in the .csv inside a .zip (uncompressed): the
+    total against which `read_trades(progress=...)` reports."""
+    path = Path(path)
+    if path.suffix.lower() != ".zip":
+        return path.stat().st_size
+    with zipfile.ZipFile(path) as archive:
+        return sum(i.file_size for i in archive.infolist() if i.filename.lower().endswith(".csv"))
 
 
 def _is_header(row: list[str]) -> bool:
@@ -168,15 +178,28 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def _rows(path: Path) -> Iterator[tuple[int, list[str]]]:
-    """(line number, fields) of the data rows; a header line, if any, is skipped."""
+# Rows between two `progress` calls: rare enough to cost nothing, often enough to move a bar.
+_PROGRESS_ROWS = 16_384
+
+
+def _rows(
+    path: Path, progress: Callable[[int], None] | None = None
+) -> Iterator[tuple[int, list[str]]]:
+    """(line number, fields) of the data rows; a header line, if any, is skipped.
+    `progress`, if given, is called now and then with the CSV bytes read so far."""
     with ExitStack() as stack:
-        for line_no, row in enumerate(csv.reader(_csv_lines(path, stack)), start=1):
+        text = _csv_lines(path, stack)
+        raw = cast(IO[bytes], text.buffer)  # a file or a zip member: both tell() their offset
+        for line_no, row in enumerate(csv.reader(text), start=1):
+            if progress is not None and line_no % _PROGRESS_ROWS == 0:
+                progress(raw.tell())
             if not row or (len(row) == 1 and not row[0].strip()):
                 continue
             if line_no == 1 and _is_header(row):
                 continue
             yield line_no, row
+        if progress is not None:
+            progress(raw.tell())
 
 
 class _TimeUnit:
@@ -225,13 +248,15 @@ def read_trades(
     exchange: str = EXCHANGE,
     ingest_time_us: int | None = None,
     errors: list[BinanceFileError] | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> Iterator[Trade]:
-    """Trades of a trades or aggTrades file, in file order.
+    """Trades of a trades or aggTrades file, in file order, read lazily (one row at a time).
 
     `symbol` (canonical or native), `kind` and `file_kind` ("trades"/"aggTrades") default
     to what the file name and the column count say. `ingest_time_us` defaults to the
     trade's own time (a file has no arrival time). With `errors` given, malformed rows
-    are appended there and skipped instead of raising.
+    are appended there and skipped instead of raising. `progress`, if given, is called now
+    and then with the CSV bytes read so far (out of `data_size(path)`).
     """
     path = Path(path)
     name = parse_file_name(path)
@@ -247,7 +272,7 @@ def read_trades(
     canonical = native = ""
     size: Decimal | None = None
     resolved: InstrumentKind | None = kind
-    for line_no, row in _rows(path):
+    for line_no, row in _rows(path, progress):
         try:
             if len(row) not in expected:
                 raise ValueError(

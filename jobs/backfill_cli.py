@@ -7,7 +7,10 @@ with --iceberg, upserted into `<namespace>.candles` through the stream job's Ice
 (one write path: same table, same key, a re-run replaces rows instead of adding them).
 
 Trades are fed in exchange order (event time, trade id): the files are the exchange's own
-record, so nothing is late, and the output equals the batch reference exactly.
+record, so nothing is late, and the output equals the batch reference exactly. The files are
+streamed, never loaded whole (a month of a busy market is tens of millions of trades): in
+order they are written straight through to the job's input file, otherwise sorted on disk
+(jobs.candle_files.write_sorted_trades_csv).
 """
 
 from __future__ import annotations
@@ -17,19 +20,37 @@ import logging
 import shutil
 import tempfile
 import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    Progress,
+    TaskID,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from candleflow import binance_files
 from candleflow import catalog as shared_catalog
 from candleflow.config import CandleSettings, StackSettings
 from candleflow.domain import KLINE_FIELDS, Candle, Trade
 from candleflow.intervals import parse_intervals
-from jobs.candle_files import read_rows, to_candle, write_trades_csv
+from jobs.candle_files import (
+    DEFAULT_CHUNK_ROWS,
+    SortReport,
+    read_rows,
+    to_candle,
+    write_sorted_trades_csv,
+    write_trades_csv,
+)
 from jobs.candle_tables import FileSink, FileSource, IcebergSink, Sinks
 from jobs.candles import CandleJobConfig, build
 from jobs.flink_env import make_table_env
@@ -110,13 +131,97 @@ def write_csv(candles: list[Candle], path: Path) -> None:
             )
 
 
-def load_trades(files: list[Path], exchange: str, symbol: str | None) -> list[Trade]:
-    trades: list[Trade] = []
+def read_files(
+    files: list[Path],
+    exchange: str,
+    symbol: str | None,
+    progress: Callable[[int], None] | None = None,
+) -> Iterator[Trade]:
+    """The trades of all files, one after the other, read lazily. `progress`, if given, is
+    called now and then with the CSV bytes read so far over all files."""
+    done = 0
     for f in files:
-        trades.extend(binance_files.read_trades(f, symbol=symbol, exchange=exchange))
-    # Exchange order: the file is the exchange's record, so no trade is late (any row order).
-    trades.sort(key=lambda t: (t.exchange, t.symbol, t.event_time_us, t.trade_id))
-    return trades
+        on_bytes = None if progress is None else (lambda n, base=done: progress(base + n))
+        yield from binance_files.read_trades(f, symbol=symbol, exchange=exchange, progress=on_bytes)
+        done += binance_files.data_size(f) if progress is not None else 0
+
+
+class PrepareView:
+    """Progress of the trade preparation on stderr (rich): one bar per pass, notes between."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.bars = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TaskProgressColumn(),
+            TimeElapsedColumn(),
+            TextColumn("eta"),
+            TimeRemainingColumn(),
+            console=console,
+        )
+
+    def __enter__(self) -> PrepareView:
+        self.bars.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.bars.stop()
+
+    def start(self, description: str, total: int) -> TaskID:
+        return self.bars.add_task(description, total=total or None)
+
+    def update(self, task: TaskID, completed: int) -> None:
+        self.bars.update(task, completed=completed)
+
+    def note(self, message: str) -> None:
+        self.console.print(message, markup=False, highlight=False, soft_wrap=True)
+
+
+def prepare_trades(
+    files: list[Path],
+    exchange: str,
+    symbol: str | None,
+    dest: Path,
+    *,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    view: PrepareView | None = None,
+) -> SortReport:
+    """The job's input: the trades of all files in exchange order (event time, trade id;
+    any row order within and across the files, ties in file order) as the FileSource's CSV
+    at `dest` (exactly what write_trades_csv writes for them sorted), in bounded memory.
+    Files already in order (the usual case) are written straight through; otherwise an
+    external merge sort in runs of `chunk_rows` trades, under dest's directory."""
+    total = sum(binance_files.data_size(f) for f in files) if view is not None else 0
+    passes = 0
+
+    def read() -> Iterator[Trade]:
+        nonlocal passes
+        passes += 1
+        if view is None:
+            return read_files(files, exchange, symbol)
+        what = "reading" if passes == 1 else "sorting: reading into sorted runs"
+        task = view.start(what, total)
+        return read_files(files, exchange, symbol, lambda n: view.update(task, n))
+
+    def on_sort(report: SortReport) -> None:
+        if view is not None:
+            view.note(
+                f"backfill: trade #{report.first_out_of_order:,} of the input is out of exchange "
+                f"order (event time, trade id): sorting it in runs of {chunk_rows:,} trades"
+            )
+
+    merging: list[TaskID] = []
+
+    def on_written(done: int, total: int) -> None:
+        if view is not None:
+            if not merging:
+                merging.append(view.start("sorting: merging the runs", total))
+            view.update(merging[0], done)
+
+    return write_sorted_trades_csv(
+        read, dest, chunk_rows=chunk_rows, on_sort=on_sort, on_written=on_written
+    )
 
 
 @dataclass(frozen=True)
@@ -142,50 +247,67 @@ class IcebergTarget:
 
 
 def run_backfill(
-    trades: list[Trade],
+    trades: Iterable[Trade],
     settings: CandleSettings,
     *,
     parallelism: int = 1,
     workdir: Path | None = None,
     iceberg: IcebergTarget | None = None,
 ) -> list[Candle]:
-    """Run the candles job bounded over `trades`; returns the final candles.
+    """Run the candles job bounded over `trades` (fed in the given order); returns the final
+    candles. The command prepares its trades file itself (prepare_trades) and calls
+    run_backfill_csv."""
+    base = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="candleflow-backfill-"))
+    try:
+        write_trades_csv(trades, base / "trades.csv")
+        return run_backfill_csv(
+            base / "trades.csv", settings, base, parallelism=parallelism, iceberg=iceberg
+        )
+    finally:
+        if workdir is None:
+            shutil.rmtree(base, ignore_errors=True)
+
+
+def run_backfill_csv(
+    src: Path,
+    settings: CandleSettings,
+    workdir: Path,
+    *,
+    parallelism: int = 1,
+    iceberg: IcebergTarget | None = None,
+) -> list[Candle]:
+    """Run the candles job bounded over the trades CSV `src` (write_trades_csv's format, in
+    exchange order); the job's outputs go under `workdir`. Returns the final candles.
 
     With `iceberg`, the same job also upserts every candle it emits into the Iceberg table
     (committed on checkpoints and at the end of input). Input in exchange order has no late
     trade, so each window is emitted once: the table gets exactly the final candles.
     """
-    base = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="candleflow-backfill-"))
-    try:
-        src, out = base / "trades.csv", base / "candles"
-        write_trades_csv(trades, src)
-        sinks = Sinks(candles=[FileSink(out)], late=[FileSink(base / "late")])
-        ddl: list[str] = []
-        if iceberg is not None:
-            iceberg.ensure_table()
-            ddl.append(shared_catalog.flink_catalog_ddl(iceberg.stack))
-            sinks.candles.append(iceberg.sink())
-        config = CandleJobConfig(
-            source=FileSource(src),
-            sinks=sinks,
-            candles=settings,
-            emit_trades=False,
-            catalog_ddl=ddl,
-        )
-        t_env = make_table_env(
-            parallelism=parallelism,
-            checkpoint_interval_ms=1000,
-            connectors=iceberg is not None,
-            stack=iceberg.stack if iceberg else None,
-        )
-        build(t_env, config).execute().wait()
-        late = read_rows(base / "late") if (base / "late").exists() else []
-        if late:  # cannot happen for sorted input; refuse to write a partial result
-            raise RuntimeError(f"backfill: {len(late)} trades were late; this is a bug")
-        return final_candles([to_candle(r) for r in read_rows(out)])
-    finally:
-        if workdir is None:
-            shutil.rmtree(base, ignore_errors=True)
+    out, late_dir = workdir / "candles", workdir / "late"
+    sinks = Sinks(candles=[FileSink(out)], late=[FileSink(late_dir)])
+    ddl: list[str] = []
+    if iceberg is not None:
+        iceberg.ensure_table()
+        ddl.append(shared_catalog.flink_catalog_ddl(iceberg.stack))
+        sinks.candles.append(iceberg.sink())
+    config = CandleJobConfig(
+        source=FileSource(src),
+        sinks=sinks,
+        candles=settings,
+        emit_trades=False,
+        catalog_ddl=ddl,
+    )
+    t_env = make_table_env(
+        parallelism=parallelism,
+        checkpoint_interval_ms=1000,
+        connectors=iceberg is not None,
+        stack=iceberg.stack if iceberg else None,
+    )
+    build(t_env, config).execute().wait()
+    late = read_rows(late_dir) if late_dir.exists() else []
+    if late:  # cannot happen for sorted input; refuse to write a partial result
+        raise RuntimeError(f"backfill: {len(late)} trades were late; this is a bug")
+    return final_candles([to_candle(r) for r in read_rows(out)])
 
 
 def register(app: typer.Typer) -> None:
@@ -218,26 +340,72 @@ def register(app: typer.Typer) -> None:
         namespace: Annotated[
             str, typer.Option(help="Iceberg namespace of the candles table (with --iceberg)")
         ] = "silver",
+        tmp_dir: Annotated[
+            Path | None,
+            typer.Option(
+                help="where the job's trades file and any sort runs go while it runs "
+                "(default: the system temp dir; needs about twice the trades as CSV, "
+                "~110 bytes a trade)",
+                file_okay=False,
+                exists=True,
+            ),
+        ] = None,
+        chunk_rows: Annotated[
+            int,
+            typer.Option(
+                min=1,
+                help="trades per sorted run when the files are not in exchange order "
+                "(memory ~450 bytes a trade); files already in order need no sort",
+            ),
+        ] = DEFAULT_CHUNK_ROWS,
     ) -> None:
-        """Candles from exchange trade files through the same candle logic as the stream job."""
+        """Candles from exchange trade files through the same candle logic as the stream job.
+
+        Streams the files in bounded memory: files in exchange order (event time, trade id),
+        as data.binance.vision publishes them, pass straight through; any other row order,
+        within or across files, is sorted on disk (external merge sort).
+        """
         started = time.monotonic()
         if output is None and not iceberg:
             raise typer.BadParameter("give --output FILE and/or --iceberg", param_hint="--output")
+        console = Console(stderr=True)
+        base = Path(tempfile.mkdtemp(prefix="candleflow-backfill-", dir=tmp_dir))
         try:
-            trades = load_trades(files, exchange.strip().lower(), symbol)
-        except binance_files.BinanceFileError as exc:
-            # A bad file is the user's input: say what and where, no traceback.
-            raise typer.BadParameter(str(exc), param_hint="FILES / --symbol") from None
-        if not trades:
-            raise typer.BadParameter("no trades in the given files")
-        target = IcebergTarget(StackSettings(), namespace) if iceberg else None
-        before = None
-        if target is not None:
-            target.ensure_table()
-            before = target.snapshot_id()
-        typer.echo(f"backfill: {len(trades)} trades, running the candles job...", err=True)
-        settings = CandleSettings(intervals=intervals)
-        candles = run_backfill(trades, settings, parallelism=parallelism, iceberg=target)
+            src = base / "trades.csv"
+            try:
+                with PrepareView(console) as view:
+                    report = prepare_trades(
+                        files,
+                        exchange.strip().lower(),
+                        symbol,
+                        src,
+                        chunk_rows=chunk_rows,
+                        view=view,
+                    )
+            except binance_files.BinanceFileError as exc:
+                # A bad file is the user's input: say what and where, no traceback.
+                raise typer.BadParameter(str(exc), param_hint="FILES / --symbol") from None
+            if not report.trades:
+                raise typer.BadParameter("no trades in the given files")
+            how = (
+                "in exchange order, streamed straight through"
+                if report.in_order
+                else f"sorted on disk: {report.runs} runs, {report.merge_passes} merge pass(es)"
+            )
+            target = IcebergTarget(StackSettings(), namespace) if iceberg else None
+            before = None
+            if target is not None:
+                target.ensure_table()
+                before = target.snapshot_id()
+            typer.echo(
+                f"backfill: {report.trades} trades ({how}) in "
+                f"{time.monotonic() - started:.1f}s, running the candles job...",
+                err=True,
+            )
+            settings = CandleSettings(intervals=intervals)
+            candles = run_backfill_csv(src, settings, base, parallelism=parallelism, iceberg=target)
+        finally:
+            shutil.rmtree(base, ignore_errors=True)
         if output is not None:
             write_csv(candles, output)
             typer.echo(f"backfill: wrote {len(candles)} candles to {output}", err=True)
