@@ -34,6 +34,7 @@ from jobs.candle_tables import (
     micros_select,
 )
 from jobs.flink_env import make_table_env, udf_jar
+from jobs.operator_uids import SubmittedJob, execute
 
 log = logging.getLogger(__name__)
 
@@ -141,6 +142,12 @@ def build(t_env: TableEnvironment, config: CandleJobConfig) -> StatementSet:
     return stmts
 
 
+def run(t_env: TableEnvironment, config: CandleJobConfig) -> SubmittedJob:
+    """Build and submit, every operator under a stable uid (jobs/operator_uids.py): a
+    savepoint restores into a job whose graph changed (an output added, a filter changed)."""
+    return execute(t_env, build(t_env, config))
+
+
 class CandleJobSettings(BaseSettings):
     """How the job runs (CANDLEFLOW_JOB_*); the candle semantics are CandleSettings."""
 
@@ -242,11 +249,11 @@ def submit(
     candles: CandleSettings | None = None,
     job: CandleJobSettings | None = None,
 ):
-    """Build and execute; returns the TableResult (its job client has the job id)."""
+    """Build and execute; returns the submitted job (its job client has the job id)."""
     stack, topics = stack or StackSettings(), topics or Topics()
     candles, job = candles or CandleSettings(), job or CandleJobSettings()
     t_env = job_table_env(stack, job)
-    result = build(t_env, production_config(stack, topics, candles, job)).execute()
+    result = run(t_env, production_config(stack, topics, candles, job))
     client = result.get_job_client()
     log.info("candles job submitted: %s", client.get_job_id() if client else "?")
     return result

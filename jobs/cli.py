@@ -187,7 +187,7 @@ def _submit_restored(candle_settings: CandleSettings, job: Any, savepoint_path: 
     # Every state in the savepoint must find its operator (stable uids): never drop state.
     conf.set("execution.savepoint.ignore-unclaimed-state", "false")
     config = candles.production_config(stack, Topics(), candle_settings, job)
-    return candles.build(t_env, config).execute()
+    return candles.run(t_env, config)
 
 
 @run_app.command("anomalies")

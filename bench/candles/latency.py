@@ -26,7 +26,7 @@ from candleflow.domain import Candle
 from candleflow.intervals import parse_intervals
 from candleflow.testing import unique_name
 from jobs.candle_tables import KafkaSource
-from jobs.candles import CandleJobConfig, build
+from jobs.candles import CandleJobConfig, run
 from jobs.flink_env import make_table_env
 
 
@@ -146,7 +146,7 @@ def run_latency(
     t_env = make_table_env(
         parallelism=parallelism, connectors=True, stack=s, checkpoint_interval_ms=checkpoint_ms
     )
-    job = build(t_env, config).execute()
+    job = run(t_env, config)
     client = job.get_job_client()
     seen: dict[tuple[str, str, int], int] = {}
     stop = threading.Event()

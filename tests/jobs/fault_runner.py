@@ -10,7 +10,7 @@ import sys
 
 from candleflow.config import CandleSettings
 from candleflow.testing import stack_test_settings
-from jobs.candles import build
+from jobs.candles import run
 from jobs.flink_env import make_table_env
 from tests.jobs.harness import job_config_for
 
@@ -31,7 +31,7 @@ def main() -> None:
         checkpoint_dir=ckpt,
         extra=extra,
     )
-    build(t_env, config).execute().wait()  # this process is the job: it runs until killed
+    run(t_env, config).wait()  # this process is the job: it runs until killed
 
 
 if __name__ == "__main__":

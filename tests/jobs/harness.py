@@ -12,7 +12,7 @@ from candleflow.config import CandleSettings, StackSettings, Topics
 from candleflow.domain import Candle, LateTrade, Trade
 from jobs.candle_files import read_rows, to_candle, to_late, to_trade, write_trades_csv
 from jobs.candle_tables import FileSink, FileSource, Sinks
-from jobs.candles import CandleJobConfig, CandleJobSettings, build, production_config
+from jobs.candles import CandleJobConfig, CandleJobSettings, production_config, run
 from jobs.flink_env import make_table_env
 
 
@@ -54,7 +54,7 @@ def run_job(
         candles=settings,
     )
     t_env = make_table_env(parallelism=parallelism, checkpoint_interval_ms=200)
-    build(t_env, config).execute().wait()
+    run(t_env, config).wait()
     return JobOutput(
         candles=[to_candle(r) for r in read_rows(out_c)],
         late=[to_late(r) for r in read_rows(out_l)],

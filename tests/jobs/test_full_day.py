@@ -9,7 +9,7 @@ import pytest
 
 from candleflow import binance_files, catalog, reference
 from candleflow.config import CandleSettings
-from jobs.candles import build
+from jobs.candles import run
 from jobs.flink_env import make_table_env
 from tests.jobs.harness import job_config_for
 from tests.jobs.test_kafka_iceberg import DAY, consume_committed, iceberg_candles, produce
@@ -39,7 +39,7 @@ def test_whole_day_through_kafka_to_kafka_and_iceberg(
         stack=s,
         checkpoint_dir=(tmp_path / "ckpt").as_uri(),
     )
-    build(t_env, config).execute().wait()
+    run(t_env, config).wait()
 
     # candles.v1: trades in exchange order, so each window exactly once, final.
     got = consume_committed(s, c_topic, "candle")

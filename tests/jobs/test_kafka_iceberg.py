@@ -14,7 +14,7 @@ from candleflow.config import CandleSettings
 from candleflow.domain import Candle
 from jobs.candle_iceberg import ensure_tables
 from jobs.candle_tables import CANDLE_COLUMNS
-from jobs.candles import build
+from jobs.candles import run
 from jobs.flink_env import make_table_env
 from tests.jobs.harness import job_config_for
 
@@ -165,7 +165,7 @@ def test_real_trades_through_kafka_to_kafka_and_iceberg(
         stack=s,
         checkpoint_dir=(tmp_path / "ckpt").as_uri(),
     )
-    build(t_env, config).execute().wait()
+    run(t_env, config).wait()
 
     want = ref.final()
     # candles.v1: each revision exactly once, the last one equal to the reference.

@@ -1,0 +1,109 @@
+"""Stable operator uids for a Table API job, so its savepoints survive upgrades.
+
+Flink files each operator's state under the operator's uid. Flink SQL sets none by default;
+its generated ids come from the shape of the whole graph (an added sink or filter renames the
+source and the sinks), and `table.exec.uid.generation=ALWAYS` numbers nodes with a counter
+that keeps counting across plannings in one JVM. Iceberg's SQL sink sets none at all. So a
+savepoint of the candles job would only restore into exactly the same graph.
+
+Here the job's statements are translated, every operator without a uid is given one that
+names what it is, not where it sits, and the job is submitted through the table
+environment's own executor (as `StatementSet.execute()` does, PyFlink's Python-operator
+chaining included):
+
+    <sink>               the sink (a Kafka sink's writer and committer derive theirs from it)
+    <sink>/<operator>    operators that feed one sink only: the Iceberg writer and files
+                         committer (the sink is named by its table, so a committer's state
+                         never moves to another table)
+    pipeline/<operator>  everything upstream of an operator that already has a uid (the
+                         candle PTF's `candles-ptf-v2`): the Kafka source and its calcs
+
+`<operator>` is the planner's name without its node number ("Calc[7]" -> "Calc"); a name
+repeated within one owner gets "#2", "#3" in the order met walking up from the sink.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from typing import Any
+
+from pyflink.common import JobClient
+from pyflink.table import StatementSet, TableEnvironment
+from pyflink.util.java_utils import get_field_value
+
+PIPELINE = "pipeline"
+_NODE_NUMBER = re.compile(r"\[\d+\]")
+# A partition is an edge, not an operator: it has no state and Flink ignores its uid.
+_EDGES = {"PartitionTransformation"}
+
+
+def operator_name(transformation: Any) -> str:
+    return _NODE_NUMBER.sub("", transformation.getName()).strip()
+
+
+def assign_uids(transformations: Any) -> dict[str, str]:
+    """Give every operator reachable from the sink `transformations` (Java list) that has no
+    uid a stable one (see the module doc); returns {uid: the planner's name} of all of them,
+    preset ones included. Raises if two operators would share a uid."""
+    assigned: dict[str, str] = {}
+    done: set[int] = set()
+    per_owner: defaultdict[str, int] = defaultdict(int)
+
+    def visit(t: Any, owner: str, is_sink: bool = False) -> None:
+        if t.getId() in done:
+            return
+        done.add(t.getId())
+        preset = t.getUid()
+        if preset:
+            owner = PIPELINE  # what feeds an operator with its own uid is shared
+            _claim(assigned, preset, t)
+        elif t.getClass().getSimpleName() not in _EDGES:
+            name = operator_name(t)
+            key = owner if is_sink else f"{owner}/{name}"
+            per_owner[key] += 1
+            uid = key if per_owner[key] == 1 else f"{key}#{per_owner[key]}"
+            t.setUid(uid)
+            _claim(assigned, uid, t)
+        for parent in t.getInputs():
+            visit(parent, owner)
+
+    for sink in transformations:
+        visit(sink, operator_name(sink), is_sink=True)
+    return assigned
+
+
+def _claim(assigned: dict[str, str], uid: str, t: Any) -> None:
+    if uid in assigned:
+        raise ValueError(
+            f"two operators would share the uid {uid!r}: {assigned[uid]}, {t.getName()}"
+        )
+    assigned[uid] = t.getName()
+
+
+class SubmittedJob:
+    """What `StatementSet.execute()` returns, for the parts the callers use."""
+
+    def __init__(self, client: JobClient, uids: dict[str, str]) -> None:
+        self._client = client
+        self.uids = uids
+
+    def get_job_client(self) -> JobClient:
+        return self._client
+
+    def wait(self) -> None:
+        """Until the job ends; raises (a Py4JJavaError) if it failed."""
+        self._client._j_job_client.getJobExecutionResult().get()
+
+
+def execute(t_env: TableEnvironment, statements: StatementSet) -> SubmittedJob:
+    """`statements.execute()`, with stable uids on every operator."""
+    t_env._before_execute()  # PyFlink: pipeline.jars/classpaths into the executor's config
+    j_tenv = t_env._j_tenv
+    transformations = j_tenv.getPlanner().translate(statements._j_statement_set.getOperations())
+    uids = assign_uids(transformations)
+    # The executor TableEnvironmentImpl.executeInternal uses (PyFlink reads it the same way
+    # to install its chaining of Python operators); the job name comes from pipeline.name.
+    executor = get_field_value(j_tenv, "execEnv")
+    pipeline = executor.createPipeline(transformations, j_tenv.getConfig(), None)
+    return SubmittedJob(JobClient(executor.executeAsync(pipeline)), uids)
