@@ -41,6 +41,10 @@ class TradeText:
     get the text of the first one seen since the cache was last cleared, so the file's bytes
     depend on the order the trades are formatted in (their values never do)."""
 
+    MAX_SECONDS = 4096  # cache sizes; tests lower them to exercise the clears
+    MAX_DECIMALS = 65_536
+    MAX_MEMO = 131_072
+
     def __init__(self) -> None:
         self.seconds: dict[int, str] = {}
         self.decimals: dict[Decimal, str] = {}
@@ -51,7 +55,7 @@ class TradeText:
         whole, frac = divmod(us, 1_000_000)
         prefix = self.seconds.get(whole)
         if prefix is None:
-            if len(self.seconds) >= 4096:
+            if len(self.seconds) >= self.MAX_SECONDS:
                 self.seconds.clear()
             prefix = self.seconds[whole] = dt.datetime.fromtimestamp(whole, tz=dt.UTC).strftime(
                 _EPOCH_FMT
@@ -62,7 +66,7 @@ class TradeText:
         # Equal values may differ in exponent (1.0 vs 1.00); any of their texts is the value.
         text = self.decimals.get(d)
         if text is None:
-            if len(self.decimals) >= 65_536:
+            if len(self.decimals) >= self.MAX_DECIMALS:
                 self.decimals.clear()
                 self.memo.clear()
             text = self.decimals[d] = f"{d:f}"
@@ -74,7 +78,7 @@ class TradeText:
         text = self.memo.get(own)
         if text is None:
             text = self.dec(Decimal(own))
-            if len(self.memo) >= 131_072:
+            if len(self.memo) >= self.MAX_MEMO:
                 self.memo.clear()
             self.memo[own] = text
         return text
@@ -175,6 +179,10 @@ def write_sorted_trades_csv(
     with tempfile.TemporaryDirectory(prefix="sort-", dir=tmp_dir or path.parent) as tmp:
         runs, last = _sorted_runs(read(), Path(tmp), chunk_rows, report)
         report.runs = len(runs) + (1 if last else 0)
+        if last and len(runs) + 1 > fan_in:  # more than one pass: all runs on disk alike
+            runs.append(Path(tmp) / f"r{len(runs)}.run")
+            _spill(last, runs[-1])
+            last = []
         # Merge runs down until one merge can take them all (bounded open files).
         while len(runs) + (1 if last else 0) > fan_in:
             report.merge_passes += 1
