@@ -35,7 +35,8 @@ Replay recorded real data (data.binance.vision zip/csv, or capture .jsonl[.zst])
   candleflow ingest replay ../shared/data/binance/BTCUSD_PERP-aggTrades-2026-05-08.zip --speed 0
   candleflow ingest replay ../shared/data/captures/COINBASE.jsonl.zst --speed 10
 
-Metrics (Prometheus) and health: http://HOST:PORT/metrics and /healthz (--metrics-port).""",
+Metrics (Prometheus) and health: http://HOST:PORT/metrics and /healthz (--metrics-port).
+""",
 )
 console = Console(stderr=True)
 
@@ -73,6 +74,18 @@ def live(
     Trades go to trades.v1 (Avro, key exchange:symbol), bad frames to ingest.rejects
     with a reason. Reconnects back off with jitter; missing trade ids are fetched over
     REST; /metrics and /healthz are served on --metrics-port. SIGTERM flushes and exits.
+
+    \b
+    Producer settings, from the environment (CANDLEFLOW_INGEST_<NAME>):
+      DELIVERY_REPORTS=errors   (default) librdkafka reports failures only
+                                (counted, logged); delivered = produced -
+                                failed - in flight
+      DELIVERY_REPORTS=all      a report per message; adds the histogram
+                                candleflow_ingest_produce_latency_seconds
+      STATISTICS_INTERVAL_MS    5000 (default; 0: off): per-broker produce
+                                latency gauges from librdkafka statistics,
+                                candleflow_ingest_kafka_broker_latency_*
+      LINGER_MS, COMPRESSION, MAX_IN_FLIGHT, DELIVERY_TIMEOUT_MS
     """
     if exchange not in ADAPTERS:
         raise typer.BadParameter(f"exchange must be one of {sorted(ADAPTERS)}")
@@ -140,6 +153,7 @@ def replay(
 
     FILE: data.binance.vision trades/aggTrades (zip or csv, any variant) or a recorded
     capture (.jsonl or .jsonl.zst). A trade seen twice in one run is produced once.
+    Producer settings (CANDLEFLOW_INGEST_*): as for `candleflow ingest live --help`.
     """
     from ingest.replay import replay as run_replay
 

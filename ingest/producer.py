@@ -3,7 +3,10 @@
 - enable.idempotence + acks=all: a retry after a broker restart or a lost ack never
   writes a trade twice, and the per-partition order (one key = one market) is kept.
 - key = "exchange:symbol", so every trade of a market lands in one partition, in order.
-- delivery reports are checked and counted; a failed delivery is logged with its key.
+- delivery reports are checked and counted; a failed delivery is logged with its key. By
+  default librdkafka reports failures only (delivered = produced - failed - in flight);
+  produce latency comes from its statistics (per-broker percentiles, metrics.BROKER_*),
+  and with delivery_reports="all" also from every 64th message (PRODUCE_LATENCY).
 - bounded memory: librdkafka's queue is capped (queue.buffering.max.messages); when it is
   full, produce() serves delivery reports until there is room (backpressure) instead of
   buffering more.
@@ -11,6 +14,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from typing import Any
@@ -41,12 +45,16 @@ class ProducerSettings(BaseSettings):
     compression: str = "lz4"
     # How long librdkafka keeps retrying one message (broker restarts must fit in here).
     delivery_timeout_ms: int = 600_000
-    # "all": librdkafka reports every message to Python (delivered counted per report, the
-    # produce-latency histogram sampled from them). "errors": only failures are reported
-    # (delivery.report.only.error) and delivered = produced - failed - in flight; saves the
-    # per-message report, but librdkafka then gives no per-message latency (see
-    # docs/benchmarks.md "## Ingest"), so the histogram stays empty.
-    delivery_reports: str = "all"
+    # "errors" (default): librdkafka reports only failures (delivery.report.only.error) and
+    # delivered = produced - failed - in flight (exact once polled or flushed); no Python
+    # call per acknowledged message. "all": a report per message (delivered counted per
+    # report, the per-message produce-latency histogram sampled from every 64th); about
+    # 0.3-1 µs more CPU a message (docs/benchmarks.md "## Ingest").
+    delivery_reports: str = "errors"
+    # librdkafka statistics every this many ms (0: off): per-broker produce latency
+    # percentiles (request round trip, queue and output-buffer times) as Prometheus gauges,
+    # in both report modes (ingest/metrics.py BROKER_*).
+    statistics_interval_ms: int = 5000
 
 
 POLL_EVERY = 64  # produce_many serves delivery reports after this many messages
@@ -90,6 +98,11 @@ class TradeProducer:
             # failures only, to the default callback (no per-message callback object)
             config["delivery.report.only.error"] = True
             config["on_delivery"] = self._delivery_report
+        if self.settings.statistics_interval_ms > 0:
+            # stats_cb runs in poll()/flush(), on this thread: a JSON every interval
+            config["statistics.interval.ms"] = self.settings.statistics_interval_ms
+            config["stats_cb"] = self._on_stats
+        self.last_stats: str | None = None  # the latest statistics JSON, as librdkafka sent it
         config.update(extra_config or {})
         self._producer = Producer(config)
         self._delivered = 0  # "all": counted per report
@@ -134,6 +147,13 @@ class TradeProducer:
         if len(self.failures) < 20:
             self.failures.append(description)
         log.error("delivery failed: %s", description)
+
+    def _on_stats(self, stats_json: str) -> None:
+        self.last_stats = stats_json
+        try:
+            metrics.export_librdkafka_stats(json.loads(stats_json))
+        except Exception:  # a malformed statistics document must never stop producing
+            log.exception("could not read librdkafka statistics")
 
     def _produce(self, topic: str, key: bytes, value: bytes) -> None:
         while True:

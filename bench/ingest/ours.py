@@ -5,9 +5,11 @@ mode produce: what the live WebSocket loop runs per frame (Connection.receive):
               parse + dedup/gap check + metrics + Avro encode + idempotent produce to
               Kafka, timed until every message is acknowledged by the broker. Binance
               frames take the fast lane (ingest/lane.py), the rest the general route.
-mode produce-errors: the same with delivery_reports="errors" (librdkafka reports only
-              failures; delivered = produced - failed - in flight).
-usage: ours.py FRAMES.jsonl CPU parse|produce|produce-errors
+              With the default ProducerSettings: delivery reports for failures only
+              (delivered = produced - failed - in flight), librdkafka statistics every 5 s.
+mode produce-all: the same with delivery_reports="all" (opt-in: a report per message,
+              the per-message latency histogram).
+usage: ours.py FRAMES.jsonl CPU parse|produce|produce-all
 """
 
 from __future__ import annotations
@@ -51,13 +53,14 @@ def main(path: str, mode: str) -> dict:
     topic = f"bench-ingest-{uuid.uuid4().hex[:8]}"
     admin = topics.admin(settings.bootstrap_servers)
     topics.ensure_topics(admin, [topics.TopicSpec(topic, partitions=3)])
-    reports = "errors" if mode == "produce-errors" else "all"
     producer = TradeProducer(
         settings,
         Topics(),
         trades_topic=topic,
         rejects_topic=f"{topic}-rejects",
-        settings=ProducerSettings(delivery_reports=reports),
+        settings=ProducerSettings(delivery_reports="all")
+        if mode == "produce-all"
+        else ProducerSettings(),  # the defaults, as `candleflow ingest live` runs
     )
     # One Connection per exchange, fed the frames the way its WebSocket loop feeds them
     # (Connection._session calls receive(frame)): parse, dedup/gap check, batched

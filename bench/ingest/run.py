@@ -9,8 +9,9 @@ Frame sets (all real data):
   captures:   every recorded trade frame both parsers understand (Binance aggTrade,
               Coinbase Advanced market_trades, Kraken v1 trade), repeated to ~50k frames
 Sides: cryptofeed (its venv), candleflow-parse, and on coinm-day candleflow-produce (the
-live loop's per-frame work, Connection.receive, to acked Kafka), candleflow-produce-errors
-(the same, delivery reports for failures only) and candleflow-live (the same as produce
+live loop's per-frame work, Connection.receive, to acked Kafka, default producer settings:
+delivery reports for failures only), candleflow-produce-all (the same with a delivery
+report per message, the opt-in) and candleflow-live (the same as produce
 plus the WebSocket read from the fake Binance server: live.py).
 Rounds alternate the sides (ABAB...) so machine load hits all alike; medians.
 """
@@ -115,12 +116,8 @@ def measure(args: argparse.Namespace, results: dict[str, dict[str, list[dict]]])
             }
             if name == "coinm-day" and not args.no_produce:
                 sides["candleflow-produce"] = OURS + [str(path), str(args.cpu), "produce"]
-                # opt-in: librdkafka reports failures only (ProducerSettings.delivery_reports)
-                sides["candleflow-produce-errors"] = OURS + [
-                    str(path),
-                    str(args.cpu),
-                    "produce-errors",
-                ]
+                # opt-in: a delivery report per message (ProducerSettings.delivery_reports)
+                sides["candleflow-produce-all"] = OURS + [str(path), str(args.cpu), "produce-all"]
                 # the same plus the WebSocket read, from the fake server on the other core
                 sides["candleflow-live"] = LIVE + [str(path), str(args.cpu)]
             results[name] = {side: [] for side in sides}
