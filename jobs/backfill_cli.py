@@ -171,6 +171,10 @@ class PrepareView:
     def start(self, description: str, total: int) -> TaskID:
         return self.bars.add_task(description, total=total or None)
 
+    def stop(self, task: TaskID, description: str) -> None:
+        self.bars.update(task, description=description)
+        self.bars.stop_task(task)
+
     def update(self, task: TaskID, completed: int) -> None:
         self.bars.update(task, completed=completed)
 
@@ -201,11 +205,14 @@ def prepare_trades(
         if view is None:
             return read_files(files, exchange, symbol)
         what = "reading" if passes == 1 else "sorting: reading into sorted runs"
-        task = view.start(what, total)
-        return read_files(files, exchange, symbol, lambda n: view.update(task, n))
+        tasks.append(view.start(what, total))
+        return read_files(files, exchange, symbol, lambda n: view.update(tasks[-1], n))
+
+    tasks: list[TaskID] = []
 
     def on_sort(report: SortReport) -> None:
         if view is not None:
+            view.stop(tasks[-1], "reading: out of order")
             view.note(
                 f"backfill: trade #{report.first_out_of_order:,} of the input is out of exchange "
                 f"order (event time, trade id): sorting it in runs of {chunk_rows:,} trades"
@@ -343,9 +350,8 @@ def register(app: typer.Typer) -> None:
         tmp_dir: Annotated[
             Path | None,
             typer.Option(
-                help="where the job's trades file and any sort runs go while it runs "
-                "(default: the system temp dir; needs about twice the trades as CSV, "
-                "~110 bytes a trade)",
+                help="directory for the job's trades file and any sort runs (default: the "
+                "system temp dir; ~150 bytes a trade, twice that while sorting)",
                 file_okay=False,
                 exists=True,
             ),
@@ -355,15 +361,13 @@ def register(app: typer.Typer) -> None:
             typer.Option(
                 min=1,
                 help="trades per sorted run when the files are not in exchange order "
-                "(memory ~450 bytes a trade); files already in order need no sort",
+                "(memory ~500 bytes a trade); files already in order need no sort",
             ),
         ] = DEFAULT_CHUNK_ROWS,
     ) -> None:
         """Candles from exchange trade files through the same candle logic as the stream job.
 
-        Streams the files in bounded memory: files in exchange order (event time, trade id),
-        as data.binance.vision publishes them, pass straight through; any other row order,
-        within or across files, is sorted on disk (external merge sort).
+        Files are streamed in bounded memory; rows in any order are sorted on disk.
         """
         started = time.monotonic()
         if output is None and not iceberg:

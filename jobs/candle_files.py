@@ -128,9 +128,9 @@ def write_trades_csv(trades: Iterable[Trade], path: Path) -> None:
 _Record = tuple  # (exchange, symbol, time_us, trade_id, seq, native, price, qty, side,
 #                   ingest_us, first_id, last_id, kind, contract_size)
 
-DEFAULT_CHUNK_ROWS = 200_000  # ≈ 90 MB of records in memory at a time
-MERGE_FAN_IN = 64  # runs merged at once (open files, one read batch each)
-_BATCH = 512  # records per marshal batch in a run file
+DEFAULT_CHUNK_ROWS = 100_000  # ≈ 50 MB of records in memory at a time (~500 B each)
+MERGE_FAN_IN = 128  # runs merged at once (open files, one read batch each: ≤ 16 MB)
+_BATCH = 256  # records per marshal batch in a run file
 
 
 def trade_key(t: Trade) -> tuple[str, str, int, int]:
