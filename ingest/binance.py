@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 from functools import lru_cache
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
@@ -25,6 +25,7 @@ from ingest.common import (
     Reject,
     RejectReason,
     TradeBatch,
+    TradeShell,
     batch,
     check_skew,
     check_symbol,
@@ -34,7 +35,6 @@ from ingest.common import (
     flag,
     get,
     integer,
-    make_trade,
     new_decimal,
     parse_json,
     reject,
@@ -145,16 +145,23 @@ def _trade(data: dict[str, Any], ingest_time_us: int, options: ParseOptions) -> 
 # Every documented field is declared and any other refused (forbid_unknown_fields), so a
 # frame the structs accept is one the checked path reads field for field the same way;
 # whatever msgspec refuses goes to the checked path, which names the reject reason.
+# Range checks in C too (msgspec constraints): ids are Avro longs >= 0, a trade time is a
+# positive epoch ms or µs value (told apart by magnitude, as epoch_to_us) up to year 9999.
+# A value outside them fails the decode, and the checked path names the reason.
+_Id = Annotated[int, msgspec.Meta(ge=0, le=MAX_LONG)]
+_Epoch = Annotated[int, msgspec.Meta(gt=0, le=MAX_MICROS)]
+
+
 class _AggTrade(
     msgspec.Struct, tag_field="e", tag="aggTrade", forbid_unknown_fields=True, gc=False
 ):
     s: str
-    a: int
+    a: _Id
     p: str
     q: str
-    f: int
-    l: int  # noqa: E741 - Binance's field name
-    T: int
+    f: _Id
+    l: _Id  # noqa: E741 - Binance's field name
+    T: _Epoch
     m: bool
     E: int = 0
     M: bool = False
@@ -162,10 +169,10 @@ class _AggTrade(
 
 class _RawTrade(msgspec.Struct, tag_field="e", tag="trade", forbid_unknown_fields=True, gc=False):
     s: str
-    t: int
+    t: _Id
     p: str
     q: str
-    T: int
+    T: _Epoch
     m: bool
     E: int = 0
     M: bool = False
@@ -202,7 +209,7 @@ def parse(
     decoded (types already checked in C); any doubt -> the checked path, which names the
     reason (or accepts the frame)."""
     try:
-        d = decode_combined(frame).data
+        d = decode_combined(frame).data  # ids and time range-checked in C (_Id, _Epoch)
         native = d.s
         symbol, kind, contract_size = _markets.get(native) or market_fast(native)
         symbols = options.symbols
@@ -213,38 +220,33 @@ def parse(
         quantity = decimals.get(q) or new_decimal(q)
         event_time_us = t * 1000 if t < _MS_US_BOUNDARY else t
         skew = options.max_skew_us
-        if not 0 < event_time_us <= MAX_MICROS or (
-            skew is not None and abs(event_time_us - ingest_time_us) > skew
-        ):
+        if skew is not None and abs(event_time_us - ingest_time_us) > skew:
             raise ValueError
-        first: int | None
-        last: int | None
+        # Trade(...) with every field, stored inline into the twin (make_trade without
+        # the 13-argument call; see common.TradeShell)
+        trade = TradeShell()
         if isinstance(d, _AggTrade):
-            trade_id, first, last = d.a, d.f, d.l
-            if not (0 <= trade_id <= MAX_LONG and 0 <= first <= last <= MAX_LONG):
+            trade.trade_id = d.a
+            first = trade.first_trade_id = d.f
+            last = trade.last_trade_id = d.l
+            if last < first:
                 raise ValueError
         else:
-            trade_id, first, last = d.t, None, None
-            if not 0 <= trade_id <= MAX_LONG:
-                raise ValueError
+            trade.trade_id = d.t
+            trade.first_trade_id = trade.last_trade_id = None
+        trade.exchange = EXCHANGE
+        trade.symbol = symbol
+        trade.native_symbol = native
+        trade.price = price
+        trade.quantity = quantity
+        trade.side = _SELL if d.m else _BUY
+        trade.event_time_us = event_time_us
+        trade.ingest_time_us = ingest_time_us
+        trade.kind = kind
+        trade.contract_size = contract_size
+        trade.__class__ = Trade
         out = TradeBatch()  # (+ append: cheaper than building it from a tuple)
-        out.append(
-            make_trade(
-                EXCHANGE,
-                symbol,
-                native,
-                trade_id,
-                price,
-                quantity,
-                _SELL if d.m else _BUY,
-                event_time_us,
-                ingest_time_us,
-                first,
-                last,
-                kind,
-                contract_size,
-            )
-        )
+        out.append(trade)
         return out
     except Exception:  # noqa: BLE001, S110 - the checked path says what was wrong
         pass

@@ -32,6 +32,7 @@ from ingest.common import (
     Reject,
     RejectReason,
     TradeBatch,
+    TradeShell,
     _seconds,
     batch,
     check_skew,
@@ -211,17 +212,27 @@ def _fast_market_trades(
     sequence = msg.sequence_num
     if sequence is not None and not _INT_MIN <= sequence <= _UINT_MAX:
         raise ValueError
-    symbols, skew, seconds = options.symbols, options.max_skew_us, _seconds
+    symbols, skew, seconds, products, taker = (
+        options.symbols,
+        options.max_skew_us,
+        _seconds,
+        _products,
+        _TAKER,
+    )
     trades = TradeBatch()  # filled in place: no copy into the batch at the end
     append = trades.append
+    # Snapshots come newest first: while every row is of one product with a strictly
+    # smaller id than the row before, reversing is the sort (see _sorted).
+    descending = True
+    last_product, last_tid = "", MAX_LONG + 1
     for event in msg.events:
         for row in event.trades:
             product, p, q, given, at = row.product_id, row.price, row.size, row.trade_id, row.time
-            ok = _products.get(product)
+            ok = products.get(product)
             if ok is None:
                 ok = is_canonical(product)
-                if len(_products) < 4096:
-                    _products[product] = ok
+                if len(products) < 4096:
+                    products[product] = ok
             if not ok or (symbols is not None and product not in symbols):
                 raise ValueError
             price = decimals.get(p) or new_decimal(p)
@@ -247,30 +258,37 @@ def _fast_market_trades(
             ):
                 event_time_us = iso_to_us_fast(at)  # fills the cache, or raises
             else:
-                event_time_us = base + int(digits[:6].ljust(6, "0"))
+                event_time_us = base + int(digits[:6]) * _FRACTION_SCALE[len(digits)]
             if skew is not None and abs(event_time_us - ingest_time_us) > skew:
                 raise ValueError
-            append(
-                make_trade(
-                    EXCHANGE,
-                    product,
-                    product,
-                    tid,
-                    price,
-                    quantity,
-                    _TAKER[row.side],
-                    event_time_us,
-                    ingest_time_us,
-                    None,
-                    None,
-                    _SPOT,
-                    None,
-                )
-            )
-    _sorted(trades)
+            if descending and (tid >= last_tid or product != last_product) and trades:
+                descending = False
+            last_product, last_tid = product, tid
+            # Trade(...) with every field, stored inline (make_trade without the call)
+            trade = TradeShell()
+            trade.exchange = EXCHANGE
+            trade.symbol = trade.native_symbol = product
+            trade.trade_id = tid
+            trade.price = price
+            trade.quantity = quantity
+            trade.side = taker[row.side]
+            trade.event_time_us = event_time_us
+            trade.ingest_time_us = ingest_time_us
+            trade.first_trade_id = trade.last_trade_id = trade.contract_size = None
+            trade.kind = _SPOT
+            trade.__class__ = Trade
+            append(trade)
+    if descending:
+        trades.reverse()
+    else:
+        _sorted(trades)
     if sequence is not None:
         trades.sequence = sequence
     return trades
+
+
+# 1-9 fraction digits -> the factor that makes their first six µs ("5" -> 500000)
+_FRACTION_SCALE = (0, 100_000, 10_000, 1_000, 100, 10, 1, 1, 1, 1)
 
 
 def _one(row: Any, ingest_time_us: int, options: ParseOptions) -> Trade:

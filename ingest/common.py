@@ -114,14 +114,17 @@ def _trade_factory() -> Any:
     if list(Trade.__slots__) != names:
         raise RuntimeError("Trade's slots no longer match its fields")
     twin = type("_MutableTrade", (), {"__slots__": tuple(names)})
-    lines = [f"def make_trade({', '.join(names)}):", "    t = _new(_Twin)"]
+    lines = [f"def make_trade({', '.join(names)}):", "    t = _Twin()"]
     lines += [f"    t.{n} = {n}" for n in names] + ["    t.__class__ = Trade", "    return t"]
     scope: dict[str, Any] = {"_new": object.__new__, "Trade": Trade, "_Twin": twin}
     exec("\n".join(lines), scope)  # noqa: S102 - generated from the dataclass's own fields
-    return scope["make_trade"]
+    return scope["make_trade"], twin
 
 
-make_trade = _trade_factory()
+make_trade, TradeShell = _trade_factory()
+# TradeShell: the unfrozen twin itself, for a hot path that stores the fields inline (no
+# 13-argument call): `t = TradeShell()`, set EVERY field, then `t.__class__ = Trade`. A
+# field left unset would fail on first read (and the tests comparing with Trade(...)).
 
 
 @dataclass(frozen=True, slots=True)

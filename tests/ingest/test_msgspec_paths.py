@@ -18,10 +18,12 @@ from hypothesis import strategies as st
 
 from candleflow.binance_files import read_trades
 from candleflow.domain import Trade
+from candleflow.records import MAX_MICROS
 from ingest import ADAPTERS, binance, coinbase
 from ingest.captures import read_frames
 from ingest.common import (
     DEFAULT_OPTIONS,
+    MAX_LONG,
     Bad,
     ParseOptions,
     Reject,
@@ -296,3 +298,56 @@ def test_iso_to_us_fast_equals_iso_to_us_wherever_it_returns(text: str) -> None:
     assert expected is None or iso_to_us_fast(text[:19] + ".5Z") == iso_to_us(
         text[:19] + ".5Z", "time"
     )
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    index=st.integers(min_value=0),
+    order=st.sampled_from(["as is", "reversed", "shuffled", "duplicate", "mixed products"]),
+    seed=st.integers(min_value=0, max_value=2**32 - 1),
+)
+def test_coinbase_paths_agree_on_row_order(index: int, order: str, seed: int) -> None:
+    """The fast path reverses a snapshot (one product, ids strictly falling) instead of
+    sorting it: any other order (rising, shuffled, a repeated id, several products) must
+    come out exactly as the checked path's sort by (symbol, trade_id)."""
+    import random
+
+    frame = COINBASE_FRAMES[index % len(COINBASE_FRAMES)]
+    obj = json.loads(frame)
+    rows = [t for e in obj["events"] for t in e["trades"]]
+    if not rows:
+        return
+    rnd = random.Random(seed)
+    if order == "reversed":
+        rows.reverse()
+    elif order == "shuffled":
+        rnd.shuffle(rows)
+    elif order == "duplicate":
+        rows.insert(rnd.randrange(len(rows) + 1), dict(rnd.choice(rows)))
+    elif order == "mixed products":
+        for r in rnd.sample(rows, max(1, len(rows) // 3)):
+            r["product_id"] = "ETH-USD" if r["product_id"] != "ETH-USD" else "BTC-USD"
+    obj["events"] = [{"type": "update", "trades": rows}]
+    text = json.dumps(obj, separators=(",", ":"))
+    _agree(coinbase, text, 1, DEFAULT_OPTIONS)
+    fast = coinbase.parse(text, 1)
+    assert isinstance(fast, TradeBatch)
+    keys = [(t.symbol, t.trade_id) for t in fast]
+    assert keys == sorted(keys)
+
+
+@pytest.mark.parametrize("field", ["a", "f", "l", "T"])
+@pytest.mark.parametrize(
+    "value",
+    [-1, 0, 1, 10**13 - 1, 10**13, MAX_MICROS, MAX_MICROS + 1, MAX_LONG, MAX_LONG + 1, 2**64],
+)
+def test_binance_paths_agree_at_the_range_limits(field: str, value: int) -> None:
+    """Ids (Avro longs >= 0) and the trade time (> 0, up to year 9999, ms or µs) are
+    range-checked by msgspec constraints on the fast path: the same trades and rejects as
+    the checked path at and around every limit."""
+    for frame in BINANCE_FRAMES[:3]:
+        obj = json.loads(frame)
+        obj["data"][field] = value
+        if field == "a":  # keep first <= last around the aggregate id
+            obj["data"]["f"] = obj["data"]["l"] = min(max(value, 0), MAX_LONG)
+        _agree(binance, json.dumps(obj), 1, DEFAULT_OPTIONS)
