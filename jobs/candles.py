@@ -163,6 +163,8 @@ class CandleJobSettings(BaseSettings):
     transactional_id_prefix: str = "candleflow-candles"
     transaction_timeout_ms: int = 900_000  # <= broker transaction.max.timeout.ms (1 h)
     iceberg: bool = True
+    bronze_namespace: str = "bronze"  # <namespace>.trades
+    silver_namespace: str = "silver"  # <namespace>.candles
     remote: bool = True  # submit to the stack's Flink session cluster; False: in-process
 
 
@@ -172,13 +174,16 @@ def production_config(
     candles: CandleSettings,
     job: CandleJobSettings,
     *,
-    bronze: str = "bronze",
-    silver: str = "silver",
+    bronze: str | None = None,
+    silver: str | None = None,
     bounded: bool = False,
 ) -> CandleJobConfig:
     """Kafka trades.v1 -> candles.v1 + trades.late.v1 (exactly-once) + Iceberg tables
     `<bronze>.trades` and `<silver>.candles`. `bounded` stops at the offsets the topic has
-    at start (tests, benchmarks); the production job runs unbounded."""
+    at start (tests, benchmarks); the production job runs unbounded. The namespaces default
+    to the job settings'."""
+    bronze = bronze or job.bronze_namespace
+    silver = silver or job.silver_namespace
 
     def kafka_sink(topic: str, contract: str, suffix: str) -> KafkaSink:
         return KafkaSink(

@@ -143,7 +143,8 @@ def run_candles(
         remote=not local, **{k: v for k, v in given.items() if v is not None}
     )
     if from_savepoint:
-        result = _submit_restored(candle_settings, job, from_savepoint)
+        with _unmapped_state_exit(from_savepoint):
+            result = _submit_restored(candle_settings, job, from_savepoint)
     else:
         result = candles.submit(candles=candle_settings, job=job)
     client = result.get_job_client()
@@ -174,6 +175,30 @@ def _stay_attached(result: Any, job_id: str) -> None:
         f"<.../{job_id}/chk-N>)",
         err=True,
     )
+
+
+_UNMAPPED = re.compile(r"Cannot map checkpoint/savepoint state for operator (\w+)")
+
+
+@contextlib.contextmanager
+def _unmapped_state_exit(savepoint_path: str) -> Iterator[None]:
+    """A restore refused for left-over state is one clear message and exit 1."""
+    from py4j.protocol import Py4JJavaError
+
+    try:
+        yield
+    except Py4JJavaError as exc:
+        found = _UNMAPPED.search(str(exc))
+        if not found:
+            raise
+        typer.echo(
+            f"error: {savepoint_path} holds state of operator {found.group(1)}, which this "
+            "job does not have (an output removed, an Iceberg table renamed, or a uid "
+            "changed). State is never dropped silently: restore into a job with the same "
+            "outputs, or start afresh (docs/operations.md, Upgrade).",
+            err=True,
+        )
+        raise typer.Exit(1) from None
 
 
 def _submit_restored(candle_settings: CandleSettings, job: Any, savepoint_path: str) -> Any:

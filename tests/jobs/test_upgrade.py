@@ -1,0 +1,130 @@
+"""An upgrade that changes the job graph restores from a savepoint (stable operator uids).
+
+The job runs with the Kafka outputs only, is stopped with a savepoint, and comes back with the
+Iceberg outputs added: two more sinks, a different graph. Restores refuse unclaimed state
+(`jobs run --from-savepoint`), so the restore only starts if the Kafka source, the PTF and
+both Kafka sinks find their state; the candles then continue exactly once, and the new
+Iceberg tables get what happened after the upgrade. With Flink SQL's generated operator ids
+the source and the sinks would be renamed by the added sinks and the restore refused.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from candleflow import binance_files, catalog, reference
+from candleflow.stack import Stack
+from jobs.candles import PTF_UID
+from tests.jobs.test_cli_cluster import (
+    ROOT,
+    T0_US,
+    Cli,
+    cancel_leftovers,  # noqa: F401 - fixture
+    committed_candles,
+    local_path,
+    operator_id,
+    stack_env,
+    submit,
+    wait_state,
+    wait_tasks_running,
+)
+from tests.jobs.test_kafka_iceberg import DAY, iceberg_candles, produce
+
+pytestmark = [pytest.mark.integration, pytest.mark.flink]
+
+
+@pytest.mark.skipif(not DAY.exists(), reason="shared data not present")
+def test_savepoint_restores_into_a_job_with_added_outputs(
+    flink_cluster: Stack,
+    unique_topic: Callable[..., str],
+    unique_namespace: str,
+    tmp_path: Path,
+    cancel_leftovers: list[str],  # noqa: F811
+) -> None:
+    s = flink_cluster.settings
+    topics = {k: unique_topic(f"upgrade-{k}") for k in ("trades", "candles", "late_trades")}
+    env = {
+        **os.environ,
+        **stack_env(s),
+        **{f"CANDLEFLOW_TOPIC_{k.upper()}": v for k, v in topics.items()},
+        "CANDLEFLOW_JOB_GROUP_ID": topics["trades"],
+        "CANDLEFLOW_JOB_TRANSACTIONAL_ID_PREFIX": topics["candles"],
+        "CANDLEFLOW_JOB_CHECKPOINT_INTERVAL_S": "2",
+        "CANDLEFLOW_JOB_CHECKPOINT_DIR": (tmp_path / "checkpoints").as_uri(),
+        "CANDLEFLOW_JOB_BRONZE_NAMESPACE": unique_namespace,
+        "CANDLEFLOW_JOB_SILVER_NAMESPACE": unique_namespace,
+        "PYTHONPATH": str(ROOT),
+    }
+    cli = Cli(stack_env(s))
+    options = ("--intervals", "1m", "--startup-mode", "earliest-offset", "--parallelism", "1")
+
+    day = [t for t in binance_files.read_trades(DAY) if t.event_time_us < T0_US + 270_000_000]
+    want = reference.batch_candles(day, "1m")
+    before = [t for t in day if t.event_time_us < T0_US + 150_000_000]
+    after = [t for t in day if t.event_time_us >= T0_US + 150_000_000]
+
+    # v1: Kafka outputs only. Windows 00:00 and 00:01 close; stop with a savepoint.
+    job1 = submit(env, *options, "--no-iceberg")
+    cancel_leftovers.append(job1)
+    wait_tasks_running(s, job1)
+    produce(s, topics["trades"], before)
+    assert committed_candles(s, topics["candles"], 2) == want[:2]
+    stopped = cli("jobs", "savepoint", job1, "--stop", "--directory", (tmp_path / "sp").as_uri())
+    assert stopped.exit_code == 0, stopped.output
+    savepoint = stopped.stdout.strip().splitlines()[-1]
+    wait_state(s, job1, "FINISHED")
+    metadata = (local_path(savepoint) / "_metadata").read_bytes()
+    for uid in (PTF_UID, "pipeline/trades_src"):  # the stateful operators, by name
+        assert operator_id(uid) in metadata, f"no state under {uid!r}"
+
+    # v2: the Iceberg outputs added (bronze.trades, silver.candles), restored from v1.
+    job2 = submit(env, *options, "--iceberg", "--from-savepoint", savepoint)
+    cancel_leftovers.append(job2)
+    wait_tasks_running(s, job2)
+    produce(s, topics["trades"], after)
+    # Offsets and candle state carried over: 00:02 and 00:03 follow, nothing twice.
+    assert committed_candles(s, topics["candles"], 4) == want[:4]
+    # The new outputs start at the upgrade: the windows closed since, the trades read since.
+    # (Each sink commits on the same checkpoint, in its own operator: allow a moment.)
+    deadline = time.monotonic() + 60
+    while True:
+        silver = sorted(
+            iceberg_candles(s, unique_namespace).values(), key=lambda c: c.window_start_us
+        )
+        bronze = sorted(_trade_ids(s, f"{unique_namespace}.trades"))
+        if (silver, bronze) == (want[2:4], sorted(t.trade_id for t in after)):
+            break
+        assert time.monotonic() < deadline, (len(silver), len(bronze), len(after))
+        time.sleep(2)
+    assert committed_candles(s, topics["candles"], 5, timeout=10) == want[:4]
+
+    # Back to v1 (the Iceberg outputs removed): their committers' state has nowhere to go,
+    # so the restore is refused, in one line, and nothing is dropped.
+    stopped = cli("jobs", "savepoint", job2, "--stop", "--directory", (tmp_path / "sp2").as_uri())
+    assert stopped.exit_code == 0, stopped.output
+    savepoint2 = stopped.stdout.strip().splitlines()[-1]
+    back = ("--no-iceberg", "--from-savepoint", savepoint2)
+    refused = subprocess.run(
+        [sys.executable, "-m", "candleflow.cli", "jobs", "run", "candles", *options, *back],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert refused.returncode == 1, refused.stdout + refused.stderr[-3000:]
+    message = refused.stderr.strip().splitlines()[-1]
+    assert message.startswith(f"error: {savepoint2} holds state of operator "), message
+    assert "Traceback" not in refused.stderr
+
+
+def _trade_ids(s, table: str) -> list[int]:
+    scan = catalog.catalog(s).load_table(table).scan(selected_fields=("trade_id",))
+    return scan.to_arrow().column("trade_id").to_pylist()
