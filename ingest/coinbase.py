@@ -181,17 +181,18 @@ class _Row(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     side: str
 
 
-class _Event(msgspec.Struct, forbid_unknown_fields=True, gc=False):  # never in a cycle
-    trades: list[_Row]
+# (fields in the order Coinbase sends them: msgspec matches the next expected one first)
+class _Event(msgspec.Struct, forbid_unknown_fields=True, gc=False, kw_only=True):  # no cycles
     type: str = ""
+    trades: list[_Row]
 
 
-class _MarketTrades(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+class _MarketTrades(msgspec.Struct, forbid_unknown_fields=True, gc=False, kw_only=True):
     channel: Literal["market_trades"]
-    events: list[_Event]
+    client_id: str = ""
     timestamp: str = ""
     sequence_num: int | None = None
-    client_id: str = ""
+    events: list[_Event]
 
 
 decode_market_trades = msgspec.json.Decoder(_MarketTrades).decode
