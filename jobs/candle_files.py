@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from typing import BinaryIO
 
 from candleflow.domain import Candle, InstrumentKind, LateTrade, Side, Trade
 
@@ -85,6 +86,7 @@ class TradeText:
 
     def row(self, t: Trade) -> list:
         dec, ts = self.dec, self.ts
+        event = ts(t.event_time_us)
         return [
             t.exchange,
             t.symbol,
@@ -93,8 +95,8 @@ class TradeText:
             dec(t.price),
             dec(t.quantity),
             t.side.value,
-            ts(t.event_time_us),
-            ts(t.ingest_time_us),
+            event,
+            event if t.ingest_time_us == t.event_time_us else ts(t.ingest_time_us),
             "" if t.first_trade_id is None else t.first_trade_id,
             "" if t.last_trade_id is None else t.last_trade_id,
             t.kind.value,
@@ -271,25 +273,29 @@ def _sorted_runs(
 
 
 def _spill(records: Iterable[_Record], out: Path) -> None:
+    """A run file: length-prefixed marshal batches (marshal.load on a file object reads it
+    a few bytes at a time; loads of a whole batch is several times faster)."""
     with out.open("wb") as fh:
         batch: list[_Record] = []
         for r in records:
             batch.append(r)
             if len(batch) >= _BATCH:
-                marshal.dump(batch, fh)
+                _dump(batch, fh)
                 batch = []
         if batch:
-            marshal.dump(batch, fh)
+            _dump(batch, fh)
+
+
+def _dump(batch: list[_Record], fh: BinaryIO) -> None:
+    data = marshal.dumps(batch)
+    fh.write(len(data).to_bytes(8, "little"))
+    fh.write(data)
 
 
 def _read_run(path: Path) -> Iterator[_Record]:
     with path.open("rb") as fh:
-        while True:
-            try:
-                batch = marshal.load(fh)
-            except EOFError:
-                return
-            yield from batch
+        while size := fh.read(8):
+            yield from marshal.loads(fh.read(int.from_bytes(size, "little")))
 
 
 def _write_records(
@@ -319,6 +325,7 @@ def _write_records(
             kind,
             size,
         ) in records:
+            event = ts(time_us)
             w.writerow(
                 [
                     exchange,
@@ -328,8 +335,8 @@ def _write_records(
                     dec(price),
                     dec(qty),
                     side,
-                    ts(time_us),
-                    ts(ingest_us),
+                    event,
+                    event if ingest_us == time_us else ts(ingest_us),
                     "" if first_id is None else first_id,
                     "" if last_id is None else last_id,
                     kind,
