@@ -216,7 +216,7 @@ def _fast_market_trades(
     symbols, skew, seconds, products, taker = (
         options.symbols,
         options.max_skew_us,
-        _seconds,
+        _seconds_dot,
         _products,
         _TAKER,
     )
@@ -246,20 +246,18 @@ def _fast_market_trades(
                 tid = given
             if not 0 <= tid <= MAX_LONG:
                 raise ValueError
-            # iso_to_us_fast, inlined
-            base = seconds.get(at[:19])
+            # iso_to_us_fast, inlined: the whole second with its "." from a cache
+            # (keys only ever come from times iso_to_us_fast accepted), then the digits
+            base = seconds.get(at[:20])
             digits = at[20:-1]
-            if (
-                base is None
-                or at[19:20] != "."
-                or at[-1:] != "Z"
-                or len(digits) > 9
-                or not digits.isdigit()
-                or not digits.isascii()
-            ):
-                event_time_us = iso_to_us_fast(at)  # fills the cache, or raises
-            else:
+            if base is None or at[-1:] != "Z" or not digits.isdigit() or not digits.isascii():
+                event_time_us = _time_us(at)  # fills the cache, or raises
+            elif len(digits) == 6:
+                event_time_us = base + int(digits)
+            elif len(digits) <= 9:
                 event_time_us = base + int(digits[:6]) * _FRACTION_SCALE[len(digits)]
+            else:
+                raise ValueError
             if skew is not None and abs(event_time_us - ingest_time_us) > skew:
                 raise ValueError
             if descending and (tid >= last_tid or product != last_product) and trades:
@@ -290,6 +288,17 @@ def _fast_market_trades(
 
 # 1-9 fraction digits -> the factor that makes their first six µs ("5" -> 500000)
 _FRACTION_SCALE = (0, 100_000, 10_000, 1_000, 100, 10, 1, 1, 1, 1)
+# "YYYY-MM-DDTHH:MM:SS." -> that second in µs, for the market_trades hot path; bounded
+_seconds_dot: dict[str, int] = {}
+
+
+def _time_us(at: str) -> int:
+    """iso_to_us_fast(at) (raises for anything else), and its second into _seconds_dot."""
+    us = iso_to_us_fast(at)
+    if len(_seconds_dot) >= 4096:
+        _seconds_dot.clear()
+    _seconds_dot[at[:20]] = _seconds[at[:19]]
+    return us
 
 
 def _one(row: Any, ingest_time_us: int, options: ParseOptions) -> Trade:

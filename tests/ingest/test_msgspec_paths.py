@@ -351,3 +351,29 @@ def test_binance_paths_agree_at_the_range_limits(field: str, value: int) -> None
         if field == "a":  # keep first <= last around the aggregate id
             obj["data"]["f"] = obj["data"]["l"] = min(max(value, 0), MAX_LONG)
         _agree(binance, json.dumps(obj), 1, DEFAULT_OPTIONS)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    first=_iso_texts,
+    second=st.one_of(
+        _iso_texts,
+        st.sampled_from(
+            [".5Z", ".12345Z", ".123456Z", ".1234567Z", ".123456789Z", ".1234567890Z", ".12a"]
+        ),
+    ),
+)
+def test_coinbase_paths_agree_on_row_times(first: str, second: str) -> None:
+    """Row times through the market_trades fast path (a cache of "YYYY-MM-DDTHH:MM:SS."
+    seconds, then the fraction digits): the same trades or rejects as the checked path's
+    iso_to_us, cold and warm, for any text and for a second row sharing the first's second
+    with another fraction."""
+    if second.startswith("."):
+        second = first[:19] + second
+    obj = json.loads(COINBASE_FRAMES[0])
+    rows = [t for e in obj["events"] for t in e["trades"]][:2]
+    rows[0]["time"], rows[1]["time"] = first, second
+    obj["events"] = [{"type": "update", "trades": rows}]
+    text = json.dumps(obj, separators=(",", ":"))
+    for _ in range(2):
+        _agree(coinbase, text, 1, DEFAULT_OPTIONS)
