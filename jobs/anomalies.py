@@ -50,6 +50,7 @@ from jobs.anomaly_tables import (
     iceberg_catalog_ddl,
 )
 from jobs.candle_tables import CANDLE_COLUMNS
+from jobs.operator_uids import execute
 
 log = logging.getLogger(__name__)
 
@@ -454,7 +455,7 @@ def run_anomalies(
         transactional_id_prefix=transactional_id_prefix,
         startup_mode=startup_mode,
     )
-    result = build(t_env, config).execute()
+    result = execute(t_env, build(t_env, config))  # stable uids on every operator
     client = result.get_job_client()
     job_id = str(client.get_job_id()) if client else None
     log.info("anomalies job submitted: %s", job_id)

@@ -11,10 +11,10 @@ names what it is, not where it sits, and the job is submitted through the table
 environment's own executor (as `StatementSet.execute()` does, PyFlink's Python-operator
 chaining included):
 
-    <sink>               the sink (a Kafka sink's writer and committer derive theirs from it)
-    <sink>/<operator>    operators that feed one sink only: the Iceberg writer and files
-                         committer (the sink is named by its table, so a committer's state
-                         never moves to another table)
+    <table>              the sink (a Kafka sink's writer and committer derive theirs from it)
+    <table>/<operator>   operators that feed one sink only: the Iceberg writer and files
+                         committer (named by the sink's table, so a committer's state never
+                         moves to another table)
     pipeline/<operator>  everything upstream of an operator that already has a uid (the
                          candle PTF's `candles-ptf-v2`): the Kafka source and its calcs
 
@@ -33,6 +33,7 @@ from pyflink.table import StatementSet, TableEnvironment
 from pyflink.util.java_utils import get_field_value
 
 PIPELINE = "pipeline"
+_DEFAULT_PATH = "default_catalog.default_database."
 _NODE_NUMBER = re.compile(r"\[\d+\]")
 # A partition is an edge, not an operator: it has no state and Flink ignores its uid.
 _EDGES = {"PartitionTransformation"}
@@ -42,10 +43,19 @@ def operator_name(transformation: Any) -> str:
     return _NODE_NUMBER.sub("", transformation.getName()).strip()
 
 
-def assign_uids(transformations: Any) -> dict[str, str]:
-    """Give every operator reachable from the sink `transformations` (Java list) that has no
-    uid a stable one (see the module doc); returns {uid: the planner's name} of all of them,
-    preset ones included. Raises if two operators would share a uid."""
+def table_name(operation: Any) -> str:
+    """The sink table of a ModifyOperation; temporary tables without the default path."""
+    name = str(operation.getContextResolvedTable().getIdentifier().asSummaryString())
+    return name.removeprefix(_DEFAULT_PATH)
+
+
+def assign_uids(transformations: Any, tables: list[str]) -> dict[str, str]:
+    """Give every operator reachable from the sink `transformations` (Java list; the sink of
+    `tables[i]` is `transformations[i]`) that has no uid a stable one (see the module doc);
+    returns {uid: the planner's name} of all of them, preset ones included. Raises if two
+    operators would share a uid."""
+    if len(transformations) != len(tables):
+        raise ValueError(f"{len(transformations)} sink transformations for {len(tables)} sinks")
     assigned: dict[str, str] = {}
     done: set[int] = set()
     per_owner: defaultdict[str, int] = defaultdict(int)
@@ -68,8 +78,8 @@ def assign_uids(transformations: Any) -> dict[str, str]:
         for parent in t.getInputs():
             visit(parent, owner)
 
-    for sink in transformations:
-        visit(sink, operator_name(sink), is_sink=True)
+    for sink, table in zip(transformations, tables, strict=True):
+        visit(sink, table, is_sink=True)
     return assigned
 
 
@@ -96,12 +106,19 @@ class SubmittedJob:
         self._client._j_job_client.getJobExecutionResult().get()
 
 
+def translate(t_env: TableEnvironment, statements: StatementSet) -> tuple[Any, dict[str, str]]:
+    """The statements' sink transformations (Java list), every operator under a stable uid;
+    and {uid: the planner's name}."""
+    operations = statements._j_statement_set.getOperations()
+    transformations = t_env._j_tenv.getPlanner().translate(operations)
+    return transformations, assign_uids(transformations, [table_name(op) for op in operations])
+
+
 def execute(t_env: TableEnvironment, statements: StatementSet) -> SubmittedJob:
     """`statements.execute()`, with stable uids on every operator."""
     t_env._before_execute()  # PyFlink: pipeline.jars/classpaths into the executor's config
     j_tenv = t_env._j_tenv
-    transformations = j_tenv.getPlanner().translate(statements._j_statement_set.getOperations())
-    uids = assign_uids(transformations)
+    transformations, uids = translate(t_env, statements)
     # The executor TableEnvironmentImpl.executeInternal uses (PyFlink reads it the same way
     # to install its chaining of Python operators); the job name comes from pipeline.name.
     executor = get_field_value(j_tenv, "execEnv")

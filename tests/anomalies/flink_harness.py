@@ -17,6 +17,7 @@ from jobs.anomalies import (
     make_stream_table_env,
 )
 from jobs.candle_files import parse_ts, read_rows, ts_text
+from jobs.operator_uids import execute
 
 
 def write_candles_csv(candles: list[Candle], path: Path) -> None:
@@ -80,7 +81,7 @@ def run_job(
             sinks=[FileAnomalies(out)],
             detector=detector or DetectorConfig(),
         )
-        build(t_env, config).execute().wait()
+        execute(t_env, build(t_env, config)).wait()
         return [to_anomaly(r) for r in read_rows(out)]
 
 

@@ -16,6 +16,7 @@ from candleflow.config import Topics
 from candleflow.testing import unique_name
 from jobs.anomalies import build, make_stream_table_env, production_config
 from jobs.flink_env import connector_jars
+from jobs.operator_uids import execute
 from serving.explainer.service import read_topic_to_end
 from tests.anomalies.test_job_local import crafted
 
@@ -64,7 +65,7 @@ def test_job_on_kafka_and_iceberg_twice_the_same_candles(stack, unique_topic, un
         transactional_id_prefix=unique_name("anomalies-tx"),
         startup_mode="earliest-offset",
     )
-    build(t_env, config).execute().wait()
+    execute(t_env, build(t_env, config)).wait()
 
     got = read_topic_to_end(s, topics.anomalies, "anomaly")
     pairs = [(a.anomaly_id, a.status) for a in got]

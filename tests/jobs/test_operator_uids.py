@@ -1,0 +1,96 @@
+"""Operator uids of the candles job: every operator has one, it names what the operator is,
+and it does not depend on what else the graph holds or how often this JVM planned before
+(Flink SQL's own ids come from a node counter that does both). The savepoint side is
+tests/jobs/test_upgrade.py."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from candleflow.config import CandleSettings
+from jobs.candle_tables import FileSink, FileSource, Sinks
+from jobs.candles import PTF_UID, CandleJobConfig, build
+from jobs.flink_env import make_table_env
+from jobs.operator_uids import PIPELINE, assign_uids, translate
+
+pytestmark = pytest.mark.flink
+
+
+def plan(tmp_path: Path, *, trades: bool) -> dict[str, str]:
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    (tmp_path / "trades.csv").touch()
+    config = CandleJobConfig(
+        source=FileSource(tmp_path / "trades.csv"),
+        sinks=Sinks(
+            candles=[FileSink(tmp_path / "candles")],
+            late=[FileSink(tmp_path / "late")],
+            trades=[FileSink(tmp_path / "trades")] if trades else [],
+        ),
+        candles=CandleSettings(intervals="1m,5m"),
+    )
+    t_env = make_table_env(parallelism=1)
+    transformations, uids = translate(t_env, build(t_env, config))
+    # Every operator (not the partition edges) now has its uid.
+    missing = []
+
+    def walk(t) -> None:
+        if not t.getUid() and t.getClass().getSimpleName() != "PartitionTransformation":
+            missing.append(t.getName())
+        for parent in t.getInputs():
+            walk(parent)
+
+    for sink in transformations:
+        walk(sink)
+    assert not missing, missing
+    return uids
+
+
+def test_every_operator_named_by_what_it_is(tmp_path: Path) -> None:
+    uids = plan(tmp_path, trades=True)
+    assert uids[PTF_UID].startswith("ProcessTableFunction")
+    assert uids[f"{PIPELINE}/trades_src"].startswith("trades_src[")
+    for sink in ("candles_sink_0", "late_sink_0", "trades_sink_0"):  # the sink tables
+        assert uids[sink] == "end"  # (the filesystem sink's last operator)
+        assert uids[f"{sink}/StreamingFileWriter"] == "StreamingFileWriter"
+    # Nothing carries the planner's node numbers.
+    assert not [u for u in uids if "[" in u], uids
+
+
+def test_uids_do_not_depend_on_the_rest_of_the_graph_or_earlier_plannings(
+    tmp_path: Path,
+) -> None:
+    full = plan(tmp_path / "a", trades=True)
+    again = plan(tmp_path / "b", trades=True)  # same JVM: the planner's counter moved on
+    assert set(again) == set(full)
+    fewer = plan(tmp_path / "c", trades=False)  # one output less
+    assert set(fewer) == {u for u in full if not u.startswith("trades_sink_0")}
+
+
+def test_a_repeated_uid_is_refused() -> None:
+    class Op:  # a transformation as py4j shows it
+        def __init__(self, name: str, uid: str | None, inputs: list) -> None:
+            self.name, self.uid, self.inputs = name, uid, inputs
+
+        def getId(self) -> int:  # noqa: N802 - Java's names
+            return id(self)
+
+        def getUid(self) -> str | None:  # noqa: N802
+            return self.uid
+
+        def setUid(self, uid: str) -> None:  # noqa: N802
+            self.uid = uid
+
+        def getName(self) -> str:  # noqa: N802
+            return self.name
+
+        def getInputs(self) -> list:  # noqa: N802
+            return self.inputs
+
+        def getClass(self):  # noqa: N802
+            return type("OneInputTransformation", (), {"getSimpleName": lambda _: "X"})()
+
+    shared = Op("Source[1]", None, [])
+    with pytest.raises(ValueError, match="share the uid 'taken'"):
+        assign_uids([Op("a[3]", "taken", [shared]), Op("b[4]", "taken", [shared])], ["a", "b"])
