@@ -50,6 +50,7 @@ from jobs.anomaly_tables import (
     iceberg_catalog_ddl,
 )
 from jobs.candle_tables import CANDLE_COLUMNS
+from jobs.flink_env import hadoop_on_gateway_classpath
 from jobs.operator_uids import execute
 
 log = logging.getLogger(__name__)
@@ -306,21 +307,6 @@ def build(t_env: StreamTableEnvironment, config: AnomalyJobConfig) -> StatementS
 
 
 # --- environment and entry points --------------------------------------------------------
-
-
-def hadoop_on_gateway_classpath(stack: StackSettings | None = None) -> None:
-    """Put the Hadoop client jars on the PyFlink JVM's system classpath (HADOOP_CLASSPATH).
-
-    Iceberg's JDBC catalog needs org.apache.hadoop.conf.Configuration when the catalog is
-    created on the client; from `pipeline.jars` alone it fails with NoClassDefFoundError.
-    PyFlink reads HADOOP_CLASSPATH when it launches its JVM, so this must run before the
-    first PyFlink environment of the process is created.
-    """
-    jar_dir = (stack or StackSettings()).jars_dir / "flink"
-    jars = sorted(str(p) for p in jar_dir.glob("hadoop-client-*.jar"))
-    jars += sorted(str(p) for p in jar_dir.glob("commons-logging-*.jar"))
-    if jars and "HADOOP_CLASSPATH" not in os.environ:
-        os.environ["HADOOP_CLASSPATH"] = ":".join(jars)
 
 
 def make_stream_table_env(

@@ -4,6 +4,6 @@ any test of the session creates a Flink environment (the Iceberg catalog needs H
 from __future__ import annotations
 
 from candleflow.testing import stack_test_settings
-from jobs.anomalies import hadoop_on_gateway_classpath
+from jobs.flink_env import hadoop_on_gateway_classpath
 
 hadoop_on_gateway_classpath(stack_test_settings())
