@@ -213,9 +213,10 @@ def prepare_trades(
     def on_sort(report: SortReport) -> None:
         if view is not None:
             view.stop(tasks[-1], "reading: out of order")
+            at = (report.first_out_of_order or 0) + 1
             view.note(
-                f"backfill: trade #{report.first_out_of_order:,} of the input is out of exchange "
-                f"order (event time, trade id): sorting it in runs of {chunk_rows:,} trades"
+                f"backfill: trade #{at:,} of the input is out of exchange order "
+                f"(event time, trade id): sorting it in runs of {chunk_rows:,} trades"
             )
 
     merging: list[TaskID] = []
