@@ -193,6 +193,7 @@ class _Combined(msgspec.Struct, forbid_unknown_fields=True, gc=False):  # no cyc
 
 
 decode_combined = msgspec.json.Decoder(_Combined).decode
+_decimal = decimals.get  # (the cache is only ever cleared, never replaced)
 _SELL, _BUY = Side.SELL, Side.BUY  # (an Enum member lookup costs ~0.1 µs per trade)
 
 # native symbol -> (canonical symbol, kind, contract size); only symbols that map
@@ -225,8 +226,8 @@ def parse(
         if symbols is not None and symbol not in symbols:
             raise LookupError
         p, q, t = d.p, d.q, d.T
-        price = decimals.get(p) or new_decimal(p)
-        quantity = decimals.get(q) or new_decimal(q)
+        price = _decimal(p) or new_decimal(p)
+        quantity = _decimal(q) or new_decimal(q)
         event_time_us = t * 1000 if t < _MS_US_BOUNDARY else t
         skew = options.max_skew_us
         if skew is not None and abs(event_time_us - ingest_time_us) > skew:
@@ -234,14 +235,14 @@ def parse(
         # Trade(...) with every field, stored inline into the twin (make_trade without
         # the 13-argument call; see common.TradeShell)
         trade = TradeShell()
-        if isinstance(d, _AggTrade):
+        if type(d) is _AggTrade:  # (an isinstance() call costs more)
             trade.trade_id = d.a
             first = trade.first_trade_id = d.f
             last = trade.last_trade_id = d.l
             if last < first:
                 raise ValueError
         else:
-            trade.trade_id = d.t
+            trade.trade_id = d.t  # type: ignore[union-attr]  # a _RawTrade here
             trade.first_trade_id = trade.last_trade_id = None
         trade.exchange = EXCHANGE
         trade.symbol = symbol
