@@ -213,12 +213,13 @@ def _fast_market_trades(
     sequence = msg.sequence_num
     if sequence is not None and not _INT_MIN <= sequence <= _UINT_MAX:
         raise ValueError
-    symbols, skew, seconds, products, taker = (
+    symbols, skew, seconds, products, taker, cached = (
         options.symbols,
         options.max_skew_us,
         _seconds_dot,
         _products,
         _TAKER,
+        decimals.get,
     )
     trades = TradeBatch()  # filled in place: no copy into the batch at the end
     append = trades.append
@@ -236,14 +237,14 @@ def _fast_market_trades(
                     products[product] = ok
             if not ok or (symbols is not None and product not in symbols):
                 raise ValueError
-            price = decimals.get(p) or new_decimal(p)
-            quantity = decimals.get(q) or new_decimal(q)
-            if isinstance(given, str):
+            price = cached(p) or new_decimal(p)
+            quantity = cached(q) or new_decimal(q)
+            if type(given) is str:
                 if not (given.isascii() and given.isdigit()):
                     raise ValueError
                 tid = int(given)
             else:
-                tid = given
+                tid = given  # type: ignore[assignment]  # an int here
             if not 0 <= tid <= MAX_LONG:
                 raise ValueError
             # iso_to_us_fast, inlined: the whole second with its "." from a cache
