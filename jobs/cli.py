@@ -143,7 +143,7 @@ def run_candles(
         remote=not local, **{k: v for k, v in given.items() if v is not None}
     )
     if from_savepoint:
-        with _unmapped_state_exit(from_savepoint):
+        with _restore_errors_exit(from_savepoint):
             result = _submit_restored(candle_settings, job, from_savepoint)
     else:
         result = candles.submit(candles=candle_settings, job=job)
@@ -161,12 +161,23 @@ def _stay_attached(result: Any, job_id: str) -> None:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    waiter = threading.Thread(target=result.wait, name="job-wait", daemon=True)
+    failure: list[Exception] = []
+
+    def wait() -> None:
+        try:
+            result.wait()
+        except Exception as exc:  # noqa: BLE001 - reported below, in one line
+            failure.append(exc)
+
+    waiter = threading.Thread(target=wait, name="job-wait", daemon=True)
     waiter.start()
     while waiter.is_alive() and not stop.wait(1.0):
         pass
-    if not stop.is_set():
-        return  # the job ended by itself (bounded input or failure: result.wait raised)
+    if not stop.is_set():  # the job ended by itself: bounded input, or it failed
+        if failure:
+            typer.echo(f"error: candles job {job_id} failed: {java_cause(failure[0])}", err=True)
+            raise typer.Exit(1)
+        return
     typer.echo(f"candles job {job_id}: stopping on signal", err=True)
     result.get_job_client().cancel().result()
     typer.echo(
@@ -180,24 +191,35 @@ def _stay_attached(result: Any, job_id: str) -> None:
 _UNMAPPED = re.compile(r"Cannot map checkpoint/savepoint state for operator (\w+)")
 
 
+def java_cause(exc: Exception) -> str:
+    """The innermost Java cause of a Py4JJavaError, as one line: 'Class: message'."""
+    causes = [line for line in str(exc).splitlines() if line.startswith("Caused by: ")]
+    text = causes[-1].removeprefix("Caused by: ") if causes else str(exc).splitlines()[0]
+    name, _, message = text.partition(": ")
+    return f"{name.rsplit('.', 1)[-1]}: {message}" if message else text
+
+
+def restore_error(savepoint_path: str, exc: Exception) -> str:
+    found = _UNMAPPED.search(str(exc))
+    if found:
+        return (
+            f"{savepoint_path} holds state of operator {found.group(1)}, which this job does "
+            "not have (an output removed, an Iceberg table renamed, or a uid changed). State "
+            "is never dropped silently: restore into a job with the same outputs, or start "
+            "afresh (docs/operations.md, Upgrade)."
+        )
+    return f"cannot restore from {savepoint_path}: {java_cause(exc)}"
+
+
 @contextlib.contextmanager
-def _unmapped_state_exit(savepoint_path: str) -> Iterator[None]:
-    """A restore refused for left-over state is one clear message and exit 1."""
+def _restore_errors_exit(savepoint_path: str) -> Iterator[None]:
+    """A refused restore (left-over state, no such savepoint) is one line and exit 1."""
     from py4j.protocol import Py4JJavaError
 
     try:
         yield
     except Py4JJavaError as exc:
-        found = _UNMAPPED.search(str(exc))
-        if not found:
-            raise
-        typer.echo(
-            f"error: {savepoint_path} holds state of operator {found.group(1)}, which this "
-            "job does not have (an output removed, an Iceberg table renamed, or a uid "
-            "changed). State is never dropped silently: restore into a job with the same "
-            "outputs, or start afresh (docs/operations.md, Upgrade).",
-            err=True,
-        )
+        typer.echo(f"error: {restore_error(savepoint_path, exc)}", err=True)
         raise typer.Exit(1) from None
 
 

@@ -63,3 +63,21 @@ def test_local_job_produces_candles_and_stops_cleanly_on_sigterm(stack, unique_t
         (c.interval, c.window_start_us, c.revision) for c in consume_committed(s, c_topic, "candle")
     ]
     assert len(keys) == len(set(keys)) >= len(candles)
+
+
+def test_local_restore_from_a_missing_savepoint_is_one_clear_line(stack, tmp_path):
+    s = stack.settings
+    missing = (tmp_path / "no-such-savepoint").as_uri()
+    env = {
+        **os.environ,
+        "CANDLEFLOW_KAFKA_PORT": str(s.kafka_port),
+        "CANDLEFLOW_REGISTRY_PORT": str(s.registry_port),
+        "CANDLEFLOW_DATA_DIR": str(tmp_path),
+    }
+    cmd = [sys.executable, "-m", "candleflow.cli", "jobs", "run", "candles", "--local"]
+    cmd += ["--no-iceberg", "--from-savepoint", missing]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1, done.stdout + done.stderr[-3000:]
+    assert "Traceback" not in done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"error: cannot restore from {missing}: FileNotFoundException: "), last
