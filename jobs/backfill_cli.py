@@ -31,6 +31,7 @@ from rich.console import Console
 from rich.progress import (
     BarColumn,
     Progress,
+    SpinnerColumn,
     TaskID,
     TaskProgressColumn,
     TextColumn,
@@ -408,7 +409,17 @@ def register(app: typer.Typer) -> None:
                 err=True,
             )
             settings = CandleSettings(intervals=intervals)
-            candles = run_backfill_csv(src, settings, base, parallelism=parallelism, iceberg=target)
+            # The bounded job has no progress of its own to show: a spinner and the time.
+            with Progress(
+                SpinnerColumn(),
+                TextColumn("{task.description}"),
+                TimeElapsedColumn(),
+                console=console,
+            ) as job_view:
+                job_view.add_task(f"candles job ({intervals})", total=None)
+                candles = run_backfill_csv(
+                    src, settings, base, parallelism=parallelism, iceberg=target
+                )
         finally:
             shutil.rmtree(base, ignore_errors=True)
         if output is not None:
