@@ -36,6 +36,9 @@ class StackSettings(BaseSettings):
     # A second broker listener, SASL_PLAINTEXT with PLAIN and SCRAM-SHA-256 users whose
     # passwords the stack generates (Stack.sasl_security): the secured path is tested for real.
     kafka_sasl_port: int = 19094
+    # A third, SASL_SSL (the production protocol): the same users over TLS with a CA and
+    # server certificate the stack generates per data dir (Stack.sasl_ssl_security).
+    kafka_sasl_ssl_port: int = 19095
     registry_port: int = 18081
     flink_rest_port: int = 18088
     trino_port: int = 18080
@@ -65,6 +68,11 @@ class StackSettings(BaseSettings):
     def sasl_bootstrap_servers(self) -> str:
         """The local broker's SASL_PLAINTEXT listener."""
         return f"{self.host}:{self.kafka_sasl_port}"
+
+    @property
+    def sasl_ssl_bootstrap_servers(self) -> str:
+        """The local broker's SASL_SSL listener."""
+        return f"{self.host}:{self.kafka_sasl_ssl_port}"
 
     @property
     def registry_url(self) -> str:

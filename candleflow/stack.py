@@ -10,7 +10,9 @@ StackSettings.data_dir, so two stacks with different ports and data dirs can run
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import fcntl
+import ipaddress
 import json
 import os
 import secrets
@@ -18,6 +20,7 @@ import sys
 import time
 import urllib.request
 import uuid
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,8 +46,12 @@ log = structlog.get_logger("candleflow.stack")
 
 SERVICES = ("kafka", "registry", "flink-jobmanager", "flink-taskmanager")
 START_TIMEOUT_S = 120.0
-# Users of the broker's SASL_PLAINTEXT listener (passwords: Stack.sasl_passwords()).
+# Users of the broker's SASL_PLAINTEXT and SASL_SSL listeners (passwords:
+# Stack.sasl_passwords()).
 SASL_USERS = {"PLAIN": "candleflow", "SCRAM-SHA-256": "candleflow-scram"}
+# Names the SASL_SSL listener's certificate is valid for (plus StackSettings.host).
+TLS_HOSTS = ("127.0.0.1", "localhost")
+TLS_DAYS = 3650
 
 
 @dataclass
@@ -54,6 +61,118 @@ class ServiceStatus:
     ports: list[int]
     healthy: bool
     log_file: Path
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    """The SASL_SSL listener's TLS material in <data_dir>/conf/kafka/tls (owner-only)."""
+
+    ca: Path  # the CA certificate: the clients' ssl.ca.location (Java: a PEM truststore)
+    keystore: Path  # the broker's unencrypted PKCS#8 key + its certificate (PEM)
+
+
+def tls_material(
+    hosts: Iterable[str] = TLS_HOSTS, *, san: bool = True, days: int = TLS_DAYS
+) -> tuple[bytes, bytes]:
+    """A fresh CA and a server certificate it signs for `hosts` (IP addresses and DNS names,
+    in the subjectAltName; `san=False` leaves it out, for a test of hostname checks).
+    Returns (CA certificate PEM, server key + certificate PEM); the CA's key is discarded,
+    so nothing else can ever be signed by it."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    hosts = list(dict.fromkeys(hosts))
+    now = dt.datetime.now(dt.UTC)
+    start, end = now - dt.timedelta(days=1), now + dt.timedelta(days=days)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "candleflow local stack CA")])
+    ca_ski = x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key())
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(end)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=False,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(ca_ski, critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    builder = (
+        x509.CertificateBuilder()
+        # Not a host name: clients match hosts against the SAN only (no CN fallback).
+        .subject_name(
+            x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "candleflow local broker")])
+        )
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(end)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=True,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski),
+            critical=False,
+        )
+    )
+    if san:
+        names: list[x509.GeneralName] = []
+        for host in hosts:
+            try:
+                names.append(x509.IPAddress(ipaddress.ip_address(host)))
+            except ValueError:
+                names.append(x509.DNSName(host))
+        builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
+    cert = builder.sign(ca_key, hashes.SHA256())
+    pem = serialization.Encoding.PEM
+    key_pem = key.private_bytes(
+        pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    return ca.public_bytes(pem), key_pem + cert.public_bytes(pem)
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    """Write `data` to `path` readable by its owner only (a temporary file, then renamed)."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+    os.replace(tmp, path)
 
 
 def _http_json(
@@ -183,6 +302,7 @@ class Stack:
                 ("Kafka", s.kafka_port),
                 ("Kafka controller", s.kafka_controller_port),
                 ("Kafka SASL", s.kafka_sasl_port),
+                ("Kafka SASL_SSL", s.kafka_sasl_ssl_port),
             ],
             "registry": [("schema registry", s.registry_port)],
             "flink-jobmanager": [
@@ -256,6 +376,46 @@ class Stack:
             ),
         )
 
+    def tls_files(self) -> TlsFiles:
+        """The SASL_SSL listener's CA and server certificate, generated once per data dir
+        (owner-only files; the CA's key is never stored)."""
+        d = self.conf_dir / "kafka" / "tls"
+        files = TlsFiles(ca=d / "ca.pem", keystore=d / "server.pem")
+        d.mkdir(parents=True, exist_ok=True)
+        d.chmod(0o700)
+        with (self.settings.data_dir / ".tls.lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if files.ca.exists() and files.keystore.exists():
+                return files
+            ca, keystore = tls_material([*TLS_HOSTS, self.settings.host])
+            # The CA last: its presence says the pair is complete.
+            files.ca.unlink(missing_ok=True)
+            _write_private(files.keystore, keystore)
+            _write_private(files.ca, ca)
+            log.info("generated TLS material for the SASL_SSL listener", dir=str(d))
+            return files
+
+    def sasl_ssl_security(
+        self,
+        mechanism: str = "PLAIN",
+        password: str | None = None,
+        *,
+        ca: bool = True,
+        endpoint_identification: str = "",
+    ) -> KafkaSecurity:
+        """Client settings for the SASL_SSL listener (sasl_ssl_bootstrap_servers) as one of
+        its users, trusting the stack's CA (`ca=False`: the system store, which does not
+        know it); `endpoint_identification` sets ssl.endpoint.identification.algorithm
+        (empty: the client's default, hostname verification on)."""
+        plain = self.sasl_security(mechanism, password)
+        return plain.model_copy(
+            update={
+                "security_protocol": "SASL_SSL",
+                "ssl_ca_location": str(self.tls_files().ca) if ca else "",
+                "ssl_endpoint_identification_algorithm": endpoint_identification,
+            }
+        )
+
     def _ensure_scram_user(self) -> None:
         """Upsert the SCRAM-SHA-256 user's credential (KRaft keeps it in the metadata log)."""
         from confluent_kafka.admin import (
@@ -280,6 +440,18 @@ class Stack:
         props = self.conf_dir / "kafka" / "server.properties"
         return props.exists() and "SASL_PLAINTEXT://" in props.read_text()
 
+    def tls_listener_configured(self) -> bool:
+        """Whether the broker was started with the SASL_SSL listener and its TLS material is
+        there (a broker started before the listener existed is reused as it is)."""
+        props = self.conf_dir / "kafka" / "server.properties"
+        tls = self.conf_dir / "kafka" / "tls"
+        return (
+            props.exists()
+            and "SASL_SSL://" in props.read_text()
+            and (tls / "ca.pem").exists()
+            and (tls / "server.pem").exists()
+        )
+
     def _java_base(self, java: str, heap: str) -> list[str]:
         return [java, f"-Xmx{heap}", marker(self.settings.data_dir)]
 
@@ -292,7 +464,7 @@ class Stack:
         users = {SASL_USERS["PLAIN"]: self.sasl_passwords()["PLAIN"]}
         props.touch(mode=0o600)
         props.chmod(0o600)  # it holds the PLAIN user's password
-        props.write_text(kafka_properties(s, data, users))
+        props.write_text(kafka_properties(s, data, users, self.tls_files().keystore))
         log4j = conf / "log4j2.properties"
         log4j.write_text(LOG4J2)
         cp = jvm.classpath(jvm.jars(s, "kafka"))
@@ -443,7 +615,12 @@ class Stack:
             "flink-taskmanager": self.flink_healthy,
         }
         ports = {
-            "kafka": [s.kafka_port, s.kafka_controller_port, s.kafka_sasl_port],
+            "kafka": [
+                s.kafka_port,
+                s.kafka_controller_port,
+                s.kafka_sasl_port,
+                s.kafka_sasl_ssl_port,
+            ],
             "registry": [s.registry_port],
             "flink-jobmanager": [s.flink_rest_port, self.flink_rpc_port],
             "flink-taskmanager": [],

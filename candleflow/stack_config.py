@@ -11,27 +11,42 @@ def _jaas_quote(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def kafka_properties(s: StackSettings, data: Path, plain_users: dict[str, str]) -> str:
+def kafka_properties(
+    s: StackSettings, data: Path, plain_users: dict[str, str], tls_keystore: Path
+) -> str:
     """server.properties. `plain_users` (name -> password) may log in with SASL/PLAIN on the
-    SASL_PLAINTEXT listener; SCRAM users are credentials in the cluster metadata (Admin API).
-    The file holds those passwords: the stack writes it readable by its owner only."""
+    SASL_PLAINTEXT and SASL_SSL listeners; SCRAM users are credentials in the cluster
+    metadata (Admin API). `tls_keystore` is the SASL_SSL listener's PEM file (unencrypted
+    PKCS#8 key + certificate chain). The file holds the passwords: the stack writes it
+    readable by its owner only."""
     users = " ".join(f"user_{u}={_jaas_quote(p)}" for u, p in sorted(plain_users.items()))
     plain = "org.apache.kafka.common.security.plain.PlainLoginModule"
     scram = "org.apache.kafka.common.security.scram.ScramLoginModule"
     sasl = f"SASL_PLAINTEXT://{s.host}:{s.kafka_sasl_port}"
+    sasl_ssl = f"SASL_SSL://{s.host}:{s.kafka_sasl_ssl_port}"
+    controller = f"CONTROLLER://{s.host}:{s.kafka_controller_port}"
     return f"""# written by candleflow stack up; edit candleflow/stack.py instead
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@{s.host}:{s.kafka_controller_port}
-listeners=PLAINTEXT://{s.host}:{s.kafka_port},{sasl},CONTROLLER://{s.host}:{s.kafka_controller_port}
-advertised.listeners=PLAINTEXT://{s.host}:{s.kafka_port},{sasl}
+listeners=PLAINTEXT://{s.host}:{s.kafka_port},{sasl},{sasl_ssl},{controller}
+advertised.listeners=PLAINTEXT://{s.host}:{s.kafka_port},{sasl},{sasl_ssl}
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT
-# The SASL listener (clients only; brokers and the controller talk PLAINTEXT).
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,\
+SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL
+# The SASL listeners (clients only; brokers and the controller talk PLAINTEXT).
 listener.name.sasl_plaintext.sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256
 listener.name.sasl_plaintext.plain.sasl.jaas.config={plain} required {users};
 listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config={scram} required;
+# SASL_SSL: the same users over TLS (the production protocol). The server certificate is
+# signed by the stack's own CA (conf/kafka/tls/ca.pem) for 127.0.0.1 and localhost.
+listener.name.sasl_ssl.sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256
+listener.name.sasl_ssl.plain.sasl.jaas.config={plain} required {users};
+listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config={scram} required;
+listener.name.sasl_ssl.ssl.keystore.type=PEM
+listener.name.sasl_ssl.ssl.keystore.location={tls_keystore}
+listener.name.sasl_ssl.ssl.client.auth=none
 log.dirs={data}
 num.partitions=1
 default.replication.factor=1

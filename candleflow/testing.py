@@ -29,6 +29,7 @@ def stack_test_settings() -> StackSettings:
         kafka_port=int(env("CANDLEFLOW_TEST_KAFKA_PORT", "29092")),
         kafka_controller_port=int(env("CANDLEFLOW_TEST_KAFKA_CONTROLLER_PORT", "29093")),
         kafka_sasl_port=int(env("CANDLEFLOW_TEST_KAFKA_SASL_PORT", "29094")),
+        kafka_sasl_ssl_port=int(env("CANDLEFLOW_TEST_KAFKA_SASL_SSL_PORT", "29095")),
         registry_port=int(env("CANDLEFLOW_TEST_REGISTRY_PORT", "28081")),
         flink_rest_port=int(env("CANDLEFLOW_TEST_FLINK_REST_PORT", "28088")),
         # Never point tests at a remote cluster configured for the services.

@@ -5,6 +5,8 @@
 - `unique_topic(name, partitions)`, `unique_namespace`: isolated topics and catalog namespaces.
 - `sasl_stack`: the stack, whose broker also has its SASL_PLAINTEXT listener (PLAIN and
   SCRAM-SHA-256 users, Stack.sasl_security).
+- `sasl_ssl_stack`: the same users over its SASL_SSL listener (the stack's own CA and
+  server certificate, Stack.sasl_ssl_security / Stack.tls_files).
 """
 
 from __future__ import annotations
@@ -50,6 +52,17 @@ def sasl_stack(stack: Stack) -> Stack:
             "and the next session starts it with the listener"
         )
     return stack
+
+
+@pytest.fixture
+def sasl_ssl_stack(sasl_stack: Stack) -> Stack:
+    if not sasl_stack.tls_listener_configured():
+        pytest.skip(
+            "the running test stack's broker was started before it had a SASL_SSL listener: "
+            f"stop it (CANDLEFLOW_DATA_DIR={sasl_stack.settings.data_dir} candleflow stack down) "
+            "and the next session starts it with the listener and its TLS material"
+        )
+    return sasl_stack
 
 
 @pytest.fixture
