@@ -14,8 +14,10 @@ whole process (librdkafka's threads included):
   lane         Connection.receive with the lane (ingest/lane.py) into a sink whose
                produce() is a no-op C call: all of the lane's Python work
   produce      the lane into the real TradeProducer (idempotent, acks=all) on the test
-               stack's Kafka, until every message is acknowledged
-  produce-err  the same with delivery_reports="errors" (delivery.report.only.error)
+               stack's Kafka, until every message is acknowledged, with
+               delivery_reports="all" (a report per message: the opt-in since session 4)
+  produce-err  the same with delivery_reports="errors" (delivery.report.only.error: the
+               default since session 4)
 """
 
 from __future__ import annotations
