@@ -22,6 +22,7 @@ from confluent_kafka import Consumer, Producer
 from candleflow import avro
 from candleflow.config import Topics
 from candleflow.domain import Side, Trade
+from candleflow.kafka_security import KafkaSecurity
 from candleflow.testing import unique_name
 from jobs.anomalies import build, make_stream_table_env, production_config
 from jobs.candle_tables import KafkaSink, KafkaSource
@@ -58,6 +59,22 @@ def _produce(conf: dict, topic: str, contract: str, registry, items, key) -> Non
     assert producer.flush(30) == 0
 
 
+def pod_env(monkeypatch: pytest.MonkeyPatch, sec: KafkaSecurity) -> None:
+    """CANDLEFLOW_KAFKA_* as the chart gives them to the job's pods (ConfigMap + Secret).
+
+    Set it again after an in-process job before reading back: PyFlink's loopback Python
+    worker does os.environ.update() with the environment of the gateway JVM, which is the
+    one of the test that launched the gateway (maybe another listener's, in this process)."""
+    for name in (
+        "security_protocol",
+        "ssl_ca_location",
+        "sasl_mechanism",
+        "sasl_username",
+    ):
+        monkeypatch.setenv(f"CANDLEFLOW_KAFKA_{name.upper()}", getattr(sec, name))
+    monkeypatch.setenv("CANDLEFLOW_KAFKA_SASL_PASSWORD", sec.sasl_password.get_secret_value())
+
+
 def _read_raw(bootstrap: str, topic: str, want: int, timeout: float = 30) -> list[tuple]:
     consumer = Consumer(consumer_config(bootstrap, **{"group.id": f"g-{uuid.uuid4().hex}"}))
     consumer.subscribe([topic])
@@ -87,10 +104,7 @@ def test_flink_kafka_tables_through_sasl_exactly_once(sasl_stack, unique_topic, 
     sasl = s.sasl_bootstrap_servers
     scram, plain = sasl_stack.sasl_security("SCRAM-SHA-256"), sasl_stack.sasl_security("PLAIN")
     # The process environment, as the chart gives it to the job's pods: SCRAM.
-    monkeypatch.setenv("CANDLEFLOW_KAFKA_SECURITY_PROTOCOL", "SASL_PLAINTEXT")
-    monkeypatch.setenv("CANDLEFLOW_KAFKA_SASL_MECHANISM", "SCRAM-SHA-256")
-    monkeypatch.setenv("CANDLEFLOW_KAFKA_SASL_USERNAME", scram.sasl_username)
-    monkeypatch.setenv("CANDLEFLOW_KAFKA_SASL_PASSWORD", scram.sasl_password.get_secret_value())
+    pod_env(monkeypatch, scram)
     on_sasl = s.model_copy(update={"kafka_bootstrap": sasl})
     topics = Topics(
         candles=unique_topic("candles", partitions=2), anomalies=unique_topic("anomalies")
@@ -144,6 +158,7 @@ def test_flink_kafka_tables_through_sasl_exactly_once(sasl_stack, unique_topic, 
             "the job did not finish in 150 s through the SASL listener: do its Kafka tables "
             "carry the credentials (flink_kafka_options)?"
         ) from exc
+    pod_env(monkeypatch, scram)  # the Python worker may have replaced it (pod_env)
 
     expected = sorted((a.anomaly_id, a.status) for a in detect_all(stream))
     got = read_topic_to_end(on_sasl, topics.anomalies, "anomaly")

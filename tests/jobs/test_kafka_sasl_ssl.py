@@ -25,7 +25,7 @@ from candleflow.testing import unique_name
 from jobs.anomalies import build, make_stream_table_env, production_config
 from jobs.candle_tables import KafkaSink, KafkaSource
 from serving.explainer.service import read_topic_to_end
-from tests.jobs.test_kafka_sasl import _market, _produce, _read_raw, _trades
+from tests.jobs.test_kafka_sasl import _market, _produce, _read_raw, _trades, pod_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.flink]
 
@@ -43,11 +43,7 @@ def test_flink_kafka_tables_through_sasl_ssl_exactly_once(
     plain = sasl_ssl_stack.sasl_ssl_security("PLAIN")
     # The process environment, as the chart gives it to the job's pods: SCRAM over TLS,
     # the CA mounted from a Secret; hostname verification left at the clients' default.
-    monkeypatch.setenv("CANDLEFLOW_KAFKA_SECURITY_PROTOCOL", "SASL_SSL")
-    monkeypatch.setenv("CANDLEFLOW_KAFKA_SSL_CA_LOCATION", ca)
-    monkeypatch.setenv("CANDLEFLOW_KAFKA_SASL_MECHANISM", "SCRAM-SHA-256")
-    monkeypatch.setenv("CANDLEFLOW_KAFKA_SASL_USERNAME", scram.sasl_username)
-    monkeypatch.setenv("CANDLEFLOW_KAFKA_SASL_PASSWORD", scram.sasl_password.get_secret_value())
+    pod_env(monkeypatch, scram)
     # What the Kafka tables get: the CA as a PEM truststore, hostname checks not disabled.
     for options in (flink_kafka_options(), flink_kafka_options(plain)):
         assert options["properties.security.protocol"] == "SASL_SSL"
@@ -109,6 +105,7 @@ def test_flink_kafka_tables_through_sasl_ssl_exactly_once(
             "the job did not finish in 150 s through the SASL_SSL listener: do its Kafka "
             "tables carry the credentials and the CA as a PEM truststore (flink_kafka_options)?"
         ) from exc
+    pod_env(monkeypatch, scram)  # the Python worker may have replaced it (pod_env)
 
     expected = sorted((a.anomaly_id, a.status) for a in detect_all(stream))
     got = read_topic_to_end(on_tls, topics.anomalies, "anomaly")
