@@ -229,7 +229,11 @@ def _fast_market_trades(
     last_product, last_tid = "", MAX_LONG + 1
     for event in msg.events:
         for row in event.trades:
-            product, p, q, given, at = row.product_id, row.price, row.size, row.trade_id, row.time
+            product = row.product_id  # (one by one: a 5-name unpack builds a tuple)
+            p = row.price
+            q = row.size
+            given = row.trade_id
+            at = row.time
             ok = products.get(product)
             if ok is None:
                 ok = is_canonical(product)
