@@ -131,6 +131,7 @@ def _scratch_env(tmp_path: Path, kafka_port: int) -> dict[str, str]:
         CANDLEFLOW_KAFKA_PORT=str(kafka_port),
         CANDLEFLOW_KAFKA_CONTROLLER_PORT=str(_free_port()),
         CANDLEFLOW_KAFKA_SASL_PORT=str(_free_port()),
+        CANDLEFLOW_KAFKA_SASL_SSL_PORT=str(_free_port()),
         CANDLEFLOW_REGISTRY_PORT=str(_free_port()),
         CANDLEFLOW_FLINK_REST_PORT=str(_free_port()),
     )
@@ -169,6 +170,7 @@ def test_up_is_idempotent_and_down_leaves_no_java_of_ours(tmp_path: Path) -> Non
         kafka_port=int(env["CANDLEFLOW_KAFKA_PORT"]),
         kafka_controller_port=int(env["CANDLEFLOW_KAFKA_CONTROLLER_PORT"]),
         kafka_sasl_port=int(env["CANDLEFLOW_KAFKA_SASL_PORT"]),
+        kafka_sasl_ssl_port=int(env["CANDLEFLOW_KAFKA_SASL_SSL_PORT"]),
         registry_port=int(env["CANDLEFLOW_REGISTRY_PORT"]),
         flink_rest_port=int(env["CANDLEFLOW_FLINK_REST_PORT"]),
         kafka_bootstrap="",
