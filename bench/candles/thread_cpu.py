@@ -29,18 +29,25 @@ GROUPS = (
 )
 
 
+GATEWAY_CLASS = b"org.apache.flink.client.python.PythonGatewayServer"
+
+
 def gateway_jvm(parent: int | None = None) -> int | None:
-    """The java child process of `parent` (default: this process)."""
+    """PyFlink's gateway JVM among the java children of `parent` (default: this process).
+    Not just any java child: when the bench starts the stack, Kafka and the registry are
+    java children too."""
     parent = os.getpid() if parent is None else parent
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             text = stat.read_text()
             comm, rest = text.split("(", 1)[1].rsplit(")", 1)
             fields = rest.split()
+            if int(fields[1]) != parent or comm != "java":
+                continue
+            if GATEWAY_CLASS in (stat.parent / "cmdline").read_bytes():
+                return int(stat.parent.name)
         except (OSError, IndexError, ValueError):
             continue  # the process ended, or not a stat line
-        if int(fields[1]) == parent and comm == "java":
-            return int(stat.parent.name)
     return None
 
 
