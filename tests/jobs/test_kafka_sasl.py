@@ -96,16 +96,22 @@ def _read_raw(bootstrap: str, topic: str, want: int, timeout: float = 30) -> lis
     return out
 
 
-def test_flink_kafka_tables_through_sasl_exactly_once(sasl_stack, unique_topic, monkeypatch):
+def run_jobs_through(
+    s,
+    bootstrap: str,
+    env_security: KafkaSecurity,
+    tables: KafkaSecurity,
+    unique_topic,
+    monkeypatch: pytest.MonkeyPatch,
+    listener: str,
+):
+    """The anomalies job (security from CANDLEFLOW_KAFKA_*, `env_security`) and the candles
+    job's Kafka builders (`tables`) in one in-process job whose only bootstrap address is
+    `bootstrap`; asserts every record arrived exactly once. Returns (t_env, trades topic)."""
     from candleflow.anomaly_rules import detect_all
     from tests.anomalies.test_job_local import crafted
 
-    s = sasl_stack.settings
-    sasl = s.sasl_bootstrap_servers
-    scram, plain = sasl_stack.sasl_security("SCRAM-SHA-256"), sasl_stack.sasl_security("PLAIN")
-    # The process environment, as the chart gives it to the job's pods: SCRAM.
-    pod_env(monkeypatch, scram)
-    on_sasl = s.model_copy(update={"kafka_bootstrap": sasl})
+    on_listener = s.model_copy(update={"kafka_bootstrap": bootstrap})
     topics = Topics(
         candles=unique_topic("candles", partitions=2), anomalies=unique_topic("anomalies")
     )
@@ -113,13 +119,13 @@ def test_flink_kafka_tables_through_sasl_exactly_once(sasl_stack, unique_topic, 
 
     registry = avro.registry_client(s)
     stream = crafted()
-    _produce(on_sasl.kafka_config(), topics.candles, "candle", registry, stream, _market)
+    _produce(on_listener.kafka_config(), topics.candles, "candle", registry, stream, _market)
     trades = _trades(40)
-    _produce(on_sasl.kafka_config(), trades_topic, "trade", registry, trades, _market)
+    _produce(on_listener.kafka_config(), trades_topic, "trade", registry, trades, _market)
 
     t_env = make_stream_table_env(parallelism=1, checkpoint_interval_ms=1000, stack=s)
     config = production_config(
-        on_sasl,
+        on_listener,
         topics,
         bounded=True,
         iceberg=False,
@@ -130,15 +136,15 @@ def test_flink_kafka_tables_through_sasl_exactly_once(sasl_stack, unique_topic, 
     stmts = build(t_env, config)
     source = KafkaSource(
         trades_topic,
-        sasl,
+        bootstrap,
         s.registry_url,
         group_id=unique_name("trades"),
         startup_mode="earliest-offset",
         bounded=True,
-        security=plain,
+        security=tables,
     )
     sink = KafkaSink(
-        copy_topic, "trade", sasl, s.registry_url, unique_name("copy-tx"), security=plain
+        copy_topic, "trade", bootstrap, s.registry_url, unique_name("copy-tx"), security=tables
     )
     t_env.execute_sql(source.ddl("trades_src"))
     t_env.execute_sql(sink.ddl("trades_copy", []))
@@ -155,17 +161,30 @@ def test_flink_kafka_tables_through_sasl_exactly_once(sasl_stack, unique_topic, 
         if client is not None:
             client.cancel()
         raise AssertionError(
-            "the job did not finish in 150 s through the SASL listener: do its Kafka tables "
-            "carry the credentials (flink_kafka_options)?"
+            f"the job did not finish in 150 s through the {listener} listener: do its Kafka "
+            "tables carry the credentials (and the CA as a PEM truststore: "
+            "flink_kafka_options)?"
         ) from exc
-    pod_env(monkeypatch, scram)  # the Python worker may have replaced it (pod_env)
+    pod_env(monkeypatch, env_security)  # the Python worker may have replaced it (pod_env)
 
     expected = sorted((a.anomaly_id, a.status) for a in detect_all(stream))
-    got = read_topic_to_end(on_sasl, topics.anomalies, "anomaly")
+    got = read_topic_to_end(on_listener, topics.anomalies, "anomaly")
     assert sorted((a.anomaly_id, a.status) for a in got) == expected  # none twice, none lost
-    copied = _read_raw(sasl, copy_topic, len(trades))
+    copied = _read_raw(bootstrap, copy_topic, len(trades))
     assert sorted(copied) == sorted(
         (_market(t).encode(), f"{t.trade_id}@{t.price:.18f}".encode()) for t in trades
+    )
+    return t_env, trades_topic
+
+
+def test_flink_kafka_tables_through_sasl_exactly_once(sasl_stack, unique_topic, monkeypatch):
+    s = sasl_stack.settings
+    sasl = s.sasl_bootstrap_servers
+    scram, plain = sasl_stack.sasl_security("SCRAM-SHA-256"), sasl_stack.sasl_security("PLAIN")
+    # The process environment, as the chart gives it to the job's pods: SCRAM.
+    pod_env(monkeypatch, scram)
+    t_env, trades_topic = run_jobs_through(
+        s, sasl, scram, plain, unique_topic, monkeypatch, "SASL_PLAINTEXT"
     )
 
     # Flink hides the JAAS config (its sensitive-key list has "jaas.config") in the table
