@@ -49,11 +49,16 @@ def test_clients_work_through_the_sasl_listener(
     settings = StackSettings(kafka_bootstrap=bootstrap)
     conf = settings.kafka_config(**{"enable.idempotence": True, "acks": "all"})
     assert conf["security.protocol"] == "SASL_PLAINTEXT" and conf["sasl.mechanism"] == mechanism
+    round_trip(conf, bootstrap, topic)
+
+
+def round_trip(conf: dict, bootstrap: str, topic: str) -> None:
+    """20 messages through an idempotent producer with `conf` and back through the serving
+    layer's read_committed consumer (its settings from the environment)."""
     producer = Producer(conf)
     for i in range(20):
         producer.produce(topic, key=f"k{i % 3}".encode(), value=f"v{i}".encode())
     assert producer.flush(30) == 0
-    # read_committed consumer of the serving layer
     consumer = Consumer(consumer_config(bootstrap, **{"group.id": f"g-{uuid.uuid4().hex}"}))
     consumer.subscribe([topic])
     got: list[bytes] = []

@@ -16,21 +16,18 @@ import contextlib
 import socket
 import ssl
 import threading
-import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
-from confluent_kafka.admin import AdminClient
+from confluent_kafka import KafkaError
 from pydantic import SecretStr
 
 from candleflow import topics
 from candleflow.config import StackSettings
 from candleflow.kafka_security import KafkaSecurity, client_config
 from candleflow.stack import SASL_USERS, Stack, tls_material
-from serving.kafka_io import consumer_config
+from tests.test_kafka_sasl import _refusal, round_trip
 
 pytestmark = pytest.mark.integration
 
@@ -75,33 +72,7 @@ def test_clients_work_through_the_sasl_ssl_listener(
     assert conf["ssl.ca.location"] == str(sasl_ssl_stack.tls_files().ca)
     # Hostname verification is on: librdkafka's default unless "none" is configured.
     assert conf.get("ssl.endpoint.identification.algorithm", "https") == "https"
-    producer = Producer(conf)
-    for i in range(20):
-        producer.produce(topic, key=f"k{i % 3}".encode(), value=f"v{i}".encode())
-    assert producer.flush(30) == 0
-    consumer = Consumer(consumer_config(bootstrap, **{"group.id": f"g-{uuid.uuid4().hex}"}))
-    consumer.subscribe([topic])
-    got: list[bytes] = []
-    deadline = time.monotonic() + 30
-    try:
-        while len(got) < 20 and time.monotonic() < deadline:
-            msg = consumer.poll(0.5)
-            if msg is not None:
-                assert msg.error() is None, msg.error()
-                got.append(msg.value())
-    finally:
-        consumer.close()
-    assert sorted(got) == sorted(f"v{i}".encode() for i in range(20))
-
-
-def _refusal(conf: dict) -> list[KafkaError]:
-    """Errors the client reports while trying to reach the cluster (list_topics must fail)."""
-    errors: list[KafkaError] = []
-    admin = AdminClient({**conf, "error_cb": errors.append, "log_level": 0})
-    with pytest.raises(KafkaException):
-        admin.list_topics(timeout=5)
-    admin.poll(1)
-    return errors
+    round_trip(conf, bootstrap, topic)
 
 
 def _ssl_errors(errors: list[KafkaError]) -> list[str]:
