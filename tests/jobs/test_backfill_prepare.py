@@ -27,15 +27,8 @@ from candleflow import binance_files
 from candleflow.domain import InstrumentKind, Side, Trade
 from jobs.backfill_cli import prepare_trades
 from jobs.candle_files import TradeText, trade_key, write_sorted_trades_csv, write_trades_csv
+from tests.jobs.test_kafka_iceberg import DAY
 
-DAY = (
-    Path(__file__).resolve().parents[2]
-    / ".."
-    / "shared"
-    / "data"
-    / "binance"
-    / "BTCUSD_PERP-aggTrades-2026-05-08.zip"
-)
 needs_day = pytest.mark.skipif(not DAY.exists(), reason="shared data not present")
 
 
