@@ -129,12 +129,41 @@ def _alive(pid: int) -> bool:
 
 
 def health(settings: StackSettings, timeout: float = 2.0) -> bool:
-    """True when the coordinator answers and has finished starting."""
+    """True when the coordinator has finished starting and runs a query.
+
+    `/v1/info` turns `starting: false` before the coordinator's own node is announced
+    to discovery; a query sent in that gap fails with NO_NODES_AVAILABLE. So a trivial
+    query must succeed too.
+    """
     try:
         with urllib.request.urlopen(f"{url(settings)}/v1/info", timeout=timeout) as resp:
-            return not json.load(resp).get("starting", True)
+            if json.load(resp).get("starting", True):
+                return False
+        return _runs_a_query(settings, timeout)
     except (OSError, ValueError):
         return False
+
+
+def _runs_a_query(settings: StackSettings, timeout: float) -> bool:
+    """`SELECT 1` over Trino's client protocol (POST, then follow nextUri) succeeds."""
+    request = urllib.request.Request(
+        f"{url(settings)}/v1/statement",
+        data=b"SELECT 1",
+        headers={"X-Trino-User": "candleflow-health"},
+        method="POST",
+    )
+    deadline = time.monotonic() + 10 * timeout
+    while True:
+        with urllib.request.urlopen(request, timeout=timeout) as resp:
+            page = json.load(resp)
+        if "error" in page:
+            return False
+        next_uri = page.get("nextUri")
+        if next_uri is None:
+            return page.get("stats", {}).get("state") == "FINISHED"
+        if time.monotonic() > deadline:
+            return False
+        request = urllib.request.Request(next_uri, headers={"X-Trino-User": "candleflow-health"})
 
 
 def start(settings: StackSettings, wait: float = 240.0) -> int:
