@@ -23,10 +23,11 @@ from rich.console import Console
 from rich.table import Table
 
 from candleflow.config import StackSettings, Topics, default_data_dir
+from candleflow.sample_data import COINM_DAY
 
 console = Console()
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_FILE = ROOT.parent / "shared" / "data" / "binance" / "BTCUSD_PERP-aggTrades-2026-05-08.zip"
+DEFAULT_FILE = COINM_DAY
 
 
 @dataclass

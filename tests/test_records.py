@@ -6,7 +6,6 @@ import csv
 import io
 import zipfile
 from decimal import ROUND_HALF_UP, Decimal
-from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -14,8 +13,9 @@ from hypothesis import strategies as st
 
 from candleflow import avro, records
 from candleflow.domain import Anomaly, Candle, Explanation, InstrumentKind, LateTrade, Side, Trade
+from candleflow.sample_data import BINANCE_FILES, COINM_DAY
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "binance"
+DATA = BINANCE_FILES
 
 # Every value DECIMAL(38,18) can hold: up to 20 integer and 18 fractional digits.
 decimals_38_18 = st.decimals(
@@ -50,7 +50,7 @@ def _trade(**kw: object) -> Trade:
 
 def _real_agg_trades(n: int) -> list[Trade]:
     """The first n aggregate trades of the recorded COIN-M day, as the ingest maps them."""
-    with zipfile.ZipFile(DATA / "BTCUSD_PERP-aggTrades-2026-05-08.zip") as zf:
+    with zipfile.ZipFile(COINM_DAY) as zf:
         name = zf.namelist()[0]
         rows = list(csv.DictReader(io.TextIOWrapper(zf.open(name), "ascii")))[:n]
     return [

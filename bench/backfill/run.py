@@ -35,8 +35,10 @@ import time
 import zipfile
 from pathlib import Path
 
+from candleflow.sample_data import COINM_DAY
+
 ROOT = Path(__file__).resolve().parents[2]
-DAY = ROOT / ".." / "shared" / "data" / "binance" / "BTCUSD_PERP-aggTrades-2026-05-08.zip"
+DAY = COINM_DAY
 NAME = "BTCUSD_PERP-aggTrades-2026-05"  # a monthly file's name: symbol and kind from it
 
 

@@ -3,12 +3,15 @@
 1. Produce N real trades (the COIN-M day, repeated on following days with shifted ids) to a
    fresh 1-partition topic (or reuse one with --topic).
 2. Ceiling: a Flink job reading that topic (the same Avro/registry source) into a blackhole.
-3. The candles job with exactly-once Kafka sinks (+ Iceberg silver/bronze unless
+3. Floor (unless --no-iceberg): the part of the job no design can skip — every trade
+   written to Iceberg `bronze.trades` (append, committed on checkpoints) — alone, straight
+   from the same source, no PTF: an upper bound for the whole job on this machine.
+4. The candles job with exactly-once Kafka sinks (+ Iceberg silver/bronze unless
    --no-iceberg), bounded over the same topic.
    For both, the sustained rate is read from the job's own REST metrics (source records/s
    between 10 % and 90 % of the input, bench/candles/flink_metrics.py); the end-to-end time
    with start-up is printed too.
-4. Latency (unless --no-latency): the same job unbounded, trades produced live for several
+5. Latency (unless --no-latency): the same job unbounded, trades produced live for several
    markets; p50/p99 from a window's close + grace to its first revision being visible to a
    read_committed consumer (bench/candles/latency.py).
 
@@ -93,6 +96,43 @@ def run_ceiling(s: StackSettings, topic: str, parallelism: int, trades: int) -> 
         cols = ", ".join(f"`{n}`" for n, _ in TRADE_COLUMNS)
         stmts = t_env.create_statement_set()
         stmts.add_insert_sql(f"INSERT INTO sink_bh SELECT {cols} FROM trades_src")
+        return stmts
+
+    return _timed(env, submit, trades)
+
+
+def run_bronze_floor(
+    s: StackSettings, topic: str, parallelism: int, checkpoint_ms: int, trades: int
+) -> Run:
+    """Source -> Iceberg bronze.trades only, committed on checkpoints, writers as the job's."""
+    sinks, ddl = production_sinks(s, "floor", iceberg=True)
+    bronze = sinks.trades[0]
+    # Kafka carries the µs times as BIGINT; the table has TIMESTAMP(6) (read in UTC).
+    cols = ", ".join(
+        f"CAST(TO_TIMESTAMP_LTZ(`{n}`, 6) AS TIMESTAMP(6))" if "TIMESTAMP" in t else f"`{n}`"
+        for n, t in TRADE_COLUMNS
+    )
+
+    def env(extra):
+        return make_table_env(
+            parallelism=parallelism,
+            connectors=True,
+            stack=s,
+            checkpoint_interval_ms=checkpoint_ms,
+            extra=extra,
+        )
+
+    def submit(t_env):
+        t_env.get_config().set("table.local-time-zone", "UTC")
+        t_env.execute_sql(_source(s, topic).ddl("trades_src"))
+        for statement in ddl:
+            t_env.execute_sql(statement)
+        writers = CandleJobConfig.bronze_write_parallelism
+        stmts = t_env.create_statement_set()
+        stmts.add_insert_sql(
+            f"INSERT INTO {bronze.qualified} /*+ OPTIONS('write-parallelism'='{writers}') */ "
+            f"SELECT {cols} FROM trades_src"
+        )
         return stmts
 
     return _timed(env, submit, trades)
@@ -191,6 +231,19 @@ def main() -> None:
             print(
                 _line(f"ceiling (Kafka -> blackhole, p={args.parallelism})", ceiling, args.trades)
             )
+            floor = None
+            if not args.no_iceberg:
+                floor = run_bronze_floor(
+                    s, topic, args.parallelism, args.checkpoint_ms, args.trades
+                )
+                print(
+                    _line(
+                        f"floor (Kafka -> Iceberg bronze only, p={args.parallelism}, "
+                        f"checkpoint {args.checkpoint_ms} ms)",
+                        floor,
+                        args.trades,
+                    )
+                )
             job = run_job(
                 s,
                 topic,
@@ -211,6 +264,8 @@ def main() -> None:
             )
             if job.sustained and ceiling.sustained:
                 print(f"job / ceiling (sustained): {job.sustained / ceiling.sustained:.2f}")
+            if job.sustained and floor and floor.sustained:
+                print(f"job / floor (sustained): {job.sustained / floor.sustained:.2f}")
         if not args.no_latency:
             settings = CandleSettings()
             r = run_latency(

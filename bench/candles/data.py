@@ -3,25 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
 from confluent_kafka import Producer
 
 from candleflow import avro, binance_files, catalog, topics
 from candleflow.config import StackSettings
+from candleflow.sample_data import COINM_DAY
 from candleflow.testing import unique_name
 from ingest.avro_trade import TradeEncoder
 from jobs.candle_iceberg import ensure_tables
 from jobs.candle_tables import IcebergSink, KafkaSink, Sinks
 
-DAY = (
-    Path(__file__).resolve().parents[2]
-    / ".."
-    / "shared"
-    / "data"
-    / "binance"
-    / "BTCUSD_PERP-aggTrades-2026-05-08.zip"
-)
+DAY = COINM_DAY
 DAY_US = 86_400 * 1_000_000
 
 

@@ -29,8 +29,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from candleflow.sample_data import COINM_DAY
+
 ROOT = Path(__file__).resolve().parents[2]
-AGG = ROOT.parent / "shared" / "data" / "binance" / "BTCUSD_PERP-aggTrades-2026-05-08.zip"
+AGG = COINM_DAY
 
 
 def day_candles(trades_limit: int) -> list[Any]:

@@ -31,10 +31,11 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from candleflow.binance_files import read_trades  # noqa: E402
+from candleflow.sample_data import COINM_DAY, SHARED_DATA  # noqa: E402
 from ingest.captures import read_frames  # noqa: E402
 from tests.fakes.exchange import binance_agg_frames  # noqa: E402
 
-DATA = ROOT.parent / "shared" / "data"
+DATA = SHARED_DATA
 OURS = [str(ROOT / ".venv" / "bin" / "python"), str(ROOT / "bench" / "ingest" / "ours.py")]
 LIVE = [str(ROOT / ".venv" / "bin" / "python"), str(ROOT / "bench" / "ingest" / "live.py")]
 THEIRS = [
@@ -44,9 +45,7 @@ THEIRS = [
 
 
 def frame_sets(tmp: Path) -> dict[str, Path]:
-    coinm = binance_agg_frames(
-        list(read_trades(DATA / "binance" / "BTCUSD_PERP-aggTrades-2026-05-08.zip")), "BTCUSD_PERP"
-    )
+    coinm = binance_agg_frames(list(read_trades(COINM_DAY)), "BTCUSD_PERP")
     captured = []
     for name in ("BINANCE", "COINBASE", "KRAKEN"):
         for f in read_frames(DATA / "captures" / f"{name}.jsonl.zst"):

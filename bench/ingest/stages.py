@@ -39,13 +39,14 @@ import orjson  # noqa: E402
 
 from candleflow.binance_files import read_trades  # noqa: E402
 from candleflow.domain import Trade  # noqa: E402
+from candleflow.sample_data import COINM_DAY, SHARED_DATA  # noqa: E402
 from ingest import binance, lane  # noqa: E402
 from ingest.avro_trade import TradeEncoder  # noqa: E402
 from ingest.common import DEFAULT_OPTIONS, Reject  # noqa: E402
 from ingest.connection import Connection, Endpoint, Sink  # noqa: E402
 from tests.fakes.exchange import binance_agg_frames  # noqa: E402
 
-DATA = ROOT.parent / "shared" / "data"
+DATA = SHARED_DATA
 
 
 class DropSink:
@@ -124,7 +125,7 @@ def main() -> None:
     ap.add_argument("--no-produce", action="store_true")
     args = ap.parse_args()
     os.sched_setaffinity(0, {args.cpu})
-    trades = read_trades(DATA / "binance" / "BTCUSD_PERP-aggTrades-2026-05-08.zip")
+    trades = read_trades(COINM_DAY)
     frames = binance_agg_frames(list(trades)[: args.trades], "BTCUSD_PERP")
     parse, loads, decode = binance.parse, orjson.loads, binance.decode_combined
 

@@ -27,9 +27,10 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))
 
 from candleflow.binance_files import read_trades  # noqa: E402
+from candleflow.sample_data import COINM_DAY, SHARED_DATA  # noqa: E402
 from tests.fakes.exchange import binance_agg_frames  # noqa: E402
 
-DATA = HERE.parents[2] / "shared" / "data"
+DATA = SHARED_DATA
 
 
 async def with_websockets(url: str, n: int) -> None:
@@ -53,9 +54,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--cpu", type=int, default=1)
     cpu = ap.parse_args().cpu
-    frames = binance_agg_frames(
-        list(read_trades(DATA / "binance" / "BTCUSD_PERP-aggTrades-2026-05-08.zip")), "BTCUSD_PERP"
-    )
+    frames = binance_agg_frames(list(read_trades(COINM_DAY)), "BTCUSD_PERP")
     other = next(iter(os.sched_getaffinity(0) - {cpu}), cpu)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "frames.jsonl"

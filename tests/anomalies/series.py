@@ -6,14 +6,14 @@ import csv
 import io
 import zipfile
 from decimal import Decimal
-from pathlib import Path
 
 from candleflow.domain import Candle
+from candleflow.sample_data import COINM_DAY, SHARED_DATA
 
 MINUTE_US = 60_000_000
 T0 = 1_778_198_400_000_000  # 2026-05-08T00:00:00Z
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
-COINM_ZIP = DATA / "binance" / "BTCUSD_PERP-aggTrades-2026-05-08.zip"
+DATA = SHARED_DATA
+COINM_ZIP = COINM_DAY
 
 
 def candle(

@@ -35,9 +35,10 @@ from candleflow.binance_files import read_trades
 from candleflow.config import CandleSettings
 from candleflow.domain import Candle, Trade
 from candleflow.reference import batch_candles, candle_key
+from candleflow.sample_data import COINM_DAY
 from tests.deploy.tools import ROOT, find, render
 
-TRADES_FILE = ROOT.parent / "shared" / "data" / "binance" / "BTCUSD_PERP-aggTrades-2026-05-08.zip"
+TRADES_FILE = COINM_DAY
 PHASE_US = 10 * 60 * 1_000_000  # each phase: ten minutes of trades
 # flinkConfiguration keys that only make sense on Kubernetes (or need plugins we do not run).
 K8S_ONLY = ("high-availability.", "kubernetes.", "metrics.reporter.prom.")

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from candleflow.sample_data import CAPTURES
 from ingest import ADAPTERS
 from ingest.captures import read_frames
 from ingest.common import Reject
 
-CAPTURES = Path(__file__).resolve().parents[3] / "shared" / "data" / "captures"
 OUT = Path(__file__).parent / "data" / "expected_trades.tsv"
 COLUMNS = (
     "exchange",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -14,13 +13,14 @@ from candleflow import avro
 from candleflow.binance_files import read_trades
 from candleflow.domain import Side, Trade
 from candleflow.records import DecimalRangeError
+from candleflow.sample_data import COINM_DAY, SHARED_DATA
 from ingest import ADAPTERS
 from ingest.avro_trade import TradeEncoder, encode_body
 from ingest.captures import read_frames
 from ingest.common import TradeBatch
 from ingest.gaps import GapTracker
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
+DATA = SHARED_DATA
 
 
 def _real_trades() -> list[Trade]:
@@ -30,7 +30,7 @@ def _real_trades() -> list[Trade]:
             result = ADAPTERS[frame.exchange].parse(frame.data, 1_786_309_551_426_861)
             if isinstance(result, TradeBatch):
                 out.extend(result)
-    coin_m = read_trades(DATA / "binance" / "BTCUSD_PERP-aggTrades-2026-05-08.zip")
+    coin_m = read_trades(COINM_DAY)
     out.extend(t for _, t in zip(range(500), coin_m, strict=False))
     return out
 

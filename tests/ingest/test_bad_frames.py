@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,11 +13,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from candleflow.domain import Side
+from candleflow.sample_data import CAPTURES
 from ingest import ADAPTERS, binance, coinbase, kraken
 from ingest.captures import read_frames
 from ingest.common import ParseOptions, Reject, RejectReason, TradeBatch
 
-CAPTURES = Path(__file__).resolve().parents[3] / "shared" / "data" / "captures"
 R = RejectReason
 
 

@@ -7,18 +7,18 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
 from candleflow.binance_files import read_trades
 from candleflow.domain import Trade
+from candleflow.sample_data import COINM_DAY, SHARED_DATA
 from ingest.captures import read_frames
 from ingest.common import Reject, RejectReason
 from ingest.connection import Connection, LoopSettings, endpoint
 from tests.fakes.exchange import FakeExchange, Faults, binance_agg_frames
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
+DATA = SHARED_DATA
 COINBASE_FRAMES = [
     f.data
     for f in read_frames(DATA / "captures" / "coinbase_advanced_market_trades_2026-08-09.jsonl")
@@ -153,7 +153,7 @@ async def test_binance_agg_trades_with_disconnect() -> None:
     trades = list(
         zip(
             range(400),
-            read_trades(DATA / "binance" / "BTCUSD_PERP-aggTrades-2026-05-08.zip"),
+            read_trades(COINM_DAY),
             strict=False,
         )
     )

@@ -20,6 +20,7 @@ from candleflow.binance_files import read_trades
 from candleflow.config import StackSettings, Topics
 from candleflow.domain import Trade
 from candleflow.procs import port_in_use
+from candleflow.sample_data import COINM_DAY, SHARED_DATA
 from candleflow.stack import Stack
 from ingest.captures import read_frames
 from ingest.common import Reject, RejectReason
@@ -29,9 +30,9 @@ from ingest.replay import replay
 from tests.fakes.exchange import FakeExchange, Faults, binance_agg_frames, raw_trades
 from tests.ingest.test_connection import FAST, _expected_coinbase
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
+DATA = SHARED_DATA
 COINBASE = DATA / "captures" / "coinbase_advanced_market_trades_2026-08-09.jsonl"
-COIN_M = DATA / "binance" / "BTCUSD_PERP-aggTrades-2026-05-08.zip"
+COIN_M = COINM_DAY
 
 pytestmark = pytest.mark.integration
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import time
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,13 +22,14 @@ from hypothesis import strategies as st
 from candleflow import avro
 from candleflow.binance_files import read_trades
 from candleflow.domain import Trade
+from candleflow.sample_data import COINM_DAY, SHARED_DATA
 from ingest import binance, lane
 from ingest.avro_trade import TradeEncoder
 from ingest.common import DEFAULT_OPTIONS, ParseOptions, Reject, TradeBatch
 from ingest.connection import Connection, Endpoint
 from tests.fakes.exchange import binance_agg_frames
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
+DATA = SHARED_DATA
 SCHEMA_ID = 7
 
 
@@ -157,7 +157,7 @@ COIN_M = [
     t
     for _, t in zip(
         range(400),
-        read_trades(DATA / "binance" / "BTCUSD_PERP-aggTrades-2026-05-08.zip"),
+        read_trades(COINM_DAY),
         strict=False,
     )
 ]

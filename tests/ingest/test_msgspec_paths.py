@@ -9,7 +9,6 @@ same reason and detail — msgspec refusing a frame only ever sends it to the ch
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +18,7 @@ from hypothesis import strategies as st
 from candleflow.binance_files import read_trades
 from candleflow.domain import Trade
 from candleflow.records import MAX_MICROS
+from candleflow.sample_data import COINM_DAY, SHARED_DATA
 from ingest import ADAPTERS, binance, coinbase
 from ingest.captures import read_frames
 from ingest.common import (
@@ -33,7 +33,7 @@ from ingest.common import (
 )
 from tests.fakes.exchange import binance_agg_frames
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
+DATA = SHARED_DATA
 CAPTURES = DATA / "captures"
 LIVE = ParseOptions(symbols=frozenset({"BTC-USD-PERP", "NKN-USDT"}), max_skew_us=300_000_000)
 
@@ -43,7 +43,7 @@ def _binance_frames() -> list[str]:
         t
         for _, t in zip(
             range(300),
-            read_trades(DATA / "binance" / "BTCUSD_PERP-aggTrades-2026-05-08.zip"),
+            read_trades(COINM_DAY),
             strict=False,
         )
     ]

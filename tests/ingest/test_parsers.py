@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from candleflow.domain import InstrumentKind, Side, Trade
+from candleflow.sample_data import CAPTURES
 from ingest import ADAPTERS, binance, coinbase, kraken
 from ingest.captures import read_frames
 from ingest.common import ParseOptions, Reject, RejectReason, TradeBatch, iso_to_us
 
-CAPTURES = Path(__file__).resolve().parents[3] / "shared" / "data" / "captures"
 EXPECTED = Path(__file__).parent / "data" / "expected_trades.tsv"
 CAPTURE_FILES = sorted(p.name for p in CAPTURES.glob("*.jsonl*"))
 

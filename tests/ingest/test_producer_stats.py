@@ -15,6 +15,7 @@ from prometheus_client import REGISTRY
 
 from candleflow.binance_files import read_trades
 from candleflow.config import Topics
+from candleflow.sample_data import COINM_DAY, SHARED_DATA
 from candleflow.stack import Stack
 from ingest import metrics
 from ingest.connection import Connection, endpoint
@@ -24,8 +25,8 @@ from tests.fakes.exchange import binance_agg_frames
 # Recorded from librdkafka 2.16.0 (confluent-kafka 2.16.0) producing trades to the test
 # stack's broker with TradeProducer(statistics_interval_ms=200): not hand-written.
 RECORDED = Path(__file__).parent / "data" / "librdkafka_stats.json"
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
-COIN_M = DATA / "binance" / "BTCUSD_PERP-aggTrades-2026-05-08.zip"
+DATA = SHARED_DATA
+COIN_M = COINM_DAY
 WINDOWS = {"rtt": "rtt", "queue": "int_latency", "outbuf": "outbuf_latency"}
 
 

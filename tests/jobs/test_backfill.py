@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -12,18 +11,12 @@ from typer.testing import CliRunner
 from candleflow import binance_files, reference
 from candleflow.cli import app
 from candleflow.domain import CANDLE_DECIMAL_FIELDS
+from candleflow.sample_data import COINM_DAY
 from jobs.backfill_cli import CSV_COLUMNS, plain
 
 pytestmark = pytest.mark.flink
 
-DAY = (
-    Path(__file__).resolve().parents[2]
-    / ".."
-    / "shared"
-    / "data"
-    / "binance"
-    / "BTCUSD_PERP-aggTrades-2026-05-08.zip"
-)
+DAY = COINM_DAY
 
 
 def test_plain_decimal_text():

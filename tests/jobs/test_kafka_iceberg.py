@@ -3,8 +3,6 @@ compared with the reference on every field."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pyarrow.parquet
 import pytest
 from confluent_kafka import Consumer, Producer
@@ -12,6 +10,7 @@ from confluent_kafka import Consumer, Producer
 from candleflow import avro, binance_files, catalog, iceberg_files, reference
 from candleflow.config import CandleSettings
 from candleflow.domain import Candle
+from candleflow.sample_data import COINM_DAY
 from jobs.candle_iceberg import ensure_tables
 from jobs.candle_tables import CANDLE_COLUMNS
 from jobs.candles import run
@@ -20,14 +19,7 @@ from tests.jobs.harness import job_config_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.flink]
 
-DAY = (
-    Path(__file__).resolve().parents[2]
-    / ".."
-    / "shared"
-    / "data"
-    / "binance"
-    / "BTCUSD_PERP-aggTrades-2026-05-08.zip"
-)
+DAY = COINM_DAY
 SETTINGS = CandleSettings(intervals="1m,5m", allowed_lateness_seconds=120)
 
 

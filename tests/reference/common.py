@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from pathlib import Path
 
 from candleflow.domain import InstrumentKind, Side, Trade
+from candleflow.sample_data import BINANCE_FILES, COINM_DAY
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "binance"
-COINM_ZIP = DATA / "BTCUSD_PERP-aggTrades-2026-05-08.zip"
+DATA = BINANCE_FILES
+COINM_ZIP = COINM_DAY
 KLINE_ZIPS = [DATA / f"BTCUSDT-1m-2020-01-0{d}.zip" for d in (1, 2, 3)]
 T0 = 1_778_198_400_000_000  # 2026-05-08T00:00:00Z
 S = 1_000_000  # one second in µs

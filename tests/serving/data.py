@@ -6,15 +6,15 @@ from __future__ import annotations
 import dataclasses
 from decimal import ROUND_HALF_UP
 from functools import cache
-from pathlib import Path
 
 from candleflow import binance_files, reference
 from candleflow.domain import Candle
 from candleflow.records import fit_decimal
+from candleflow.sample_data import BINANCE_FILES, COINM_DAY
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "binance"
+DATA = BINANCE_FILES
 KLINES = DATA / "BTCUSDT-1m-2020-01-01.zip"
-AGG_TRADES = DATA / "BTCUSD_PERP-aggTrades-2026-05-08.zip"
+AGG_TRADES = COINM_DAY
 MINUTE_US = 60_000_000
 
 
