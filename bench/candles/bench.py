@@ -84,16 +84,25 @@ def _source(s: StackSettings, topic: str) -> KafkaSource:
     )
 
 
-def run_ceiling(s: StackSettings, topic: str, parallelism: int, trades: int) -> Run:
+def _env(
+    s: StackSettings, parallelism: int, checkpoint_ms: int | None, state_backend: str = "hashmap"
+):
+    """A factory of table environments for _timed (which adds the REST and restart options)."""
+
     def env(extra):
         return make_table_env(
             parallelism=parallelism,
             connectors=True,
             stack=s,
-            checkpoint_interval_ms=None,
+            checkpoint_interval_ms=checkpoint_ms,
+            state_backend=state_backend,
             extra=extra,
         )
 
+    return env
+
+
+def run_ceiling(s: StackSettings, topic: str, parallelism: int, trades: int) -> Run:
     def submit(t_env):
         t_env.execute_sql(_source(s, topic).ddl("trades_src"))
         t_env.execute_sql(
@@ -105,7 +114,7 @@ def run_ceiling(s: StackSettings, topic: str, parallelism: int, trades: int) -> 
         stmts.add_insert_sql(f"INSERT INTO sink_bh SELECT {cols} FROM trades_src")
         return stmts
 
-    return _timed(env, submit, trades)
+    return _timed(_env(s, parallelism, None), submit, trades)
 
 
 def run_bronze_floor(
@@ -122,15 +131,6 @@ def run_bronze_floor(
         for n, t in TRADE_COLUMNS
     )
 
-    def env(extra):
-        return make_table_env(
-            parallelism=parallelism,
-            connectors=True,
-            stack=s,
-            checkpoint_interval_ms=checkpoint_ms,
-            extra=extra,
-        )
-
     def submit(t_env):
         t_env.get_config().set("table.local-time-zone", "UTC")
         t_env.execute_sql(_source(s, topic).ddl("trades_src"))
@@ -144,7 +144,7 @@ def run_bronze_floor(
         )
         return stmts
 
-    return _timed(env, submit, trades)
+    return _timed(_env(s, parallelism, checkpoint_ms), submit, trades)
 
 
 def run_job(
@@ -161,16 +161,7 @@ def run_job(
         source=_source(s, topic), sinks=sinks, candles=CandleSettings(), catalog_ddl=ddl
     )
 
-    def env(extra):
-        return make_table_env(
-            parallelism=parallelism,
-            connectors=True,
-            stack=s,
-            checkpoint_interval_ms=checkpoint_ms,
-            state_backend=state_backend,
-            extra=extra,
-        )
-
+    env = _env(s, parallelism, checkpoint_ms, state_backend)
     return _timed(env, lambda t_env: build(t_env, config), trades)
 
 
