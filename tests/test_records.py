@@ -13,9 +13,7 @@ from hypothesis import strategies as st
 
 from candleflow import avro, records
 from candleflow.domain import Anomaly, Candle, Explanation, InstrumentKind, LateTrade, Side, Trade
-from candleflow.sample_data import BINANCE_FILES, COINM_DAY
-
-DATA = BINANCE_FILES
+from candleflow.sample_data import COINM_DAY
 
 # Every value DECIMAL(38,18) can hold: up to 20 integer and 18 fractional digits.
 decimals_38_18 = st.decimals(

@@ -38,13 +38,12 @@ from pathlib import Path
 from candleflow.sample_data import COINM_DAY
 
 ROOT = Path(__file__).resolve().parents[2]
-DAY = COINM_DAY
 NAME = "BTCUSD_PERP-aggTrades-2026-05"  # a monthly file's name: symbol and kind from it
 
 
 def build(rows: int, out_dir: Path) -> tuple[Path, Path]:
     """(in-order zip, shuffled zip) of `rows` real aggTrades rows."""
-    with zipfile.ZipFile(DAY) as zf, zf.open(zf.namelist()[0]) as fh:
+    with zipfile.ZipFile(COINM_DAY) as zf, zf.open(zf.namelist()[0]) as fh:
         lines = io.TextIOWrapper(fh).read().splitlines()
     header, day = lines[0], lines[1:]
     out: list[str] = []

@@ -14,7 +14,6 @@ from ingest.avro_trade import TradeEncoder
 from jobs.candle_iceberg import ensure_tables
 from jobs.candle_tables import IcebergSink, KafkaSink, Sinks
 
-DAY = COINM_DAY
 DAY_US = 86_400 * 1_000_000
 
 
@@ -30,7 +29,7 @@ def produce(s: StackSettings, topic: str, n: int, markets: int = 1) -> None:
     With markets > 1, trade i goes to market i mod markets (the job partitions by market,
     so this is what lets its parallel subtasks share the work)."""
     names = market_names(markets)
-    day = list(binance_files.read_trades(DAY))
+    day = list(binance_files.read_trades(COINM_DAY))
     # The ingest's own encoder (byte-equal to the registry serializer, several times faster).
     encode = TradeEncoder(avro.register_contract(s.registry_url, topic, "trade"))
     p = Producer(

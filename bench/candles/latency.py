@@ -19,11 +19,12 @@ from statistics import median
 
 from confluent_kafka import Consumer, Producer
 
-from bench.candles.data import DAY, market_names, production_sinks
+from bench.candles.data import market_names, production_sinks
 from candleflow import avro, binance_files, topics
 from candleflow.config import CandleSettings, StackSettings
 from candleflow.domain import Candle
 from candleflow.intervals import parse_intervals
+from candleflow.sample_data import COINM_DAY
 from candleflow.testing import unique_name
 from jobs.candle_tables import KafkaSource
 from jobs.candles import CandleJobConfig, run
@@ -52,7 +53,7 @@ def _produce_live(
     """Real COIN-M trades re-stamped with the wall clock, spread over `markets` markets.
 
     Returns (trades produced, event time of the last one)."""
-    day = list(itertools.islice(binance_files.read_trades(DAY), 20_000))
+    day = list(itertools.islice(binance_files.read_trades(COINM_DAY), 20_000))
     ser = avro.serializer(avro.registry_client(s), "trade")
     ctx = avro.value_context(topic)
     p = Producer(

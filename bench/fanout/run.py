@@ -32,7 +32,6 @@ from typing import Any
 from candleflow.sample_data import COINM_DAY
 
 ROOT = Path(__file__).resolve().parents[2]
-AGG = COINM_DAY
 
 
 def day_candles(trades_limit: int) -> list[Any]:
@@ -43,7 +42,7 @@ def day_candles(trades_limit: int) -> list[Any]:
     from candleflow.records import fit_decimal
 
     trades = []
-    for t in binance_files.read_trades(AGG):
+    for t in binance_files.read_trades(COINM_DAY):
         trades.append(t)
         if len(trades) >= trades_limit:
             break

@@ -31,11 +31,10 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from candleflow.binance_files import read_trades  # noqa: E402
-from candleflow.sample_data import COINM_DAY, SHARED_DATA  # noqa: E402
+from candleflow.sample_data import CAPTURES, COINM_DAY  # noqa: E402
 from ingest.captures import read_frames  # noqa: E402
 from tests.fakes.exchange import binance_agg_frames  # noqa: E402
 
-DATA = SHARED_DATA
 OURS = [str(ROOT / ".venv" / "bin" / "python"), str(ROOT / "bench" / "ingest" / "ours.py")]
 LIVE = [str(ROOT / ".venv" / "bin" / "python"), str(ROOT / "bench" / "ingest" / "live.py")]
 THEIRS = [
@@ -48,7 +47,7 @@ def frame_sets(tmp: Path) -> dict[str, Path]:
     coinm = binance_agg_frames(list(read_trades(COINM_DAY)), "BTCUSD_PERP")
     captured = []
     for name in ("BINANCE", "COINBASE", "KRAKEN"):
-        for f in read_frames(DATA / "captures" / f"{name}.jsonl.zst"):
+        for f in read_frames(CAPTURES / f"{name}.jsonl.zst"):
             if (
                 '"aggTrade"' in f.data
                 or '"market_trades"' in f.data

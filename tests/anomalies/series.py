@@ -8,12 +8,10 @@ import zipfile
 from decimal import Decimal
 
 from candleflow.domain import Candle
-from candleflow.sample_data import COINM_DAY, SHARED_DATA
+from candleflow.sample_data import COINM_DAY
 
 MINUTE_US = 60_000_000
 T0 = 1_778_198_400_000_000  # 2026-05-08T00:00:00Z
-DATA = SHARED_DATA
-COINM_ZIP = COINM_DAY
 
 
 def candle(
@@ -92,7 +90,7 @@ def coinm_1m_candles() -> list[Candle]:
     the previous close. Only the fields the detectors read need to be exact.
     """
     trades: list[tuple[int, int, Decimal, Decimal]] = []
-    with zipfile.ZipFile(COINM_ZIP) as zf:
+    with zipfile.ZipFile(COINM_DAY) as zf:
         name = zf.namelist()[0]
         with zf.open(name) as raw:
             for row in csv.DictReader(io.TextIOWrapper(raw, "utf-8")):

@@ -56,10 +56,11 @@ def test_replaying_the_same_candles_twice_adds_nothing():
 def test_job_on_the_real_coinm_day_finds_the_expected_anomalies():
     """The 1m candles of the real COIN-M day through the job: the 19 anomalies of
     tests/anomalies/test_real_day.py (explained there), values and numbers included."""
-    from tests.anomalies.series import COINM_ZIP, coinm_1m_candles
+    from candleflow.sample_data import COINM_DAY
+    from tests.anomalies.series import coinm_1m_candles
     from tests.anomalies.test_real_day import EXPECTED, _minute
 
-    if not COINM_ZIP.exists():
+    if not COINM_DAY.exists():
         pytest.skip("real data not found")
     candles = coinm_1m_candles()
     got = sorted(run_job(candles, parallelism=2), key=lambda a: (a.window_start_us, a.rule))

@@ -29,7 +29,8 @@ from datetime import UTC, datetime
 import pytest
 
 from candleflow.anomaly_rules import ACTIVE, active_after, detect_all
-from tests.anomalies.series import COINM_ZIP, coinm_1m_candles
+from candleflow.sample_data import COINM_DAY
+from tests.anomalies.series import coinm_1m_candles
 
 EXPECTED = [  # (UTC minute, rule, severity, value)
     ("02:01", "VOLATILITY_SPIKE", "MEDIUM", 7.705647),
@@ -56,8 +57,8 @@ EXPECTED = [  # (UTC minute, rule, severity, value)
 
 @pytest.fixture(scope="module")
 def candles():
-    if not COINM_ZIP.exists():
-        pytest.skip(f"real data not found: {COINM_ZIP}")
+    if not COINM_DAY.exists():
+        pytest.skip(f"real data not found: {COINM_DAY}")
     return coinm_1m_candles()
 
 

@@ -38,7 +38,6 @@ from candleflow.reference import batch_candles, candle_key
 from candleflow.sample_data import COINM_DAY
 from tests.deploy.tools import ROOT, find, render
 
-TRADES_FILE = COINM_DAY
 PHASE_US = 10 * 60 * 1_000_000  # each phase: ten minutes of trades
 # flinkConfiguration keys that only make sense on Kubernetes (or need plugins we do not run).
 K8S_ONLY = ("high-availability.", "kubernetes.", "metrics.reporter.prom.")
@@ -354,7 +353,7 @@ def test_savepoint_upgrade_with_chart_args(flink_cluster, unique_topic, tmp_path
     )
     settings = runner.settings
     registry = avro.registry_client(settings)
-    trades = list(read_trades(TRADES_FILE))
+    trades = list(read_trades(COINM_DAY))
     t0 = trades[0].event_time_us
     phase1 = [t for t in trades if t.event_time_us < t0 + PHASE_US]
     phase2 = [t for t in trades if t0 + PHASE_US <= t.event_time_us < t0 + 2 * PHASE_US]

@@ -13,19 +13,17 @@ from candleflow import avro
 from candleflow.binance_files import read_trades
 from candleflow.domain import Side, Trade
 from candleflow.records import DecimalRangeError
-from candleflow.sample_data import COINM_DAY, SHARED_DATA
+from candleflow.sample_data import CAPTURES, COINM_DAY
 from ingest import ADAPTERS
 from ingest.avro_trade import TradeEncoder, encode_body
 from ingest.captures import read_frames
 from ingest.common import TradeBatch
 from ingest.gaps import GapTracker
 
-DATA = SHARED_DATA
-
 
 def _real_trades() -> list[Trade]:
     out: list[Trade] = []
-    for path in sorted((DATA / "captures").glob("*.jsonl")):
+    for path in sorted(CAPTURES.glob("*.jsonl")):
         for frame in read_frames(path):
             result = ADAPTERS[frame.exchange].parse(frame.data, 1_786_309_551_426_861)
             if isinstance(result, TradeBatch):

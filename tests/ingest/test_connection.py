@@ -12,16 +12,14 @@ import pytest
 
 from candleflow.binance_files import read_trades
 from candleflow.domain import Trade
-from candleflow.sample_data import COINM_DAY, SHARED_DATA
+from candleflow.sample_data import CAPTURES, COINM_DAY
 from ingest.captures import read_frames
 from ingest.common import Reject, RejectReason
 from ingest.connection import Connection, LoopSettings, endpoint
 from tests.fakes.exchange import FakeExchange, Faults, binance_agg_frames
 
-DATA = SHARED_DATA
 COINBASE_FRAMES = [
-    f.data
-    for f in read_frames(DATA / "captures" / "coinbase_advanced_market_trades_2026-08-09.jsonl")
+    f.data for f in read_frames(CAPTURES / "coinbase_advanced_market_trades_2026-08-09.jsonl")
 ]
 FAST = LoopSettings(
     backoff_base_s=0.05,

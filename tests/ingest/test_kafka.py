@@ -20,7 +20,7 @@ from candleflow.binance_files import read_trades
 from candleflow.config import StackSettings, Topics
 from candleflow.domain import Trade
 from candleflow.procs import port_in_use
-from candleflow.sample_data import COINM_DAY, SHARED_DATA
+from candleflow.sample_data import CAPTURES, COINM_DAY
 from candleflow.stack import Stack
 from ingest.captures import read_frames
 from ingest.common import Reject, RejectReason
@@ -30,9 +30,7 @@ from ingest.replay import replay
 from tests.fakes.exchange import FakeExchange, Faults, binance_agg_frames, raw_trades
 from tests.ingest.test_connection import FAST, _expected_coinbase
 
-DATA = SHARED_DATA
-COINBASE = DATA / "captures" / "coinbase_advanced_market_trades_2026-08-09.jsonl"
-COIN_M = COINM_DAY
+COINBASE = CAPTURES / "coinbase_advanced_market_trades_2026-08-09.jsonl"
 
 pytestmark = pytest.mark.integration
 
@@ -163,7 +161,7 @@ async def test_live_binance_lane_into_kafka_exactly_once(
     """The Binance fast lane (ingest/lane.py) on the real producer: every aggregate trade
     of the session once, value for value, across a disconnect, duplicates and reordering."""
     topic, rejects = unique_topic("trades", partitions=3), unique_topic("rejects")
-    file_trades = [t for _, t in zip(range(400), read_trades(COIN_M), strict=False)]
+    file_trades = [t for _, t in zip(range(400), read_trades(COINM_DAY), strict=False)]
     frames = binance_agg_frames(file_trades, "BTCUSD_PERP")
     producer = TradeProducer(stack.settings, Topics(), trades_topic=topic, rejects_topic=rejects)
     bad = frames[30].replace('"p":"', '"p":"-', 1)
@@ -225,7 +223,7 @@ def test_delivered_and_failed_counts_are_exact_in_both_report_modes(
     )
     assert producer.errors_only is (reports == "errors")
     before = REGISTRY.get_sample_value("candleflow_ingest_delivered_total") or 0.0
-    trades = [t for _, t in zip(range(500), read_trades(COIN_M), strict=False)]
+    trades = [t for _, t in zip(range(500), read_trades(COINM_DAY), strict=False)]
     frames = binance_agg_frames(trades, "BTCUSD_PERP")
     conn = Connection(endpoint("binance", ["BTC-USD-PERP"], binance_kind="aggTrade"), producer)
     for frame in frames[:300]:  # the first through the general route, then the lane
@@ -316,7 +314,7 @@ def test_broker_restart_during_replay_loses_nothing(private_kafka: Stack) -> Non
     outcome: dict[str, object] = {}
     # 1000x: the day's first ~40 minutes take ~2.5 s of wall time per ... enough to restart
     worker = threading.Thread(
-        target=lambda: outcome.update(result=replay([COIN_M], producer, speed=3000.0, stop=stop))
+        target=lambda: outcome.update(result=replay([COINM_DAY], producer, speed=3000.0, stop=stop))
     )
     worker.start()
     time.sleep(4)
@@ -336,7 +334,7 @@ def test_broker_restart_during_replay_loses_nothing(private_kafka: Stack) -> Non
     assert set(ids) == set(range(480537903, 480643183))  # nothing lost
     assert max(ids.values()) == 1  # and, thanks to idempotence, nothing written twice
     first = min((t for _, t in got), key=lambda t: t.trade_id)
-    file_first = next(read_trades(COIN_M))
+    file_first = next(read_trades(COINM_DAY))
     assert first == file_first
 
 
@@ -366,7 +364,7 @@ def test_cli_replay_flushes_everything_on_sigterm(
             "candleflow.cli",
             "ingest",
             "replay",
-            str(COIN_M),
+            str(COINM_DAY),
             "--speed",
             "500",
             "--topic",

@@ -22,14 +22,13 @@ from hypothesis import strategies as st
 from candleflow import avro
 from candleflow.binance_files import read_trades
 from candleflow.domain import Trade
-from candleflow.sample_data import COINM_DAY, SHARED_DATA
+from candleflow.sample_data import COINM_DAY
 from ingest import binance, lane
 from ingest.avro_trade import TradeEncoder
 from ingest.common import DEFAULT_OPTIONS, ParseOptions, Reject, TradeBatch
 from ingest.connection import Connection, Endpoint
 from tests.fakes.exchange import binance_agg_frames
 
-DATA = SHARED_DATA
 SCHEMA_ID = 7
 
 

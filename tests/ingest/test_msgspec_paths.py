@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from candleflow.binance_files import read_trades
 from candleflow.domain import Trade
 from candleflow.records import MAX_MICROS
-from candleflow.sample_data import COINM_DAY, SHARED_DATA
+from candleflow.sample_data import CAPTURES, COINM_DAY
 from ingest import ADAPTERS, binance, coinbase
 from ingest.captures import read_frames
 from ingest.common import (
@@ -33,8 +33,6 @@ from ingest.common import (
 )
 from tests.fakes.exchange import binance_agg_frames
 
-DATA = SHARED_DATA
-CAPTURES = DATA / "captures"
 LIVE = ParseOptions(symbols=frozenset({"BTC-USD-PERP", "NKN-USDT"}), max_skew_us=300_000_000)
 
 

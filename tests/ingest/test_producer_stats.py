@@ -15,7 +15,7 @@ from prometheus_client import REGISTRY
 
 from candleflow.binance_files import read_trades
 from candleflow.config import Topics
-from candleflow.sample_data import COINM_DAY, SHARED_DATA
+from candleflow.sample_data import COINM_DAY
 from candleflow.stack import Stack
 from ingest import metrics
 from ingest.connection import Connection, endpoint
@@ -25,8 +25,6 @@ from tests.fakes.exchange import binance_agg_frames
 # Recorded from librdkafka 2.16.0 (confluent-kafka 2.16.0) producing trades to the test
 # stack's broker with TradeProducer(statistics_interval_ms=200): not hand-written.
 RECORDED = Path(__file__).parent / "data" / "librdkafka_stats.json"
-DATA = SHARED_DATA
-COIN_M = COINM_DAY
 WINDOWS = {"rtt": "rtt", "queue": "int_latency", "outbuf": "outbuf_latency"}
 
 
@@ -115,7 +113,7 @@ def test_statistics_gauges_fill_from_the_real_broker(
     histogram_before = (
         REGISTRY.get_sample_value("candleflow_ingest_produce_latency_seconds_count") or 0.0
     )
-    trades = [t for _, t in zip(range(2000), read_trades(COIN_M), strict=False)]
+    trades = [t for _, t in zip(range(2000), read_trades(COINM_DAY), strict=False)]
     conn = Connection(endpoint("binance", ["BTC-USD-PERP"], binance_kind="aggTrade"), producer)
     stats: dict | None = None  # type: ignore[type-arg]
     deadline = time.monotonic() + 30

@@ -16,8 +16,6 @@ from jobs.backfill_cli import CSV_COLUMNS, plain
 
 pytestmark = pytest.mark.flink
 
-DAY = COINM_DAY
-
 
 def test_plain_decimal_text():
     assert plain(Decimal("100.500000000000000000")) == "100.5"
@@ -26,11 +24,11 @@ def test_plain_decimal_text():
     assert plain(Decimal("0.000123450")) == "0.00012345"
 
 
-@pytest.mark.skipif(not DAY.exists(), reason="shared data not present")
+@pytest.mark.skipif(not COINM_DAY.exists(), reason="shared data not present")
 def test_backfill_real_coinm_day_equals_reference(tmp_path):
     out = tmp_path / "candles.csv"
     result = CliRunner().invoke(
-        app, ["backfill", str(DAY), "--intervals", "1m,1h", "--output", str(out)]
+        app, ["backfill", str(COINM_DAY), "--intervals", "1m,1h", "--output", str(out)]
     )
     assert result.exit_code == 0, result.output
     with out.open() as fh:
@@ -38,7 +36,7 @@ def test_backfill_real_coinm_day_equals_reference(tmp_path):
         fh.seek(0)
         assert next(csv.reader(fh))[:11] == CSV_COLUMNS[:11]
 
-    trades = list(binance_files.read_trades(DAY))
+    trades = list(binance_files.read_trades(COINM_DAY))
     want = reference.batch_candles(trades, "1m,1h")
     assert len(want) == 1440 + 24
     got = {(r["interval"], int(r["open_time_us"])): r for r in rows}

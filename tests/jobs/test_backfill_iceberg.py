@@ -23,9 +23,10 @@ from candleflow import binance_files, catalog, reference
 from candleflow.cli import app
 from candleflow.domain import Candle
 from candleflow.reconcile import FIELDS, read_candles_iceberg
+from candleflow.sample_data import COINM_DAY
 from serving.history import CandleQuery, Tables
 from serving.history_duckdb import DuckDBHistory
-from tests.jobs.test_kafka_iceberg import DAY, iceberg_candles
+from tests.jobs.test_kafka_iceberg import iceberg_candles
 
 pytestmark = [pytest.mark.integration, pytest.mark.flink]
 
@@ -36,7 +37,7 @@ SLICE_MS = 12 * 60 * 1000  # twelve minutes of trades
 
 def _slice_rows() -> tuple[str, list[str]]:
     """Header and the first SLICE_MS of the day's aggTrades rows, as the file has them."""
-    with zipfile.ZipFile(DAY) as zf, zf.open(zf.namelist()[0]) as fh:
+    with zipfile.ZipFile(COINM_DAY) as zf, zf.open(zf.namelist()[0]) as fh:
         lines = io.TextIOWrapper(fh).read().splitlines()
     header, rows = lines[0], lines[1:]
     return header, [r for r in rows if int(r.split(",")[5]) < T0_MS + SLICE_MS]
@@ -99,7 +100,7 @@ def _backfill(file: Path, out: Path, namespace: str) -> str:
     return result.output
 
 
-@pytest.mark.skipif(not DAY.exists(), reason="shared data not present")
+@pytest.mark.skipif(not COINM_DAY.exists(), reason="shared data not present")
 def test_backfill_iceberg_rerun_upserts(stack, unique_namespace, tmp_path, monkeypatch):
     s = stack.settings
     # The CLI reads the configured catalog from CANDLEFLOW_*: point it at the test stack's.
@@ -117,7 +118,7 @@ def test_backfill_iceberg_rerun_upserts(stack, unique_namespace, tmp_path, monke
         if not (t_gap[0] <= int(r.split(",")[5]) < t_gap[1] and n % 7 == 0)
     ]
     assert 0 < len(rows) - len(partial) < len(rows) // 5
-    name = DAY.name.replace(".zip", ".csv")  # the file name tells the symbol
+    name = COINM_DAY.name.replace(".zip", ".csv")  # the file name tells the symbol
     file1 = _write(tmp_path / "partial" / name, header, partial)
     # The full slice in another row order, as a file may have it: the same candles.
     shuffled = list(rows)
@@ -171,8 +172,8 @@ def test_backfill_iceberg_rerun_upserts(stack, unique_namespace, tmp_path, monke
     assert [str(f.transform) for f in table.spec().fields] == ["day"]
 
 
-@pytest.mark.skipif(not DAY.exists(), reason="shared data not present")
+@pytest.mark.skipif(not COINM_DAY.exists(), reason="shared data not present")
 def test_backfill_needs_an_output(tmp_path):
-    result = CliRunner().invoke(app, ["backfill", str(DAY)])
+    result = CliRunner().invoke(app, ["backfill", str(COINM_DAY)])
     assert result.exit_code == 2
     assert "--output" in result.output and "--iceberg" in result.output

@@ -25,11 +25,11 @@ from hypothesis import strategies as st
 
 from candleflow import binance_files
 from candleflow.domain import InstrumentKind, Side, Trade
+from candleflow.sample_data import COINM_DAY
 from jobs.backfill_cli import prepare_trades
 from jobs.candle_files import TradeText, trade_key, write_sorted_trades_csv, write_trades_csv
-from tests.jobs.test_kafka_iceberg import DAY
 
-needs_day = pytest.mark.skipif(not DAY.exists(), reason="shared data not present")
+needs_day = pytest.mark.skipif(not COINM_DAY.exists(), reason="shared data not present")
 
 
 def in_memory(files: list[Path], exchange: str = "binance", symbol: str | None = None) -> bytes:
@@ -133,7 +133,7 @@ def test_report_says_what_was_done(tmp_path):
 
 
 def _day_rows(limit: int | None = None) -> tuple[str, list[str]]:
-    with zipfile.ZipFile(DAY) as zf, zf.open(zf.namelist()[0]) as fh:
+    with zipfile.ZipFile(COINM_DAY) as zf, zf.open(zf.namelist()[0]) as fh:
         lines = io.TextIOWrapper(fh).read().splitlines()
     return lines[0], lines[1 : None if limit is None else limit + 1]
 

@@ -23,9 +23,10 @@ from typer.testing import CliRunner
 from candleflow import avro, binance_files, reference
 from candleflow.cli import app
 from candleflow.config import StackSettings
+from candleflow.sample_data import COINM_DAY
 from candleflow.stack import Stack
 from jobs.candles import PTF_UID
-from tests.jobs.test_kafka_iceberg import DAY, produce
+from tests.jobs.test_kafka_iceberg import produce
 
 pytestmark = [pytest.mark.integration, pytest.mark.flink]
 
@@ -157,7 +158,7 @@ def committed_candles(s: StackSettings, topic: str, want: int, timeout: float = 
     return out
 
 
-@pytest.mark.skipif(not DAY.exists(), reason="shared data not present")
+@pytest.mark.skipif(not COINM_DAY.exists(), reason="shared data not present")
 def test_jobs_cli_lifecycle(
     flink_cluster: Stack,
     unique_topic: Callable[..., str],
@@ -188,7 +189,7 @@ def test_jobs_cli_lifecycle(
     listed = cli("jobs", "list")
     assert listed.exit_code == 0 and re.search(rf"^{job1}  RUNNING\s+candles$", listed.stdout, re.M)
 
-    day = [t for t in binance_files.read_trades(DAY) if t.event_time_us < T0_US + 270_000_000]
+    day = [t for t in binance_files.read_trades(COINM_DAY) if t.event_time_us < T0_US + 270_000_000]
     # Phase 1: 2.5 minutes, windows 00:00 and 00:01 close (1m grace 10 s).
     phase1 = [t for t in day if t.event_time_us < T0_US + 150_000_000]
     produce(s, topics["trades"], phase1)

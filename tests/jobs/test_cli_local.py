@@ -12,16 +12,17 @@ import time
 import pytest
 
 from candleflow import binance_files
-from tests.jobs.test_kafka_iceberg import DAY, consume_committed, produce
+from candleflow.sample_data import COINM_DAY
+from tests.jobs.test_kafka_iceberg import consume_committed, produce
 
 pytestmark = [pytest.mark.flink, pytest.mark.integration]
 
 
-@pytest.mark.skipif(not DAY.exists(), reason="shared data not present")
+@pytest.mark.skipif(not COINM_DAY.exists(), reason="shared data not present")
 def test_local_job_produces_candles_and_stops_cleanly_on_sigterm(stack, unique_topic, tmp_path):
     s = stack.settings
     t_topic, c_topic, l_topic = unique_topic("local"), unique_topic("local-c"), unique_topic("l-l")
-    produce(s, t_topic, list(binance_files.read_trades(DAY))[:20_000])
+    produce(s, t_topic, list(binance_files.read_trades(COINM_DAY))[:20_000])
     env = {
         **os.environ,
         "CANDLEFLOW_KAFKA_PORT": str(s.kafka_port),

@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 
 from candleflow import binance_files, reference
+from candleflow.sample_data import COINM_DAY
 from jobs.candle_iceberg import ensure_tables
 from tests.jobs.fault_runner import SETTINGS
 from tests.jobs.test_kafka_iceberg import (
-    DAY,
     arrival,
     consume_committed,
     iceberg_candles,
@@ -54,12 +54,12 @@ def _wait(pred, timeout: float, what: str) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
-@pytest.mark.skipif(not DAY.exists(), reason="shared data not present")
+@pytest.mark.skipif(not COINM_DAY.exists(), reason="shared data not present")
 def test_sigkill_and_restore_from_checkpoint(stack, unique_topic, unique_namespace, tmp_path):
     s = stack.settings
     trades = [
         t
-        for t in binance_files.read_trades(DAY)
+        for t in binance_files.read_trades(COINM_DAY)
         if t.event_time_us < 1_778_198_400_000_000 + 2 * 3600 * 1_000_000
     ]
     sent = arrival(trades)

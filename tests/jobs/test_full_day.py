@@ -9,22 +9,23 @@ import pytest
 
 from candleflow import binance_files, catalog, reference
 from candleflow.config import CandleSettings
+from candleflow.sample_data import COINM_DAY
 from jobs.candles import run
 from jobs.flink_env import make_table_env
 from tests.jobs.harness import job_config_for
-from tests.jobs.test_kafka_iceberg import DAY, consume_committed, iceberg_candles, produce
+from tests.jobs.test_kafka_iceberg import consume_committed, iceberg_candles, produce
 
 pytestmark = [pytest.mark.integration, pytest.mark.flink, pytest.mark.slow]
 
 SETTINGS = CandleSettings()  # 1m, 5m, 15m, 1h
 
 
-@pytest.mark.skipif(not DAY.exists(), reason="shared data not present")
+@pytest.mark.skipif(not COINM_DAY.exists(), reason="shared data not present")
 def test_whole_day_through_kafka_to_kafka_and_iceberg(
     stack, unique_topic, unique_namespace, tmp_path
 ):
     s = stack.settings
-    trades = list(binance_files.read_trades(DAY))
+    trades = list(binance_files.read_trades(COINM_DAY))
     assert len(trades) > 100_000
     want = {reference.candle_key(c): c for c in reference.batch_candles(trades, SETTINGS.intervals)}
     assert len(want) == 1440 + 288 + 96 + 24

@@ -19,7 +19,6 @@ from tests.jobs.harness import job_config_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.flink]
 
-DAY = COINM_DAY
 SETTINGS = CandleSettings(intervals="1m,5m", allowed_lateness_seconds=120)
 
 
@@ -129,14 +128,14 @@ def _us(ts) -> int:
     return int(ts.replace(tzinfo=dt.UTC).timestamp()) * 1_000_000 + ts.microsecond
 
 
-@pytest.mark.skipif(not DAY.exists(), reason="shared data not present")
+@pytest.mark.skipif(not COINM_DAY.exists(), reason="shared data not present")
 def test_real_trades_through_kafka_to_kafka_and_iceberg(
     stack, unique_topic, unique_namespace, tmp_path
 ):
     s = stack.settings
     trades = [
         t
-        for t in binance_files.read_trades(DAY)
+        for t in binance_files.read_trades(COINM_DAY)
         if t.event_time_us < 1_778_198_400_000_000 + 2 * 3600 * 1_000_000
     ]
     sent = arrival(trades)

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from candleflow import binance_files, catalog, reference
+from candleflow.sample_data import COINM_DAY
 from candleflow.stack import Stack
 from jobs.candles import PTF_UID
 from tests.jobs.test_cli_cluster import (
@@ -35,12 +36,12 @@ from tests.jobs.test_cli_cluster import (
     wait_state,
     wait_tasks_running,
 )
-from tests.jobs.test_kafka_iceberg import DAY, iceberg_candles, produce
+from tests.jobs.test_kafka_iceberg import iceberg_candles, produce
 
 pytestmark = [pytest.mark.integration, pytest.mark.flink]
 
 
-@pytest.mark.skipif(not DAY.exists(), reason="shared data not present")
+@pytest.mark.skipif(not COINM_DAY.exists(), reason="shared data not present")
 def test_savepoint_restores_into_a_job_with_added_outputs(
     flink_cluster: Stack,
     unique_topic: Callable[..., str],
@@ -65,7 +66,7 @@ def test_savepoint_restores_into_a_job_with_added_outputs(
     cli = Cli(stack_env(s))
     options = ("--intervals", "1m", "--startup-mode", "earliest-offset", "--parallelism", "1")
 
-    day = [t for t in binance_files.read_trades(DAY) if t.event_time_us < T0_US + 270_000_000]
+    day = [t for t in binance_files.read_trades(COINM_DAY) if t.event_time_us < T0_US + 270_000_000]
     want = reference.batch_candles(day, "1m")
     before = [t for t in day if t.event_time_us < T0_US + 150_000_000]
     after = [t for t in day if t.event_time_us >= T0_US + 150_000_000]

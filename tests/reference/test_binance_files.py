@@ -18,8 +18,9 @@ from candleflow.binance_files import (
     read_trades,
 )
 from candleflow.domain import InstrumentKind, Side
+from candleflow.sample_data import COINM_DAY
 
-from .common import COINM_ZIP, KLINE_ZIPS
+from .common import KLINE_ZIPS
 
 SPOT_TRADES_US = (
     "51175358,17.80180000,5.69000000,101.29224200,1735689600010866,True,True\n"
@@ -42,7 +43,7 @@ def write(tmp_path: Path, name: str, text: str, *, zipped: bool = False) -> Path
 
 
 def test_real_coinm_day_values() -> None:
-    trades = list(read_trades(COINM_ZIP))
+    trades = list(read_trades(COINM_DAY))
     assert len(trades) == 105_280
     first = trades[0]
     # 480537903,79972.8,542.0,1123474160,1123474164,1778198400020,false

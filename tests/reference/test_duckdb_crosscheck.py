@@ -18,8 +18,7 @@ import duckdb
 
 from candleflow.binance_files import read_trades
 from candleflow.reference import batch_candles
-
-from .common import COINM_ZIP
+from candleflow.sample_data import COINM_DAY
 
 E18 = 10**18
 SQL = """
@@ -47,11 +46,11 @@ FROM a GROUP BY 1 ORDER BY 1
 
 
 def test_one_minute_candles_equal_duckdb_on_every_field(tmp_path: Path) -> None:
-    with zipfile.ZipFile(COINM_ZIP) as zf:
+    with zipfile.ZipFile(COINM_DAY) as zf:
         (member,) = zf.namelist()
         csv_path = zf.extract(member, tmp_path)
     rows = duckdb.execute(SQL, [csv_path]).fetchall()
-    ours = batch_candles(read_trades(COINM_ZIP), ["1m"])
+    ours = batch_candles(read_trades(COINM_DAY), ["1m"])
     full = {c.window_start_us // 1000: c for c in ours if not c.is_empty}
     assert [r[0] for r in rows] == sorted(full)
     assert len(rows) == 1437

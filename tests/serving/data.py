@@ -12,9 +12,7 @@ from candleflow.domain import Candle
 from candleflow.records import fit_decimal
 from candleflow.sample_data import BINANCE_FILES, COINM_DAY
 
-DATA = BINANCE_FILES
-KLINES = DATA / "BTCUSDT-1m-2020-01-01.zip"
-AGG_TRADES = COINM_DAY
+KLINES = BINANCE_FILES / "BTCUSDT-1m-2020-01-01.zip"
 MINUTE_US = 60_000_000
 
 
@@ -54,7 +52,7 @@ def spot_candles() -> tuple[Candle, ...]:
 def perp_candles(limit_trades: int = 20_000) -> tuple[Candle, ...]:
     """BTC-USD-PERP 1m and 5m reference candles of the first trades of the COIN-M day."""
     trades = []
-    for t in binance_files.read_trades(AGG_TRADES):
+    for t in binance_files.read_trades(COINM_DAY):
         trades.append(t)
         if len(trades) >= limit_trades:
             break
