@@ -26,8 +26,6 @@ from candleflow.config import StackSettings, Topics, default_data_dir
 from candleflow.sample_data import COINM_DAY
 
 console = Console()
-ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_FILE = COINM_DAY
 
 
 @dataclass
@@ -196,7 +194,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--file",
         type=Path,
-        default=Path(os.environ.get("DEMO_FILE", DEFAULT_FILE)),
+        default=Path(os.environ.get("DEMO_FILE", COINM_DAY)),
         help="data.binance.vision trades/aggTrades file to replay",
     )
     parser.add_argument(

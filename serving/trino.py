@@ -144,13 +144,13 @@ def health(settings: StackSettings, timeout: float = 2.0) -> bool:
         return False
 
 
+_HEALTH_HEADERS = {"X-Trino-User": "candleflow-health"}
+
+
 def _runs_a_query(settings: StackSettings, timeout: float) -> bool:
     """`SELECT 1` over Trino's client protocol (POST, then follow nextUri) succeeds."""
     request = urllib.request.Request(
-        f"{url(settings)}/v1/statement",
-        data=b"SELECT 1",
-        headers={"X-Trino-User": "candleflow-health"},
-        method="POST",
+        f"{url(settings)}/v1/statement", data=b"SELECT 1", headers=_HEALTH_HEADERS, method="POST"
     )
     deadline = time.monotonic() + 10 * timeout
     while True:
@@ -163,7 +163,7 @@ def _runs_a_query(settings: StackSettings, timeout: float) -> bool:
             return page.get("stats", {}).get("state") == "FINISHED"
         if time.monotonic() > deadline:
             return False
-        request = urllib.request.Request(next_uri, headers={"X-Trino-User": "candleflow-health"})
+        request = urllib.request.Request(next_uri, headers=_HEALTH_HEADERS)
 
 
 def start(settings: StackSettings, wait: float = 240.0) -> int:

@@ -8,7 +8,7 @@
    from the same source, no PTF: an upper bound for the whole job on this machine.
 4. The candles job with exactly-once Kafka sinks (+ Iceberg silver/bronze unless
    --no-iceberg), bounded over the same topic.
-   For both, the sustained rate is read from the job's own REST metrics (source records/s
+   For 2-4, the sustained rate is read from the job's own REST metrics (source records/s
    between 10 % and 90 % of the input, bench/candles/flink_metrics.py); the end-to-end time
    with start-up is printed too.
 5. Latency (unless --no-latency): the same job unbounded, trades produced live for several
