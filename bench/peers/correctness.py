@@ -23,27 +23,14 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Producer
 
 from candleflow import avro, binance_files, topics
 from candleflow.config import StackSettings
-from candleflow.domain import Candle, Trade
+from candleflow.domain import KLINE_FIELDS, Candle, Trade
 from candleflow.reference import batch_candles, candle_key
 from candleflow.sample_data import COINM_DAY
 from candleflow.testing import unique_name
 from ingest.avro_trade import TradeEncoder
 
 # The fields of a candle a peer computes (revision and is_empty are Candleflow's own).
-FIELDS = (
-    "open",
-    "high",
-    "low",
-    "close",
-    "volume",
-    "quote_volume",
-    "trade_count",
-    "taker_buy_volume",
-    "taker_buy_quote_volume",
-    "vwap",
-    "first_trade_id",
-    "last_trade_id",
-)
+FIELDS = (*KLINE_FIELDS, "vwap", "first_trade_id", "last_trade_id")
 
 
 def day_trades() -> list[Trade]:
