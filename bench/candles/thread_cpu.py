@@ -26,6 +26,9 @@ GROUPS = (
     ("GC Thread", "garbage collector"),
     ("G1 ", "garbage collector"),
     ("kafka-producer-", "Kafka producers"),
+    # the peers (bench/peers): Spark's tasks, and the CPU of a peer's Python process
+    ("Executor task l", "Spark executor tasks"),
+    ("python ", "Python process"),
 )
 
 
