@@ -28,8 +28,10 @@ def _day_rows(source: Path) -> list[list[str]]:
 
 
 def input_files(out_dir: Path, trades: int, source: Path = COINM_DAY) -> list[Path]:
-    """At least `trades` trades as consecutive daily files in `out_dir` (reused if there)."""
+    """At least `trades` trades as consecutive daily files in `out_dir` (reused if there);
+    fewer than a day's: the first `trades` of the day."""
     rows = _day_rows(source)
+    rows = rows[:trades]  # less than a day: the day's first trades
     days = max(1, -(-trades // len(rows)))
     name = parse_file_name(source)
     assert name is not None and name.day is not None
@@ -39,7 +41,8 @@ def input_files(out_dir: Path, trades: int, source: Path = COINM_DAY) -> list[Pa
     paths = []
     for k in range(days):
         day: date = name.day + timedelta(days=k)
-        path = out_dir / f"{name.native_symbol}-aggTrades-{day.isoformat()}.csv"
+        path = out_dir / f"{len(rows)}" / f"{name.native_symbol}-aggTrades-{day.isoformat()}.csv"
+        path.parent.mkdir(parents=True, exist_ok=True)
         paths.append(path)
         if path.exists():
             continue

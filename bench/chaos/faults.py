@@ -84,7 +84,9 @@ def taskmanager(p: Pipeline, fault: Fault) -> str:
     """kill -9 the TaskManager; start it again; Flink restarts the jobs from their latest
     checkpoint by itself (restart strategy)."""
     p.kill_stack_service("flink-taskmanager")
-    p.stack.up(flink=True)
+    # `stack up` would see the JobManager still listing the dead TaskManager (until its
+    # heartbeat times out) and start nothing: start the TaskManager itself.
+    p.start_taskmanager()
     _wait(lambda: p.jobs_healthy(since={}), RECOVERY_TIMEOUT_S, "jobs RUNNING again")
     counts = _checkpoint_counts(p)
     _wait(lambda: p.jobs_healthy(since=counts), RECOVERY_TIMEOUT_S, "a checkpoint completed")

@@ -10,6 +10,7 @@ checkpoint>`, `ingest replay --resume`, the services started again.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -152,6 +153,11 @@ class Pipeline:
     def start_stack(self) -> None:
         self.stack.up(flink=True)
 
+    def start_taskmanager(self) -> None:
+        from candleflow import jvm
+
+        self.stack._start_flink_tm(jvm.java_bin())
+
     def submit_jobs(self, restore: bool = False) -> None:
         """Submit every job; with `restore`, each from its own latest retained checkpoint."""
         for job in self.jobs:
@@ -258,10 +264,8 @@ class Pipeline:
     def stop_all(self) -> None:
         for proc in self.procs.values():
             if proc.poll() is None:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
         for proc in self.procs.values():
             try:
                 proc.wait(timeout=20)
