@@ -165,8 +165,11 @@ class Pipeline:
             if restore:
                 chk = self.latest_checkpoint(job.name)
                 if chk is None:
-                    raise PipelineError(f"no retained checkpoint of {job.name} to restore from")
-                args += ["--from-savepoint", chk.as_uri()]
+                    # Killed before its first checkpoint: a user can only start it afresh
+                    # (a fresh anomalies job re-reads candles.v1: docs/semantics.md).
+                    self.note(f"no retained checkpoint of {job.name}: submitted afresh")
+                else:
+                    args += ["--from-savepoint", chk.as_uri()]
             out = self.cli(*args)
             found = _SUBMITTED.search(out)
             if not found:
