@@ -21,6 +21,7 @@ from ingest import ADAPTERS, binance, metrics
 from ingest.common import LIVE_MAX_SKEW_US, ParseOptions
 from ingest.connection import Connection, LoopSettings, endpoint
 from ingest.producer import DeliveryError, TradeProducer
+from ingest.resume import ResumeError
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -143,6 +144,12 @@ def replay(
     speed: float = typer.Option(0, help="1 = real time, 10 = ten times faster, 0 = max speed"),
     metrics_port: int = typer.Option(0, help="port of /metrics and /healthz (0: none)"),
     topic: str = typer.Option(None, help="trades topic (default: trades.v1)"),
+    resume: bool = typer.Option(
+        False,
+        "--resume",
+        help="continue a replay that was stopped or killed: skip each market's trades up to "
+        "and including the last one already in the topic (same files, same order)",
+    ),
 ) -> None:
     """Replay recorded trades into Kafka, keeping their event times.
 
@@ -159,6 +166,13 @@ def replay(
 
     logging.basicConfig(level=logging.WARNING)
     producer = _producer(topic)
+    resume_after = None
+    if resume:
+        from ingest.resume import last_trades
+
+        resume_after = last_trades(StackSettings(), producer.trades_topic)
+        for (exchange, symbol), trade in sorted(resume_after.items()):
+            console.print(f"resuming {exchange}:{symbol} after trade {trade.trade_id}")
     if metrics_port:
         health = metrics.Health()
         health.add("producer", producer.healthy)
@@ -175,18 +189,25 @@ def replay(
         console=console,
     ) as bar:
         task = bar.add_task("replay", total=None)
-        result = run_replay(
-            list(files),
-            producer,
-            speed=speed or None,
-            stop=stop,
-            progress=lambda n: bar.advance(task, n),
-        )
+        try:
+            result = run_replay(
+                list(files),
+                producer,
+                speed=speed or None,
+                stop=stop,
+                progress=lambda n: bar.advance(task, n),
+                resume_after=resume_after,
+            )
+        except ResumeError as exc:
+            _close(producer)
+            console.print(f"[red]cannot resume:[/] {exc}")
+            sys.exit(1)
     _close(producer)
     rate = result.trades / result.seconds if result.seconds else 0
     console.print(
         f"{result.trades} trades produced ({result.duplicates} duplicates skipped, "
         f"{result.rejects} rejects) in {result.seconds:.1f}s ({rate:,.0f}/s)"
+        + (f", {result.resumed_past} already in the topic" if resume else "")
         + (" [yellow]stopped early[/]" if result.stopped else "")
     )
 

@@ -26,6 +26,7 @@ from ingest.captures import is_capture, read_frames
 from ingest.common import DEFAULT_OPTIONS, Reject
 from ingest.connection import Sink
 from ingest.gaps import GapTracker
+from ingest.resume import Market, Skipper
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,7 @@ class ReplayResult:
     frames: int = 0
     seconds: float = 0.0
     stopped: bool = False
+    resumed_past: int = 0  # trades skipped because the topic already had them (resume)
 
 
 def _capture_batches(path: Path) -> Iterator[list[Trade] | Reject]:
@@ -107,9 +109,13 @@ def replay(
     speed: float | None = None,
     stop: threading.Event | None = None,
     progress: Callable[[int], None] | None = None,
+    resume_after: dict[Market, Trade] | None = None,
 ) -> ReplayResult:
-    """Produce every trade of `paths` into `sink`; returns what was done."""
+    """Produce every trade of `paths` into `sink`; returns what was done. With
+    `resume_after` (ingest.resume.last_trades of the topic), each market's trades up to and
+    including that trade are skipped: a killed replay, restarted, continues where it was."""
     stop = stop or threading.Event()
+    skipper = Skipper(resume_after or {})
     pacer = Pacer(speed, stop)
     tracker = GapTracker()
     result = ReplayResult()
@@ -126,6 +132,13 @@ def replay(
                 sink.produce_reject(item)
                 continue
             result.frames += 1
+            if skipper.waiting:
+                kept = skipper.keep(item)
+                if progress is not None and len(kept) < len(item):
+                    progress(len(item) - len(kept))
+                item = kept
+                if not item:
+                    continue
             pacer.wait_for(item[0].event_time_us)
             fresh = [t for t in item if tracker.observe(t)[0]]
             result.duplicates += len(item) - len(fresh)
@@ -140,4 +153,7 @@ def replay(
             break
         log.info("replayed %s: %d trades so far", exchange, result.trades)
     result.seconds = time.monotonic() - started
+    result.resumed_past = skipper.skipped
+    if not result.stopped:
+        skipper.check_done()
     return result

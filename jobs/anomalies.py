@@ -404,6 +404,7 @@ def run_anomalies(
     transactional_id_prefix: str = "candleflow-anomalies",
     startup_mode: str = "group-offsets",
     iceberg_database: str = "gold",
+    savepoint_path: str | None = None,
 ) -> str | None:
     """`candleflow jobs run anomalies`: submit the job; returns its job id.
 
@@ -424,6 +425,10 @@ def run_anomalies(
         for key, value in jvm.client_classpath_env(stack).items():
             os.environ.setdefault(key, value)
         extra = Stack(stack).flink_remote_options()
+    if savepoint_path:
+        # Restore from a savepoint or retained checkpoint; never drop state silently.
+        extra["execution.savepoint.path"] = savepoint_path
+        extra["execution.savepoint.ignore-unclaimed-state"] = "false"
     t_env = make_stream_table_env(
         parallelism=parallelism,
         checkpoint_interval_ms=checkpoint_interval_ms,

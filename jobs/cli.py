@@ -238,11 +238,20 @@ def _submit_restored(candle_settings: CandleSettings, job: Any, savepoint_path: 
 
 
 @run_app.command("anomalies")
-def run_anomalies() -> None:
+def run_anomalies(
+    from_savepoint: Annotated[
+        str | None,
+        typer.Option(help="restore from this savepoint or retained checkpoint (chk-N dir)"),
+    ] = None,
+) -> None:
     """The anomalies job (jobs/anomalies.py)."""
     module = importlib.import_module("jobs.anomalies")
-    module.run_anomalies()
-    typer.echo("anomalies job submitted")
+    if from_savepoint:
+        with _restore_errors_exit(from_savepoint):
+            job_id = module.run_anomalies(savepoint_path=from_savepoint)
+    else:
+        job_id = module.run_anomalies()
+    typer.echo(f"anomalies job {job_id} submitted")
 
 
 @app.command("list")
