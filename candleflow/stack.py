@@ -322,11 +322,14 @@ class Stack:
         """Topics, the registry's BACKWARD rule and contracts, catalog namespaces."""
         from candleflow import avro  # imports the registry client only when needed
 
-        created = topics.ensure_topics(
-            topics.admin(self.settings.bootstrap_servers), topics.default_topics(self.topics)
-        )
+        admin = topics.admin(self.settings.bootstrap_servers)
+        specs = topics.default_topics(self.topics)
+        created = topics.ensure_topics(admin, specs)
         if created:
             log.info("topics created", topics=created)
+        changed = topics.align_configs(admin, specs)
+        if changed:
+            log.info("topic settings changed", topics=changed)
         # Apicurio's default is no compatibility rule; we want every change checked.
         _http_json(
             f"{self.settings.registry_url}/config", method="PUT", body={"compatibility": "BACKWARD"}

@@ -34,8 +34,8 @@ resource "google_managed_kafka_topic" "topics" {
   location           = var.region
   partition_count    = each.value.partitions
   replication_factor = 3
-  configs = merge(
-    { "retention.ms" = tostring(each.value.retention_ms) },
-    each.value.compacted ? { "cleanup.policy" = "compact" } : { "cleanup.policy" = "delete" },
-  )
+  configs = {
+    "retention.ms"   = tostring(each.value.retention_ms)
+    "cleanup.policy" = each.value.cleanup_policy
+  }
 }

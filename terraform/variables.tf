@@ -110,23 +110,27 @@ variable "kafka_memory_gib" {
 }
 
 variable "kafka_topics" {
-  description = "Topics and their partition counts / retention (ms; -1 = forever)."
+  description = "Topics: partitions, retention (ms; -1 = forever) and cleanup.policy, as candleflow/topics.py (why: docs/semantics.md)."
   type = map(object({
-    partitions   = number
-    retention_ms = number
-    compacted    = bool
+    partitions     = number
+    retention_ms   = number
+    cleanup_policy = string
   }))
   default = {
-    "trades.v1"       = { partitions = 6, retention_ms = 604800000, compacted = false }
-    "trades.late.v1"  = { partitions = 3, retention_ms = 2592000000, compacted = false }
-    "candles.v1"      = { partitions = 6, retention_ms = 2592000000, compacted = true }
-    "ingest.rejects"  = { partitions = 1, retention_ms = 604800000, compacted = false }
-    "anomalies.v1"    = { partitions = 3, retention_ms = 2592000000, compacted = true }
-    "explanations.v1" = { partitions = 3, retention_ms = -1, compacted = true }
+    "trades.v1"       = { partitions = 6, retention_ms = 604800000, cleanup_policy = "delete" }
+    "trades.late.v1"  = { partitions = 3, retention_ms = 2592000000, cleanup_policy = "delete" }
+    "candles.v1"      = { partitions = 6, retention_ms = 2592000000, cleanup_policy = "delete" }
+    "ingest.rejects"  = { partitions = 1, retention_ms = 604800000, cleanup_policy = "delete" }
+    "anomalies.v1"    = { partitions = 3, retention_ms = 2592000000, cleanup_policy = "delete" }
+    "explanations.v1" = { partitions = 3, retention_ms = 2592000000, cleanup_policy = "compact,delete" }
   }
   validation {
     condition     = alltrue([for t in values(var.kafka_topics) : t.partitions >= 1 && t.partitions <= 1000])
     error_message = "every topic needs 1 to 1000 partitions."
+  }
+  validation {
+    condition     = alltrue([for t in values(var.kafka_topics) : contains(["delete", "compact,delete"], t.cleanup_policy)])
+    error_message = "cleanup_policy is \"delete\" or \"compact,delete\" (a compact-only topic never ages out)."
   }
 }
 

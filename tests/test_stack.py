@@ -98,7 +98,9 @@ def test_pipeline_topics_have_explicit_policies(stack: Stack) -> None:
         assert cfg["cleanup.policy"].value == spec.cleanup_policy, spec.name
         assert cfg["retention.ms"].value == str(spec.retention_ms), spec.name
     by_name = {s.name: s for s in specs}
-    assert by_name["candles.v1"].cleanup_policy == "compact,delete"
+    assert by_name["candles.v1"].cleanup_policy == "delete"  # docs/semantics.md
+    assert by_name["anomalies.v1"].cleanup_policy == "delete"
+    assert by_name["explanations.v1"].cleanup_policy == "compact,delete"
     assert by_name["trades.v1"].cleanup_policy == "delete"
 
 
