@@ -8,6 +8,9 @@ import pytest
 
 from tests.corpus.cases_io import ALL_CASE_IDS
 
+# The real server on test topics, for the grpcurl cases (fixtures of tests/serving).
+from tests.serving.conftest import candle_topics, kafka_stack, server_factory  # noqa: F401
+
 _ran: set[str] = set()
 
 
