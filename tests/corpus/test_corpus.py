@@ -140,7 +140,9 @@ def test_cli(case: dict[str, Any], tmp_path: Path) -> None:
     empty = tmp_path / "BTCUSDT-trades-2024-01-02.csv"
     empty.write_text("")
     badrow = tmp_path / "BTCUSDT-trades-2024-01-03.csv"
-    badrow.write_text("1,abc,0.1,4200.05,1704067200000,true,true\n")
+    badrow.write_text(
+        GOOD_ROW.format(t=1704067200000) + "\n2,abc,0.1,4200.05,1704067200001,true,true\n"
+    )
     badzip = tmp_path / "BTCUSDT-trades-2024-01-04.zip"
     badzip.write_bytes(_zip_bytes(500)[:300])
     names = {"tmp": tmp_path, "good": good, "empty": empty, "badrow": badrow, "badzip": badzip}
