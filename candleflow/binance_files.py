@@ -28,6 +28,7 @@ import csv
 import io
 import re
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -146,12 +147,19 @@ def _csv_lines(path: Path, stack: ExitStack) -> io.TextIOWrapper:
     """The CSV text of a .csv file or of the single .csv inside a .zip."""
     if path.suffix.lower() != ".zip":
         return stack.enter_context(path.open("r", newline="", encoding="utf-8-sig"))
-    archive = stack.enter_context(zipfile.ZipFile(path))
+    try:
+        archive = stack.enter_context(zipfile.ZipFile(path))
+    except _UNREADABLE as exc:
+        raise BinanceFileError(str(path), None, f"not a readable zip: {exc}") from None
     members = [m for m in archive.namelist() if m.lower().endswith(".csv")]
     if len(members) != 1:
         raise BinanceFileError(str(path), None, f"expected one .csv in the zip, found {members}")
     raw = stack.enter_context(archive.open(members[0]))
     return stack.enter_context(io.TextIOWrapper(raw, encoding="utf-8-sig", newline=""))
+
+
+# A file that cannot be read as text at all: a truncated or corrupt zip, binary garbage.
+_UNREADABLE = (zipfile.BadZipFile, zlib.error, EOFError, UnicodeDecodeError)
 
 
 def data_size(path: str | Path) -> int:
@@ -160,7 +168,11 @@ def data_size(path: str | Path) -> int:
     path = Path(path)
     if path.suffix.lower() != ".zip":
         return path.stat().st_size
-    with zipfile.ZipFile(path) as archive:
+    try:
+        archive = zipfile.ZipFile(path)
+    except _UNREADABLE as exc:
+        raise BinanceFileError(str(path), None, f"not a readable zip: {exc}") from None
+    with archive:
         return sum(i.file_size for i in archive.infolist() if i.filename.lower().endswith(".csv"))
 
 
@@ -190,14 +202,21 @@ def _rows(
     with ExitStack() as stack:
         text = _csv_lines(path, stack)
         raw = cast(IO[bytes], text.buffer)  # a file or a zip member: both tell() their offset
-        for line_no, row in enumerate(csv.reader(text), start=1):
-            if progress is not None and line_no % _PROGRESS_ROWS == 0:
-                progress(raw.tell())
-            if not row or (len(row) == 1 and not row[0].strip()):
-                continue
-            if line_no == 1 and _is_header(row):
-                continue
-            yield line_no, row
+        line_no = 0
+        try:
+            for line_no, row in enumerate(csv.reader(text), start=1):
+                if progress is not None and line_no % _PROGRESS_ROWS == 0:
+                    progress(raw.tell())
+                if not row or (len(row) == 1 and not row[0].strip()):
+                    continue
+                if line_no == 1 and _is_header(row):
+                    continue
+                yield line_no, row
+        except (*_UNREADABLE, csv.Error) as exc:
+            what = type(exc).__name__
+            raise BinanceFileError(
+                str(path), line_no + 1, f"unreadable after line {line_no}: {what}: {exc}"
+            ) from None
         if progress is not None:
             progress(raw.tell())
 

@@ -45,7 +45,13 @@ for module in _SINGLE_COMMANDS:
 
 
 def main() -> None:
-    app()
+    from candleflow.env_settings import SettingsError
+
+    try:
+        app()
+    except SettingsError as exc:  # the environment is the user's input: no traceback
+        typer.echo(f"error: {exc}", err=True)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

@@ -10,8 +10,17 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import (
+    Field,
+    NonNegativeFloat,
+    PositiveFloat,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import SettingsConfigDict
+
+from candleflow.env_settings import EnvSettings, Port
 
 
 def default_cache_dir() -> Path:
@@ -23,7 +32,7 @@ def default_data_dir() -> Path:
     return Path(state) / "candleflow"
 
 
-class StackSettings(BaseSettings):
+class StackSettings(EnvSettings):
     """Where the local stack listens and keeps its data. Override with CANDLEFLOW_<FIELD>."""
 
     model_config = SettingsConfigDict(env_prefix="CANDLEFLOW_", extra="ignore")
@@ -31,18 +40,18 @@ class StackSettings(BaseSettings):
     data_dir: Path = Field(default_factory=default_data_dir, description="logs, data, warehouse")
     cache_dir: Path = Field(default_factory=default_cache_dir, description="downloaded artifacts")
     host: str = "127.0.0.1"
-    kafka_port: int = 19092
-    kafka_controller_port: int = 19093
+    kafka_port: Port = 19092
+    kafka_controller_port: Port = 19093
     # A second broker listener, SASL_PLAINTEXT with PLAIN and SCRAM-SHA-256 users whose
     # passwords the stack generates (Stack.sasl_security): the secured path is tested for real.
-    kafka_sasl_port: int = 19094
+    kafka_sasl_port: Port = 19094
     # A third, SASL_SSL (the production protocol): the same users over TLS with a CA and
     # server certificate the stack generates per data dir (Stack.sasl_ssl_security).
-    kafka_sasl_ssl_port: int = 19095
-    registry_port: int = 18081
-    flink_rest_port: int = 18088
-    trino_port: int = 18080
-    grpc_port: int = 50051
+    kafka_sasl_ssl_port: Port = 19095
+    registry_port: Port = 18081
+    flink_rest_port: Port = 18088
+    trino_port: Port = 18080
+    grpc_port: Port = 50051
     catalog_name: str = "candleflow"
     # Remote services (Kubernetes: set by the chart's ConfigMap); empty = the local stack.
     kafka_bootstrap: str = ""
@@ -109,7 +118,7 @@ class StackSettings(BaseSettings):
         return self.cache_dir / "jars"
 
 
-class Topics(BaseSettings):
+class Topics(EnvSettings):
     model_config = SettingsConfigDict(env_prefix="CANDLEFLOW_TOPIC_", extra="ignore")
 
     trades: str = "trades.v1"
@@ -120,23 +129,31 @@ class Topics(BaseSettings):
     explanations: str = "explanations.v1"
 
 
-class CandleSettings(BaseSettings):
+class CandleSettings(EnvSettings):
     """Candle semantics (see docs/semantics.md). Durations are in seconds."""
 
     model_config = SettingsConfigDict(env_prefix="CANDLEFLOW_CANDLES_", extra="ignore")
 
     intervals: str = "1m,5m,15m,1h"
     # Grace: how far the watermark trails the highest trade time seen, per interval.
-    grace_seconds: dict[str, float] = {"1m": 10, "5m": 30, "15m": 60, "1h": 60}
-    default_grace_seconds: float = 10
+    grace_seconds: dict[str, NonNegativeFloat] = {"1m": 10, "5m": 30, "15m": 60, "1h": 60}
+    default_grace_seconds: NonNegativeFloat = 10
     # A trade this late after its window was emitted still corrects it (new revision);
     # later than that it goes to the DLQ.
-    allowed_lateness_seconds: float = 300
+    allowed_lateness_seconds: NonNegativeFloat = 300
     # The global watermark finalises an idle market's pending windows this long after
     # window end + grace (docs/semantics.md "Idle markets").
-    idle_flush_delay_seconds: float = 60
-    dedup_ttl_seconds: float = 86400
+    idle_flush_delay_seconds: NonNegativeFloat = 60
+    dedup_ttl_seconds: PositiveFloat = 86400
     emit_empty_windows: bool = True
+
+    @field_validator("intervals")
+    @classmethod
+    def _intervals_parse(cls, value: str) -> str:
+        from candleflow.intervals import parse_intervals
+
+        parse_intervals(value)  # raises ValueError naming the bad part
+        return value
 
     @model_validator(mode="after")
     def _dedup_outlives_corrections(self) -> CandleSettings:

@@ -15,6 +15,10 @@ _WIDE = Context(prec=80, rounding=ROUND_HALF_UP)
 _SCALE_18 = Decimal("1E-18")
 
 
+# The exchanges Candleflow ingests (ingest.ADAPTERS has one adapter per name).
+EXCHANGES = ("binance", "coinbase", "kraken")
+
+
 class Side(StrEnum):
     """The taker's side: BUY means the buyer was the aggressor (Binance is_buyer_maker=false)."""
 

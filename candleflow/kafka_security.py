@@ -15,13 +15,15 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from candleflow.env_settings import EnvSettings
 
 PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER")
 
 
-class KafkaSecurity(BaseSettings):
+class KafkaSecurity(EnvSettings):
     """How the clients authenticate to Kafka. Empty fields are left to librdkafka."""
 
     model_config = SettingsConfigDict(env_prefix="CANDLEFLOW_KAFKA_", extra="ignore")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import zstandard
 
-EXCHANGES = ("binance", "coinbase", "kraken")
+from candleflow.domain import EXCHANGES
 
 
 @dataclass(frozen=True, slots=True)

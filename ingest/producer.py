@@ -21,12 +21,13 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from confluent_kafka.schema_registry import Schema
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from candleflow.avro import registry_client
 from candleflow.config import StackSettings, Topics
 from candleflow.contracts import schema_text, subject
 from candleflow.domain import Trade
+from candleflow.env_settings import EnvSettings
 from ingest import metrics
 from ingest.avro_trade import TradeEncoder
 from ingest.common import Reject, RejectReason
@@ -35,7 +36,7 @@ from ingest.lane import AvroLane
 log = logging.getLogger(__name__)
 
 
-class ProducerSettings(BaseSettings):
+class ProducerSettings(EnvSettings):
     """Producer tuning, from CANDLEFLOW_INGEST_<FIELD>."""
 
     model_config = SettingsConfigDict(env_prefix="CANDLEFLOW_INGEST_", extra="ignore")

@@ -337,7 +337,7 @@ def register(app: typer.Typer) -> None:
             ),
         ] = None,
         intervals: Annotated[str, typer.Option(help="e.g. 1m,1h")] = "1m,5m,15m,1h",
-        parallelism: Annotated[int, typer.Option(help="Flink parallelism")] = 1,
+        parallelism: Annotated[int, typer.Option(min=1, help="Flink parallelism")] = 1,
         iceberg: Annotated[
             bool,
             typer.Option(
@@ -374,6 +374,10 @@ def register(app: typer.Typer) -> None:
         started = time.monotonic()
         if output is None and not iceberg:
             raise typer.BadParameter("give --output FILE and/or --iceberg", param_hint="--output")
+        try:  # before any file is read: a typo must not cost the whole prepare step
+            parse_intervals(intervals)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--intervals") from None
         console = Console(stderr=True)
         base = Path(tempfile.mkdtemp(prefix="candleflow-backfill-", dir=tmp_dir))
         try:

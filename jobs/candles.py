@@ -12,12 +12,13 @@ import logging
 import os
 from dataclasses import dataclass, field
 
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 from pyflink.table import StatementSet, TableEnvironment
 
 from candleflow import catalog as shared_catalog
 from candleflow import jvm
 from candleflow.config import CandleSettings, StackSettings, Topics
+from candleflow.env_settings import EnvSettings
 from candleflow.intervals import parse_intervals
 from jobs.candle_tables import (
     CANDLE_COLUMNS,
@@ -148,7 +149,7 @@ def run(t_env: TableEnvironment, config: CandleJobConfig) -> SubmittedJob:
     return execute(t_env, build(t_env, config))
 
 
-class CandleJobSettings(BaseSettings):
+class CandleJobSettings(EnvSettings):
     """How the job runs (CANDLEFLOW_JOB_*); the candle semantics are CandleSettings."""
 
     model_config = SettingsConfigDict(env_prefix="CANDLEFLOW_JOB_", extra="ignore")

@@ -18,7 +18,7 @@ import structlog
 from serving import convert, validate
 from serving.history import CandleQuery, History, NotFound
 from serving.pb import SERVICE, pb
-from serving.streams import SlowClient, Streams
+from serving.streams import CursorExpired, SlowClient, Streams
 
 log = structlog.get_logger(__name__)
 RESUME_KEY = "candleflow-resume-cursor"
@@ -51,6 +51,10 @@ class MarketDataService:
         try:
             async for event in self.streams.stream(kind, request, f"{next(_ids)}"):
                 yield event
+        except validate.BadArgument as exc:  # a cursor that does not fit the topics
+            await self._bad(context, exc)
+        except CursorExpired as exc:
+            await context.abort(grpc.StatusCode.OUT_OF_RANGE, str(exc))
         except SlowClient as exc:
             token = convert.cursor_to_token(convert.cursor_to_pb(exc.cursor))
             await context.abort(

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from pydantic import SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from typing import Literal
+
+from pydantic import NonNegativeFloat, PositiveFloat, PositiveInt, SecretStr
+from pydantic_settings import SettingsConfigDict
+
+from candleflow.env_settings import EnvSettings, PortOrOff
 
 
-class ServingSettings(BaseSettings):
+class ServingSettings(EnvSettings):
     model_config = SettingsConfigDict(env_prefix="CANDLEFLOW_SERVING_", extra="ignore")
 
     # Bearer tokens accepted (comma separated); required unless local mode.
@@ -15,8 +19,8 @@ class ServingSettings(BaseSettings):
     tls_cert: str = ""  # PEM server certificate chain; with tls_key enables TLS
     tls_key: str = ""
     tls_client_ca: str = ""  # PEM CA: clients must present a certificate it signed (mTLS)
-    metrics_port: int = 9464  # 0: no metrics endpoint
-    history: str = "duckdb"  # or trino
+    metrics_port: PortOrOff = 9464  # 0: no metrics endpoint
+    history: Literal["duckdb", "trino"] = "duckdb"  # or trino
     # Trino for `history=trino` (the chart sets the URL); empty = the local stack's Trino.
     trino_url: str = ""  # http(s)://host[:port]
     trino_user: str = "candleflow"
@@ -25,13 +29,13 @@ class ServingSettings(BaseSettings):
     candles_table: str = "silver.candles"
     anomalies_table: str = "gold.anomalies"
     explanations_table: str = "gold.explanations"
-    queue_capacity: int = 10_000  # events per subscriber before RESOURCE_EXHAUSTED
-    heartbeat_seconds: float = 15.0
-    history_timeout_seconds: float = 30.0  # a history call's own deadline
-    shutdown_grace_seconds: float = 5.0
+    queue_capacity: PositiveInt = 10_000  # events per subscriber before RESOURCE_EXHAUSTED
+    heartbeat_seconds: PositiveFloat = 15.0
+    history_timeout_seconds: PositiveFloat = 30.0  # a history call's own deadline
+    shutdown_grace_seconds: NonNegativeFloat = 5.0
     # `serve`'s event loop: uvloop cuts the server's CPU per streamed message by ~15-20 %
     # (bench/fanout/server_cost.py --uvloop); "asyncio" is the standard loop.
-    event_loop: str = "uvloop"
+    event_loop: Literal["uvloop", "asyncio"] = "uvloop"
 
     def token_set(self) -> frozenset[str]:
         return frozenset(t.strip() for t in self.tokens.get_secret_value().split(",") if t.strip())

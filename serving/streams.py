@@ -56,6 +56,39 @@ class SlowClient(Exception):
         self.cursor = cursor
 
 
+class CursorExpired(Exception):
+    """The cursor points below a partition's first offset: retention deleted records the
+    client has not seen. Resuming would skip them silently, so the stream refuses
+    (OUT_OF_RANGE); the client must restart from a time or the beginning."""
+
+
+def check_cursor(given: Positions, earliest: Positions, latest: Positions) -> None:
+    """A cursor this server can resume: its partitions exist and its offsets are inside
+    [earliest, latest]. Raises validate.BadArgument (a foreign or made-up cursor) or
+    CursorExpired (records deleted by retention)."""
+    from serving.validate import BadArgument
+
+    for i, (tp, offset) in enumerate(given.items()):
+        field = f"cursor.offsets[{i}]"
+        if tp not in earliest:
+            have = sorted(p for t, p in earliest if t == tp[0])
+            raise BadArgument(
+                f"{field}.partition", f"{tp[0]} has no partition {tp[1]} (partitions {have})"
+            )
+        if offset < earliest[tp]:
+            raise CursorExpired(
+                f"{field}.offset: {offset} of {tp[0]}[{tp[1]}] was deleted by retention "
+                f"(first offset now {earliest[tp]}); restart with start_time_us or "
+                "from_beginning"
+            )
+        if offset > latest[tp]:
+            raise BadArgument(
+                f"{field}.offset",
+                f"{offset} is past the end of {tp[0]}[{tp[1]}] (last offset {latest[tp]}): "
+                "not a cursor of this cluster",
+            )
+
+
 class Joins:
     """Recent anomalies and explanations by id, to pair them (bounded LRU)."""
 
@@ -196,6 +229,10 @@ class Streams:
             earliest = await loop.run_in_executor(
                 self._pool, list_offsets, self.bootstrap, tps, "earliest"
             )
+            latest = await loop.run_in_executor(
+                self._pool, list_offsets, self.bootstrap, tps, "latest"
+            )
+            check_cursor(given, earliest, latest)
             return {tp: given.get(tp, earliest[tp]) for tp in tps}
         if which == "start_time_us":
             return await loop.run_in_executor(

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
-from candleflow.intervals import Interval
+from candleflow.config import CandleSettings
+from candleflow.domain import EXCHANGES
+from candleflow.intervals import Interval, parse_intervals
 
 MAX_SYMBOLS = 1000
 MAX_LIMIT = 100_000
@@ -30,16 +33,32 @@ def _symbol(field: str, value: str) -> None:
         raise BadArgument(field, f"{value[:40]!r} is not a canonical symbol like BTC-USDT")
 
 
+@functools.cache
+def served_intervals() -> tuple[str, ...]:
+    """The intervals the candle job computes (CANDLEFLOW_CANDLES_INTERVALS): no other one
+    has candles, so asking for one is the client's mistake, not an empty answer."""
+    return tuple(iv.name for iv in parse_intervals(CandleSettings().intervals))
+
+
 def _interval(field: str, value: str) -> None:
+    allowed = served_intervals()
     try:
         Interval.parse(value)
     except ValueError:
-        raise BadArgument(field, f"{value[:20]!r} is not an interval like 1m, 5m, 1h") from None
+        raise BadArgument(
+            field, f"{value[:20]!r} is not an interval; allowed: {', '.join(allowed)}"
+        ) from None
+    if value not in allowed:
+        raise BadArgument(
+            field, f"{value[:20]!r} is not a served interval; allowed: {', '.join(allowed)}"
+        )
 
 
 def _exchange(field: str, value: str) -> None:
-    if not _EXCHANGE.match(value):
-        raise BadArgument(field, f"{value[:40]!r} is not an exchange name like binance")
+    if not _EXCHANGE.match(value) or value not in EXCHANGES:
+        raise BadArgument(
+            field, f"{value[:40]!r} is not a known exchange; allowed: {', '.join(EXCHANGES)}"
+        )
 
 
 def _time(field: str, value: int) -> None:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from pydantic import ValidationError
 
 from candleflow.config import CandleSettings
+from candleflow.env_settings import SettingsError
 
 
 def test_default_horizon_covers_the_longest_window():
@@ -26,5 +26,5 @@ def test_dedup_horizon_must_outlive_corrections(intervals, lateness, ttl, ok):
     if ok:
         assert CandleSettings(**kwargs).dedup_ttl_seconds == ttl
     else:
-        with pytest.raises(ValidationError, match="dedup_ttl_seconds"):
+        with pytest.raises(SettingsError, match="CANDLEFLOW_CANDLES_DEDUP_TTL_SECONDS"):
             CandleSettings(**kwargs)

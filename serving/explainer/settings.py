@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from pydantic import AliasChoices, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from candleflow.env_settings import EnvSettings
 
 
-class ExplainerSettings(BaseSettings):
+class ExplainerSettings(EnvSettings):
     model_config = SettingsConfigDict(env_prefix="CANDLEFLOW_EXPLAINER_", extra="ignore")
 
     # Only ever read from the environment; SecretStr keeps it out of reprs and logs.
