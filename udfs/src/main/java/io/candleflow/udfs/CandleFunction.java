@@ -136,7 +136,9 @@ public class CandleFunction extends ProcessTableFunction<Row> {
       emitUpTo(s, i, market, windows, bound);
       Long last = market.lastEmitted[i];
       if (last == null || market.maxPending[i] > last) {
-        registerFlush(s, i, market, time, last == null ? market.seqStart[i] : last + size);
+        // Every window with trades up to `bound` is emitted: the next one starts after both.
+        long next = last == null ? market.seqStart[i] : last + size;
+        registerFlush(s, i, market, time, Math.max(next, bound + size));
       }
     }
     state.packed = market.encode();
@@ -278,10 +280,33 @@ public class CandleFunction extends ProcessTableFunction<Row> {
     }
   }
 
+  /**
+   * Arms interval i's idle-flush timer for the window starting at {@code start} (its deadline:
+   * end + grace + idle delay), unless an earlier timer is armed. End-of-input rule
+   * (docs/semantics.md): Flink 2.1's PTF timer service silently ignores a timer at or below the
+   * current watermark (WritableInternalTimeContext.registerOnTimeInternal), so a deadline already
+   * passed is armed at watermark + 1 instead: it fires at the next watermark, the final +infinity
+   * watermark of a bounded run included. So {@code flushAtMs} only ever names a timer that exists;
+   * an armed time at or below the watermark has already fired (or, in state written before this
+   * rule, was never registered) and is armed again.
+   */
   private void registerFlush(Spec s, int i, MarketClock m, TimeContext<Long> time, long start) {
     long deadlineUs = start + s.sizeUs[i] + s.graceUs[i] + s.idleUs;
     long ms = Math.floorDiv(deadlineUs + 999, 1000L);
-    if (m.flushAtMs[i] == null || ms < m.flushAtMs[i]) {
+    Long wm = time.currentWatermark();
+    Long armed = m.flushAtMs[i];
+    if (wm != null) {
+      if (wm == Long.MAX_VALUE) {
+        // After the final watermark no timer can fire: onTimer emits everything pending then.
+        throw new IllegalStateException(
+            "CandleFunction: a window of " + s.names[i] + " pending after the end of input");
+      }
+      ms = Math.max(ms, wm + 1);
+      if (armed != null && armed <= wm) {
+        armed = null;
+      }
+    }
+    if (armed == null || ms < armed) {
       time.registerOnTime(ms);
       m.flushAtMs[i] = ms;
     }
