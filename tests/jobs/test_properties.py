@@ -1,83 +1,111 @@
-"""Property tests: the real candles job (Java PTF on a MiniCluster) against the reference.
+"""Property tests of the stream path: the real candles job (Java PTF on a MiniCluster) over
+hundreds of generated scenarios per run, each one market, against the batch reference.
 
-Each hypothesis example is a batch of independent markets in one Flink run (a run costs
-tens of seconds), at parallelism 1 and 2. Idle flushes are disabled here (a huge delay) so
-every emission, revisions included, is deterministic and compared exactly.
+A Flink run costs tens of seconds and a scenario almost nothing, so one run carries many
+independent markets (tests/jobs/scenarios.py): 250 per run, five runs, 1,250 scenarios per
+`make test`; `CANDLEFLOW_PROPERTY_SCALE=10` runs 12,500 (docs/semantics.md, Testing).
+Intervals are per job, so each run has its own interval set: every interval alone, with
+idle flushes on (the end of input and quiet markets decide the last windows), and a random
+subset with idle flushes off, where every emission, revisions included, is deterministic and
+compared exactly. The seed is printed; CANDLEFLOW_PROPERTY_SEED replays a run.
 """
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+import random
+from collections import defaultdict
 
 import pytest
-from hypothesis import HealthCheck, Phase, assume, given, settings
 
 from candleflow import reference
 from candleflow.config import CandleSettings
+from candleflow.intervals import parse_intervals
+from jobs.candle_files import write_trades_csv
+from tests.jobs import checks, scenarios
 from tests.jobs.harness import run_job
-from tests.jobs.strategies import scenario
 
 pytestmark = pytest.mark.flink
 
-SETTINGS = CandleSettings(
-    intervals="1m,5m",
-    grace_seconds={"1m": 10, "5m": 30},
-    allowed_lateness_seconds=120,
-    idle_flush_delay_seconds=10 * 86400,
-)
+GRACE = {"1m": 10, "5m": 30, "15m": 60, "1h": 60}
+LATENESS_S = 120
+PER_RUN = 250
+SEED = scenarios.seed()
+# (name, parallelism, idle flush): each interval alone, then a subset drawn from the seed.
+RUNS = [("1m", 1, True), ("5m", 2, True), ("15m", 1, True), ("1h", 1, True), ("subset", 2, False)]
 
 
-def _window(c):
-    return (c.exchange, c.symbol, c.interval, c.window_start_us)
+def run_intervals(name: str, rng: random.Random) -> str:
+    if name != "subset":
+        return name
+    k = rng.randint(2, len(scenarios.INTERVAL_CHOICES))
+    return ",".join(rng.sample(scenarios.INTERVAL_CHOICES, k))
 
 
-def _late_key(lt):
-    t = lt.trade
-    return (t.exchange, t.symbol, t.trade_id, lt.interval, lt.window_start_us, lt.watermark_us)
-
-
-def check(trades, out, ref) -> None:
-    # Every emission, revisions included (emission order across windows may differ).
-    got = Counter((_window(c), c) for c in out.candles)
-    want = Counter((_window(c), c) for c in ref.emissions)
-    assert got == want, (
-        f"missing {list((want - got).elements())[:5]}\nextra {list((got - want).elements())[:5]}"
+def stream_settings(intervals: str, idle: bool) -> CandleSettings:
+    return CandleSettings(
+        intervals=intervals,
+        grace_seconds=GRACE,
+        allowed_lateness_seconds=LATENESS_S,
+        idle_flush_delay_seconds=60 if idle else 10 * 86_400,
+        dedup_ttl_seconds=12 * 86_400,
     )
-    # The last revision per window equals the batch aggregation of the accepted trades
-    # minus the DLQ (the reference's own invariant, checked on the job's output).
-    assert out.final() == ref.final()
-    # DLQ: exactly the trades the rule calls late, with interval, window and clock.
-    assert sorted(map(_late_key, out.late)) == sorted(map(_late_key, ref.late))
-    # Bronze: every accepted trade once, nothing else.
-    assert sorted(out.trades, key=lambda t: (t.exchange, t.symbol, t.trade_id)) == sorted(
-        ref.accepted, key=lambda t: (t.exchange, t.symbol, t.trade_id)
-    )
-    # Conservation, per market and interval: counted in a final candle xor in the DLQ.
-    counted = defaultdict(int)
-    for c in out.final().values():
-        counted[(c.exchange, c.symbol, c.interval)] += c.trade_count
-    for lt in out.late:
-        counted[(lt.trade.exchange, lt.trade.symbol, lt.interval)] += lt.trade.trade_count
-    accepted = defaultdict(int)
-    for t in ref.accepted:
-        for iv in ("1m", "5m"):
-            accepted[(t.exchange, t.symbol, iv)] += t.trade_count
-    assert counted == accepted
 
 
-@pytest.mark.parametrize("parallelism", [1, 2])
-@settings(
-    max_examples=1, deadline=None, phases=[Phase.generate], suppress_health_check=list(HealthCheck)
-)
-@given(trades=scenario(markets=10))
-def test_job_equals_reference(parallelism, trades, tmp_path_factory):
-    ref = reference.stream_reference(trades, settings=SETTINGS)
-    # Only examples that exercise the DLQ, corrections and duplicates are worth a Flink run.
-    assume(ref.late and ref.duplicates and any(c.revision > 0 for c in ref.emissions))
-    out = run_job(
-        trades,
-        SETTINGS,
-        parallelism=parallelism,
-        workdir=tmp_path_factory.mktemp(f"prop-p{parallelism}"),
+def check_stream(trades, out, ref, intervals: str, exact: bool) -> checks.Problems:
+    p: checks.Problems = defaultdict(list)
+    names = [iv.name for iv in parse_intervals(intervals)]
+    checks.compare_final(out.final(), ref.final(), p)
+    checks.compare_late(out.late, ref.late, p)
+    checks.revisions_contiguous(out.candles, p)
+    checks.conservation(out.trades, out.final(), out.late, names, p)
+    got_ids = sorted((t.exchange, t.symbol, t.trade_id) for t in out.trades)
+    want_ids = sorted((t.exchange, t.symbol, t.trade_id) for t in ref.accepted)
+    if got_ids != want_ids:
+        for k in sorted(set(got_ids) ^ set(want_ids)):
+            p[k[:2]].append(f"bronze {'extra' if k in set(got_ids) else 'missing'} trade {k[2]}")
+    if exact:  # every emission, revisions included (order across windows may differ)
+        got = defaultdict(list)
+        want = defaultdict(list)
+        for c in out.candles:
+            got[checks.window_key(c)].append(c)
+        for c in ref.emissions:
+            want[checks.window_key(c)].append(c)
+        for k in set(got) | set(want):
+            by_rev = lambda cs: sorted(cs, key=lambda c: c.revision)  # noqa: E731
+            if by_rev(got[k]) != by_rev(want[k]):
+                p[k[:2]].append(f"window {k[2:]}: emissions {got[k]} want {want[k]}")
+    return p
+
+
+@pytest.mark.parametrize(("name", "parallelism", "idle"), RUNS, ids=[r[0] for r in RUNS])
+def test_job_equals_reference_over_many_markets(name, parallelism, idle, tmp_path):
+    rng = random.Random(f"{SEED}-{name}")
+    intervals = run_intervals(name, rng)
+    settings = stream_settings(intervals, idle)
+    longest = max(iv.micros for iv in parse_intervals(intervals))
+    grace = min(settings.grace_us(iv.name) for iv in parse_intervals(intervals))
+    batch = scenarios.stream_scenarios(
+        rng,
+        PER_RUN * scenarios.scale(),
+        grace_us=grace,
+        lateness_us=settings.allowed_lateness_us,
+        longest_us=longest,
     )
-    check(trades, out, ref)
+    trades = scenarios.merged_arrival(batch)
+    print(f"seed {SEED}: run {name} ({intervals}), {len(batch)} scenarios, {len(trades)} trades")
+    ref = reference.stream_reference(trades, settings=settings)
+    # The scenarios exercise what they should, as a whole.
+    assert ref.late and ref.duplicates and any(c.revision > 0 for c in ref.emissions)
+    out = run_job(trades, settings, parallelism=parallelism, workdir=tmp_path)
+    p = check_stream(trades, out, ref, intervals, exact=not idle)
+    if p:
+        dump = tmp_path / "failing-scenarios.csv"
+        write_trades_csv([t for t in trades if (t.exchange, t.symbol) in p], dump)
+        pytest.fail(
+            checks.report(
+                p,
+                f"CANDLEFLOW_PROPERTY_SEED={SEED} run {name} (intervals {intervals}, parallelism "
+                f"{parallelism}, idle flush {idle}); their trades in arrival order: {dump}",
+            ),
+            pytrace=False,
+        )
