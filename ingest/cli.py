@@ -15,6 +15,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from candleflow import topics
+from candleflow.binance_files import BinanceFileError, usage_error
+from candleflow.binance_kind import FileKind
 from candleflow.config import StackSettings, Topics
 from candleflow.symbols import is_canonical
 from ingest import ADAPTERS, binance, metrics
@@ -143,6 +145,14 @@ def replay(
     speed: float = typer.Option(0, help="1 = real time, 10 = ten times faster, 0 = max speed"),
     metrics_port: int = typer.Option(0, help="port of /metrics and /healthz (0: none)"),
     topic: str = typer.Option(None, help="trades topic (default: trades.v1)"),
+    kind: Annotated[
+        FileKind | None,
+        typer.Option(help="what the data.binance.vision files hold; default: from the content"),
+    ] = None,
+    symbol: Annotated[
+        str | None,
+        typer.Option(help="symbol of the data.binance.vision files; default: the file name's"),
+    ] = None,
 ) -> None:
     """Replay recorded trades into Kafka, keeping their event times.
 
@@ -175,13 +185,20 @@ def replay(
         console=console,
     ) as bar:
         task = bar.add_task("replay", total=None)
-        result = run_replay(
-            list(files),
-            producer,
-            speed=speed or None,
-            stop=stop,
-            progress=lambda n: bar.advance(task, n),
-        )
+        try:
+            result = run_replay(
+                list(files),
+                producer,
+                speed=speed or None,
+                stop=stop,
+                progress=lambda n: bar.advance(task, n),
+                kind=kind.value if kind else None,
+                symbol=symbol,
+            )
+        except BinanceFileError as exc:
+            _close(producer)  # what was produced before the bad file stays delivered
+            message, hint = usage_error(exc)
+            raise typer.BadParameter(message, param_hint=hint) from None
     _close(producer)
     rate = result.trades / result.seconds if result.seconds else 0
     console.print(
