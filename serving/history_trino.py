@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -15,7 +17,10 @@ from serving import trino as trino_server
 from serving.history import CANDLE_COLUMNS, CandleQuery, NotFound, Tables, candle_from_row
 from serving.settings import ServingSettings
 
+log = logging.getLogger(__name__)
+
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_NO_NODES_STEP_S = 1.0
 _ONE_US = timedelta(microseconds=1)
 
 
@@ -72,6 +77,9 @@ def connect_args(stack: StackSettings, serving: ServingSettings) -> dict[str, An
 
 
 class TrinoHistory:
+    # Bound of the NO_NODES_AVAILABLE retries: three times the ~10 s announcement lag.
+    no_nodes_retry_s = 30.0
+
     def __init__(
         self, settings: StackSettings, tables: Tables, serving: ServingSettings | None = None
     ):
@@ -85,6 +93,33 @@ class TrinoHistory:
         )
 
     def query(self, sql: str, params: list[Any] | None = None) -> tuple[list[str], list[list]]:
+        """Run one statement; NO_NODES_AVAILABLE is retried for up to `no_nodes_retry_s`.
+
+        A coordinator that has just started (or a new worker) answers every query, but
+        schedules a catalog's splits only once its node manager has seen the catalog in the
+        nodes' announcements, which takes up to about ten seconds (see serving.trino.health).
+        That error, and only that one, is worth waiting out; the retries are logged.
+        """
+        waited = 0.0
+        while True:
+            try:
+                return self._query_once(sql, params)
+            except trino.exceptions.TrinoQueryError as exc:
+                if exc.error_name != trino_server.NO_NODES or waited >= self.no_nodes_retry_s:
+                    raise
+                log.warning(
+                    "Trino %s (catalog %s not scheduled on a node yet): retrying in %.1fs "
+                    "(%.1fs of %.0fs waited)",
+                    exc.error_name,
+                    trino_server.CATALOG,
+                    _NO_NODES_STEP_S,
+                    waited,
+                    self.no_nodes_retry_s,
+                )
+            time.sleep(_NO_NODES_STEP_S)
+            waited += _NO_NODES_STEP_S
+
+    def _query_once(self, sql: str, params: list[Any] | None) -> tuple[list[str], list[list]]:
         conn = self.connect()
         try:
             cur = conn.cursor()
