@@ -14,7 +14,14 @@ import trino.auth
 from candleflow.config import StackSettings
 from candleflow.domain import Anomaly, Candle, Explanation
 from serving import trino as trino_server
-from serving.history import CANDLE_COLUMNS, CandleQuery, NotFound, Tables, candle_from_row
+from serving.history import (
+    CANDLE_COLUMNS,
+    CandleQuery,
+    NotFound,
+    Tables,
+    candle_from_row,
+    record_from_row,
+)
 from serving.settings import ServingSettings
 
 log = logging.getLogger(__name__)
@@ -179,8 +186,9 @@ class TrinoHistory:
         return [(r[0], r[1], sorted(r[2])) for r in rows]
 
     def get_anomaly(self, anomaly_id: str) -> tuple[Anomaly | None, Explanation | None]:
-        from candleflow import records
-
+        """The current row of the id. Trino applies the tables' deletes (gold.anomalies is
+        upserted on anomaly_id, gold.explanations has one row per id), so at most one row
+        is live; more than one is a broken table, and no row of it is "the latest"."""
         out: list[Any] = []
         for name, contract in (
             (self.tables.anomalies, "anomaly"),
@@ -188,14 +196,14 @@ class TrinoHistory:
         ):
             try:
                 names, rows = self.query(
-                    f"SELECT * FROM {_table_ref(name)} WHERE anomaly_id = ?", [anomaly_id]
+                    f"SELECT * FROM {_table_ref(name)} WHERE anomaly_id = ? LIMIT 2", [anomaly_id]
                 )
             except NotFound:
                 out.append(None)
                 continue
+            if len(rows) > 1:
+                raise RuntimeError(f"{name}: several live rows for anomaly_id {anomaly_id!r}")
             out.append(
-                records.from_avro(contract, dict(zip(names, rows[-1], strict=True)))
-                if rows
-                else None
+                record_from_row(contract, dict(zip(names, rows[0], strict=True))) if rows else None
             )
         return out[0], out[1]
