@@ -9,6 +9,9 @@ Formats (see ../shared/reference/binance/binance-public-data-README.md):
 - klines: openTime,open,high,low,close,volume,closeTime,quoteVolume,count,takerBuyBase,
   takerBuyQuote,ignore (header optional)
 
+Which of trades or aggTrades a file holds is told from its content (candleflow.binance_kind),
+never from its name: renamed files and slices of a day read the same.
+
 Timestamps are milliseconds or microseconds (spot files from 2025-01-01 on are µs). The
 unit is decided per file from the first row's magnitude, never from the date, and every
 later row must agree. Prices and quantities are parsed from the text into Decimal, never
@@ -37,7 +40,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import IO, cast
 
-from candleflow import symbols
+from candleflow import binance_kind, symbols
 from candleflow.domain import InstrumentKind, Side, Trade
 
 EXCHANGE = "binance"
@@ -66,6 +69,28 @@ class BinanceFileError(ValueError):
         self.path = path
         self.line = line
         self.reason = message
+
+
+class KindUnknown(BinanceFileError):
+    """The content does not tell trades from aggTrades: the caller must say which."""
+
+    option = "kind"
+
+
+class SymbolUnknown(BinanceFileError):
+    """Neither the caller nor the file name gives the market's symbol."""
+
+    option = "symbol"
+
+
+def usage_error(exc: BinanceFileError) -> tuple[str, str]:
+    """(message, parameter hint) of a file error for a command with --kind and --symbol:
+    names the option and values that settle it, and nothing else."""
+    if isinstance(exc, KindUnknown):
+        return f"{exc}; say which with --kind trades or --kind aggTrades", "--kind"
+    if isinstance(exc, SymbolUnknown):
+        return f"{exc}; give it with --symbol, e.g. --symbol BTC-USDT", "--symbol"
+    return str(exc), "FILES"
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +201,35 @@ def data_size(path: str | Path) -> int:
         return sum(i.file_size for i in archive.infolist() if i.filename.lower().endswith(".csv"))
 
 
+# Data rows looked at to tell the kind of a file: enough to step over a few malformed ones.
+_SNIFF_ROWS = 64
+
+
+def file_kind_of(path: str | Path) -> str | None:
+    """ "trades" or "aggTrades", from the file's header and first rows (candleflow.binance_kind);
+    None for an empty file. Raises KindUnknown when the content cannot tell."""
+    path = Path(path)
+    header: list[str] | None = None
+    rows: list[list[str]] = []
+    with ExitStack() as stack:
+        for row in csv.reader(_csv_lines(path, stack)):
+            if not row or (len(row) == 1 and not row[0].strip()):
+                continue
+            if header is None and not rows and _is_header(row):
+                header = row
+                continue
+            rows.append(row)
+            if len(rows) >= _SNIFF_ROWS:
+                break
+    try:
+        kind = binance_kind.detect(header, rows)
+    except binance_kind.KindUnknown as exc:
+        raise KindUnknown(str(path), None, f"cannot tell trades from aggTrades: {exc}") from None
+    if kind == binance_kind.KLINES:
+        raise KindUnknown(str(path), None, "a kline file, not trades or aggTrades")
+    return kind
+
+
 def _is_header(row: list[str]) -> bool:
     """Column names, not a (possibly malformed) data row: no number in the first two
     fields. A data row with a broken id still has a numeric price and is reported."""
@@ -271,20 +325,23 @@ def read_trades(
 ) -> Iterator[Trade]:
     """Trades of a trades or aggTrades file, in file order, read lazily (one row at a time).
 
-    `symbol` (canonical or native), `kind` and `file_kind` ("trades"/"aggTrades") default
-    to what the file name and the column count say. `ingest_time_us` defaults to the
+    `symbol` (canonical or native) defaults to the file name's, `kind` to what the symbol
+    and the column count say, `file_kind` ("trades"/"aggTrades") to what the content says
+    (file_kind_of; never the name: a renamed file reads the same). `ingest_time_us` is the
     trade's own time (a file has no arrival time). With `errors` given, malformed rows
     are appended there and skipped instead of raising. `progress`, if given, is called now
     and then with the CSV bytes read so far (out of `data_size(path)`).
     """
     path = Path(path)
+    if file_kind is not None and file_kind not in binance_kind.FILE_KINDS:
+        raise ValueError(f"file_kind {file_kind!r}: expected one of {binance_kind.FILE_KINDS}")
+    file_kind = file_kind or file_kind_of(path)
+    if file_kind is None:
+        return  # an empty file: no rows, no trades
     name = parse_file_name(path)
-    file_kind = file_kind or (name.kind if name else None)
-    if file_kind not in ("trades", "aggTrades"):
-        raise BinanceFileError(str(path), None, "not a trades/aggTrades file name; pass file_kind")
     native_hint = symbol or (name.native_symbol if name else None)
     if native_hint is None:
-        raise BinanceFileError(str(path), None, "no symbol in the file name; pass symbol")
+        raise SymbolUnknown(str(path), None, "no symbol given and none in the file name")
     is_agg = file_kind == "aggTrades"
     expected = (7, 8) if is_agg else (6, 7)
     unit = _TimeUnit()

@@ -230,11 +230,25 @@ def print_report(report: Report, console: Console) -> None:
     )
 
 
-def _interval_of(paths: Iterable[Path]) -> str:
-    found = {n.interval for p in paths if (n := parse_file_name(p)) and n.interval}
+def kline_interval(kline: Kline) -> str:
+    """The interval of a kline from its own times (close = open + interval - 1 ms or 1 µs),
+    named as our intervals are (1m, 1h, 1d): a renamed file says it as well as its name."""
+    span_us = ((kline.close_time_us - kline.open_time_us) // 1000 + 1) * 1000
+    for unit, micros in (("d", 86_400_000_000), ("h", 3_600_000_000), ("m", 60_000_000)):
+        if span_us % micros == 0:
+            return f"{span_us // micros}{unit}"
+    return f"{span_us // 1_000_000}s"
+
+
+def _interval_of(kline_files: Sequence[Sequence[Kline]]) -> str:
+    found = {kline_interval(ks[0]) for ks in kline_files if ks}
     if len(found) > 1:
-        raise typer.BadParameter(f"kline files of several intervals: {sorted(found)}")
-    return found.pop() if found else "1m"
+        raise typer.BadParameter(
+            f"kline files of several intervals: {sorted(found)}", param_hint="--klines"
+        )
+    if not found:
+        raise typer.BadParameter("no klines in the given files", param_hint="--klines")
+    return found.pop()
 
 
 def _symbol_of(paths: Iterable[Path]) -> str | None:
@@ -264,7 +278,7 @@ def reconcile_command(
         typer.Option(help="canonical symbol of our candles (default: from the kline file name)"),
     ] = None,
     interval: Annotated[
-        str | None, typer.Option(help="interval (default: from the kline file name)")
+        str | None, typer.Option(help="interval (default: the klines' own, from their times)")
     ] = None,
     tolerance_units: Annotated[
         int, typer.Option(help="accept this many units of the kline value's last decimal")
@@ -275,7 +289,8 @@ def reconcile_command(
     paths = [*klines, *(more_klines or [])]
     if (candles is None) == (not iceberg):
         raise typer.BadParameter("give exactly one of --candles CSV or --iceberg")
-    interval = interval or _interval_of(paths)
+    kline_files = [sorted(read_klines(p), key=lambda k: k.open_time_us) for p in paths]
+    interval = interval or _interval_of(kline_files)
     if iceberg:
         # Kline names are native (BTCUSDT); USD-M futures share them with spot, so the
         # canonical symbol guessed from them may need --symbol (BTC-USDT-PERP).
@@ -289,7 +304,6 @@ def reconcile_command(
             ours = read_candles_csv(candles, interval, exchange, symbol)
         except ValueError as exc:
             raise typer.BadParameter(str(exc)) from None
-    kline_files = [sorted(read_klines(p), key=lambda k: k.open_time_us) for p in paths]
     report = compare(kline_files, ours, tolerance_units)
     print_report(report, Console(width=120))
     if not report.ok:

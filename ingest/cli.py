@@ -15,6 +15,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from candleflow import topics
+from candleflow.binance_files import BinanceFileError, usage_error
+from candleflow.binance_kind import FileKind
 from candleflow.config import StackSettings, Topics
 from candleflow.symbols import is_canonical
 from ingest import ADAPTERS, binance, metrics
@@ -150,6 +152,14 @@ def replay(
         help="continue a replay that was stopped or killed: skip each market's trades up to "
         "and including the last one already in the topic (same files, same order)",
     ),
+    kind: Annotated[
+        FileKind | None,
+        typer.Option(help="what the data.binance.vision files hold; default: from the content"),
+    ] = None,
+    symbol: Annotated[
+        str | None,
+        typer.Option(help="symbol of the data.binance.vision files; default: the file name's"),
+    ] = None,
 ) -> None:
     """Replay recorded trades into Kafka, keeping their event times.
 
@@ -197,11 +207,17 @@ def replay(
                 stop=stop,
                 progress=lambda n: bar.advance(task, n),
                 resume_after=resume_after,
+                kind=kind.value if kind else None,
+                symbol=symbol,
             )
         except ResumeError as exc:
             _close(producer)
             console.print(f"[red]cannot resume:[/] {exc}")
             sys.exit(1)
+        except BinanceFileError as exc:
+            _close(producer)  # what was produced before the bad file stays delivered
+            message, hint = usage_error(exc)
+            raise typer.BadParameter(message, param_hint=hint) from None
     _close(producer)
     rate = result.trades / result.seconds if result.seconds else 0
     console.print(

@@ -63,9 +63,11 @@ def _capture_batches(path: Path) -> Iterator[list[Trade] | Reject]:
             yield list(result)
 
 
-def _file_batches(path: Path) -> Iterator[list[Trade] | Reject]:
+def _file_batches(
+    path: Path, kind: str | None = None, symbol: str | None = None
+) -> Iterator[list[Trade] | Reject]:
     batch: list[Trade] = []
-    for trade in read_trades(path):
+    for trade in read_trades(path, file_kind=kind, symbol=symbol):
         batch.append(trade)
         if len(batch) >= BATCH:
             yield batch
@@ -74,12 +76,16 @@ def _file_batches(path: Path) -> Iterator[list[Trade] | Reject]:
         yield batch
 
 
-def batches(path: str | Path) -> Iterator[list[Trade] | Reject]:
-    """The trades of a file, in recorded order, in small lists (and rejects of captures)."""
+def batches(
+    path: str | Path, kind: str | None = None, symbol: str | None = None
+) -> Iterator[list[Trade] | Reject]:
+    """The trades of a file, in recorded order, in small lists (and rejects of captures).
+    `kind` and `symbol` apply to data.binance.vision files (default: from the content and
+    the file name, see candleflow.binance_files.read_trades)."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(path)
-    return _capture_batches(path) if is_capture(path) else _file_batches(path)
+    return _capture_batches(path) if is_capture(path) else _file_batches(path, kind, symbol)
 
 
 class Pacer:
@@ -110,10 +116,13 @@ def replay(
     stop: threading.Event | None = None,
     progress: Callable[[int], None] | None = None,
     resume_after: dict[Market, Trade] | None = None,
+    kind: str | None = None,
+    symbol: str | None = None,
 ) -> ReplayResult:
-    """Produce every trade of `paths` into `sink`; returns what was done. With
-    `resume_after` (ingest.resume.last_trades of the topic), each market's trades up to and
-    including that trade are skipped: a killed replay, restarted, continues where it was."""
+    """Produce every trade of `paths` into `sink`; returns what was done. `kind` and `symbol`
+    apply to every data.binance.vision file (see `batches`). With `resume_after`
+    (ingest.resume.last_trades of the topic), each market's trades up to and including that
+    trade are skipped: a killed replay, restarted, continues where it was."""
     stop = stop or threading.Event()
     skipper = Skipper(resume_after or {})
     pacer = Pacer(speed, stop)
@@ -122,7 +131,7 @@ def replay(
     started = time.monotonic()
     for path in paths:
         exchange = Path(path).name
-        for item in batches(path):
+        for item in batches(path, kind, symbol):
             if stop.is_set():
                 result.stopped = True
                 break

@@ -41,6 +41,7 @@ from rich.progress import (
 
 from candleflow import binance_files
 from candleflow import catalog as shared_catalog
+from candleflow.binance_kind import FileKind
 from candleflow.config import CandleSettings, StackSettings
 from candleflow.domain import KLINE_FIELDS, Candle, Trade
 from candleflow.intervals import parse_intervals
@@ -137,13 +138,17 @@ def read_files(
     exchange: str,
     symbol: str | None,
     progress: Callable[[int], None] | None = None,
+    kind: str | None = None,
 ) -> Iterator[Trade]:
     """The trades of all files, one after the other, read lazily. `progress`, if given, is
-    called now and then with the CSV bytes read so far over all files."""
+    called now and then with the CSV bytes read so far over all files. `kind` ("trades" or
+    "aggTrades"): of every file; None: each file's own, from its content."""
     done = 0
     for f in files:
         on_bytes = None if progress is None else (lambda n, base=done: progress(base + n))
-        yield from binance_files.read_trades(f, symbol=symbol, exchange=exchange, progress=on_bytes)
+        yield from binance_files.read_trades(
+            f, symbol=symbol, exchange=exchange, progress=on_bytes, file_kind=kind
+        )
         done += binance_files.data_size(f) if progress is not None else 0
 
 
@@ -191,6 +196,7 @@ def prepare_trades(
     *,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     view: PrepareView | None = None,
+    kind: str | None = None,
 ) -> SortReport:
     """The job's input: the trades of all files in exchange order (event time, trade id;
     any row order within and across the files, ties in file order) as the FileSource's CSV
@@ -204,10 +210,10 @@ def prepare_trades(
         nonlocal passes
         passes += 1
         if view is None:
-            return read_files(files, exchange, symbol)
+            return read_files(files, exchange, symbol, kind=kind)
         what = "reading" if passes == 1 else "sorting: reading into sorted runs"
         tasks.append(view.start(what, total))
-        return read_files(files, exchange, symbol, lambda n: view.update(tasks[-1], n))
+        return read_files(files, exchange, symbol, lambda n: view.update(tasks[-1], n), kind)
 
     tasks: list[TaskID] = []
 
@@ -336,6 +342,13 @@ def register(app: typer.Typer) -> None:
                 help="canonical (BTC-USDT) or native (BTCUSDT); default: from the file name"
             ),
         ] = None,
+        kind: Annotated[
+            FileKind | None,
+            typer.Option(
+                "--kind",
+                help="what the files hold; default: told from each file's content",
+            ),
+        ] = None,
         intervals: Annotated[str, typer.Option(help="e.g. 1m,1h")] = "1m,5m,15m,1h",
         parallelism: Annotated[int, typer.Option(min=1, help="Flink parallelism")] = 1,
         iceberg: Annotated[
@@ -391,10 +404,12 @@ def register(app: typer.Typer) -> None:
                         src,
                         chunk_rows=chunk_rows,
                         view=view,
+                        kind=kind.value if kind else None,
                     )
             except binance_files.BinanceFileError as exc:
                 # A bad file is the user's input: say what and where, no traceback.
-                raise typer.BadParameter(str(exc), param_hint="FILES / --symbol") from None
+                message, hint = binance_files.usage_error(exc)
+                raise typer.BadParameter(message, param_hint=hint) from None
             if not report.trades:
                 raise typer.BadParameter("no trades in the given files")
             how = (

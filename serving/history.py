@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -98,6 +99,24 @@ def candle_from_row(row: dict[str, Any]) -> Candle:
         revision=int(row["revision"]),
         is_empty=bool(row["is_empty"]),
     )
+
+
+def record_from_row(contract: str, row: dict[str, Any]) -> Any:
+    """An anomaly or explanation from a query row (same field names as the Avro contract).
+    Both engines hand TIMESTAMP(6) back naive: the tables hold UTC wall time. DuckDB hands
+    a MAP back as a key/value list or a dict-like."""
+    from candleflow import records
+
+    row = dict(row)
+    for k, v in row.items():
+        if isinstance(v, datetime) and v.tzinfo is None:
+            row[k] = v.replace(tzinfo=UTC)
+    details = row.get("details")
+    if isinstance(details, list):
+        row["details"] = {kv["key"]: kv["value"] for kv in details}
+    elif details is not None and not isinstance(details, dict):
+        row["details"] = dict(details)
+    return records.from_avro(contract, row)
 
 
 def load_catalog(settings: StackSettings) -> Any:

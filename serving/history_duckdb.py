@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime
 from typing import Any
 
 import duckdb
@@ -12,7 +11,14 @@ from pyiceberg.exceptions import NoSuchTableError
 from candleflow import iceberg_files
 from candleflow.config import StackSettings
 from candleflow.domain import Anomaly, Candle, Explanation
-from serving.history import CandleQuery, NotFound, Tables, candle_from_row, load_catalog
+from serving.history import (
+    CandleQuery,
+    NotFound,
+    Tables,
+    candle_from_row,
+    load_catalog,
+    record_from_row,
+)
 
 _SELECT = """
 SELECT exchange, symbol, "interval", epoch_us(window_start) AS window_start,
@@ -28,6 +34,24 @@ QUALIFY row_number() OVER (PARTITION BY exchange, symbol, "interval", window_sta
                            ORDER BY f.seq DESC, revision DESC) = 1
 ORDER BY window_start, exchange
 LIMIT $limit
+"""
+
+
+# The current row of one id in a table upserted on it (gold.anomalies: ACTIVE, then maybe
+# RETRACTED, then maybe ACTIVE again; gold.explanations has one row per id). The data files
+# keep every row ever written; the current one is in the file committed last (highest data
+# sequence number: the upsert's equality delete removes the rows of every earlier commit),
+# and within one commit the last written (Flink's upsert writer position-deletes a row of
+# the same key written earlier in the same checkpoint, in the same file). No column of the
+# row orders the states: a retraction carries the revision of the window it re-evaluated,
+# which may equal the ACTIVE record's.
+_CURRENT_BY_ID = """
+SELECT d.* EXCLUDE (filename, file_row_number)
+FROM read_parquet($files, union_by_name = true, filename = true, file_row_number = true) AS d
+JOIN (SELECT unnest($files) AS file, unnest($seqs) AS seq) AS f ON d.filename = f.file
+WHERE d.anomaly_id = $id
+ORDER BY f.seq DESC, d.file_row_number DESC
+LIMIT 1
 """
 
 
@@ -115,8 +139,6 @@ class DuckDBHistory:
         return [(r["exchange"], r["symbol"], list(r["i"])) for r in rows]
 
     def get_anomaly(self, anomaly_id: str) -> tuple[Anomaly | None, Explanation | None]:
-        from candleflow import records
-
         out: list[Any] = []
         for name, contract in (
             (self.tables.anomalies, "anomaly"),
@@ -128,27 +150,18 @@ class DuckDBHistory:
                 out.append(None)
                 continue
             snap = table.current_snapshot()
-            files = self.data_files(table, snap) if snap is not None else []
+            with_seqs = iceberg_files.data_files(table, snap) if snap is not None else []
             rows = (
                 self._query(
-                    "SELECT * FROM read_parquet($files, union_by_name = true) "
-                    "WHERE anomaly_id = $id",
-                    {"files": files, "id": anomaly_id},
+                    _CURRENT_BY_ID,
+                    {
+                        "files": [path for path, _ in with_seqs],
+                        "seqs": [seq for _, seq in with_seqs],
+                        "id": anomaly_id,
+                    },
                 )
-                if files
+                if with_seqs
                 else []
             )
-            out.append(_row_to_record(contract, rows[-1], records) if rows else None)
+            out.append(record_from_row(contract, rows[0]) if rows else None)
         return out[0], out[1]
-
-
-def _row_to_record(contract: str, row: dict[str, Any], records: Any) -> Any:
-    """Iceberg row -> domain object via the Avro mapping (same field names)."""
-    for k, v in row.items():  # DuckDB hands TIMESTAMP back naive; Iceberg stores UTC
-        if isinstance(v, datetime) and v.tzinfo is None:
-            row[k] = v.replace(tzinfo=UTC)
-    if isinstance(row.get("details"), list):  # DuckDB map as key/value list
-        row["details"] = {kv["key"]: kv["value"] for kv in row["details"]}
-    if isinstance(row.get("details"), dict) is False and row.get("details") is not None:
-        row["details"] = dict(row["details"])
-    return records.from_avro(contract, row)

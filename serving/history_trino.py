@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -12,10 +14,20 @@ import trino.auth
 from candleflow.config import StackSettings
 from candleflow.domain import Anomaly, Candle, Explanation
 from serving import trino as trino_server
-from serving.history import CANDLE_COLUMNS, CandleQuery, NotFound, Tables, candle_from_row
+from serving.history import (
+    CANDLE_COLUMNS,
+    CandleQuery,
+    NotFound,
+    Tables,
+    candle_from_row,
+    record_from_row,
+)
 from serving.settings import ServingSettings
 
+log = logging.getLogger(__name__)
+
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_NO_NODES_STEP_S = 1.0
 _ONE_US = timedelta(microseconds=1)
 
 
@@ -72,6 +84,9 @@ def connect_args(stack: StackSettings, serving: ServingSettings) -> dict[str, An
 
 
 class TrinoHistory:
+    # Bound of the NO_NODES_AVAILABLE retries: three times the ~10 s announcement lag.
+    no_nodes_retry_s = 30.0
+
     def __init__(
         self, settings: StackSettings, tables: Tables, serving: ServingSettings | None = None
     ):
@@ -85,6 +100,33 @@ class TrinoHistory:
         )
 
     def query(self, sql: str, params: list[Any] | None = None) -> tuple[list[str], list[list]]:
+        """Run one statement; NO_NODES_AVAILABLE is retried for up to `no_nodes_retry_s`.
+
+        A coordinator that has just started (or a new worker) answers every query, but
+        schedules a catalog's splits only once its node manager has seen the catalog in the
+        nodes' announcements, which takes up to about ten seconds (see serving.trino.health).
+        That error, and only that one, is worth waiting out; the retries are logged.
+        """
+        waited = 0.0
+        while True:
+            try:
+                return self._query_once(sql, params)
+            except trino.exceptions.TrinoQueryError as exc:
+                if exc.error_name != trino_server.NO_NODES or waited >= self.no_nodes_retry_s:
+                    raise
+                log.warning(
+                    "Trino %s (catalog %s not scheduled on a node yet): retrying in %.1fs "
+                    "(%.1fs of %.0fs waited)",
+                    exc.error_name,
+                    trino_server.CATALOG,
+                    _NO_NODES_STEP_S,
+                    waited,
+                    self.no_nodes_retry_s,
+                )
+            time.sleep(_NO_NODES_STEP_S)
+            waited += _NO_NODES_STEP_S
+
+    def _query_once(self, sql: str, params: list[Any] | None) -> tuple[list[str], list[list]]:
         conn = self.connect()
         try:
             cur = conn.cursor()
@@ -144,8 +186,9 @@ class TrinoHistory:
         return [(r[0], r[1], sorted(r[2])) for r in rows]
 
     def get_anomaly(self, anomaly_id: str) -> tuple[Anomaly | None, Explanation | None]:
-        from candleflow import records
-
+        """The current row of the id. Trino applies the tables' deletes (gold.anomalies is
+        upserted on anomaly_id, gold.explanations has one row per id), so at most one row
+        is live; more than one is a broken table, and no row of it is "the latest"."""
         out: list[Any] = []
         for name, contract in (
             (self.tables.anomalies, "anomaly"),
@@ -153,14 +196,14 @@ class TrinoHistory:
         ):
             try:
                 names, rows = self.query(
-                    f"SELECT * FROM {_table_ref(name)} WHERE anomaly_id = ?", [anomaly_id]
+                    f"SELECT * FROM {_table_ref(name)} WHERE anomaly_id = ? LIMIT 2", [anomaly_id]
                 )
             except NotFound:
                 out.append(None)
                 continue
+            if len(rows) > 1:
+                raise RuntimeError(f"{name}: several live rows for anomaly_id {anomaly_id!r}")
             out.append(
-                records.from_avro(contract, dict(zip(names, rows[-1], strict=True)))
-                if rows
-                else None
+                record_from_row(contract, dict(zip(names, rows[0], strict=True))) if rows else None
             )
         return out[0], out[1]

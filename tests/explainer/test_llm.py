@@ -13,8 +13,9 @@ from candleflow.domain import Anomaly
 from serving.explainer.budget import Budget
 from serving.explainer.context import AnomalyContext
 from serving.explainer.explainer import Explainer
-from serving.explainer.llm import SYSTEM_PROMPT, ClaudeExplainer
+from serving.explainer.llm import ClaudeExplainer
 from serving.explainer.metrics import ExplainerMetrics
+from serving.explainer.prompt import system_prompt
 from serving.explainer.settings import ExplainerSettings
 from tests.anomalies.series import noisy_series
 
@@ -77,7 +78,7 @@ def test_request_has_model_cached_system_prompt_bounded_tokens_and_context(
     assert body["model"] == "claude-haiku-4-5"
     assert body["max_tokens"] == settings.max_tokens == 512
     assert body["system"] == [
-        {"type": "text", "text": SYSTEM_PROMPT, "cache_control": {"type": "ephemeral"}}
+        {"type": "text", "text": system_prompt(), "cache_control": {"type": "ephemeral"}}
     ]
     assert body["tool_choice"] == {"type": "tool", "name": "record_explanation"}
     user = body["messages"][0]["content"]

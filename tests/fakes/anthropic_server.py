@@ -2,7 +2,9 @@
 
 It speaks the real wire format, so the official `anthropic` SDK can be pointed at it with
 `base_url`: message responses with content blocks (`tool_use` or `text`) and `usage`
-including `cache_creation_input_tokens` / `cache_read_input_tokens`, and the real error
+including `cache_creation_input_tokens` / `cache_read_input_tokens` (a prefix marked
+`cache_control` is cached only from the model's documented minimum length, estimated
+conservatively: see MIN_CACHEABLE_TOKENS and estimate_tokens), and the real error
 bodies for 429 (`rate_limit_error`) and 529 (`overloaded_error`) with a `retry-after`
 header. Every request is recorded (headers and JSON body) for the test to inspect.
 
@@ -111,23 +113,28 @@ class FakeAnthropic:
         # Older SDKs send x-api-key, newer ones an Authorization bearer: accept either.
         if "x-api-key" not in request.headers and "Authorization" not in request.headers:
             return _error(401, "authentication_error", "invalid x-api-key")
-        system_text = json.dumps(body.get("system"), sort_keys=True)
-        cached = _has_cache_control(body.get("system"))
-        in_tokens = _tokens(json.dumps(body.get("messages")))
-        sys_tokens = _tokens(system_text)
+        # The prompt is tools, then system, then messages; a cache_control breakpoint on a
+        # system block caches the tools and the system blocks up to and including it.
+        prefix = json.dumps(
+            [body.get("tools"), _up_to_breakpoint(body.get("system"))], sort_keys=True
+        )
+        prefix_tokens = estimate_tokens(prefix)
         usage = {
-            "input_tokens": in_tokens,
+            "input_tokens": estimate_tokens(json.dumps(body.get("messages"))),
             "output_tokens": 60,
             "cache_creation_input_tokens": 0,
             "cache_read_input_tokens": 0,
         }
-        if cached and system_text in self._cached_systems:
-            usage["cache_read_input_tokens"] = sys_tokens
-        elif cached:
-            self._cached_systems.add(system_text)
-            usage["cache_creation_input_tokens"] = sys_tokens
+        key = f"{body.get('model')}\n{prefix}"  # a cache entry belongs to one model
+        if not _has_cache_control(body.get("system")) or prefix_tokens < min_cacheable_tokens(
+            str(body.get("model"))
+        ):
+            usage["input_tokens"] += prefix_tokens  # not cached: no error, full price
+        elif key in self._cached_systems:
+            usage["cache_read_input_tokens"] = prefix_tokens
         else:
-            usage["input_tokens"] += sys_tokens
+            self._cached_systems.add(key)
+            usage["cache_creation_input_tokens"] = prefix_tokens
         answer: dict[str, Any] = {
             "summary": "Volume jumped far above its recent average in one minute.",
             "key_factors": ["volume several times the 60-candle average"],
@@ -179,5 +186,51 @@ def _has_cache_control(system: Any) -> bool:
     )
 
 
-def _tokens(text: str) -> int:
-    return max(1, len(text) // 4)  # the usual ~4 characters per token
+def _up_to_breakpoint(system: Any) -> Any:
+    if not isinstance(system, list):
+        return system
+    last = max(
+        (i for i, b in enumerate(system) if isinstance(b, dict) and b.get("cache_control")),
+        default=len(system) - 1,
+    )
+    return system[: last + 1]
+
+
+# Minimum cacheable prompt length per model, as the prompt caching documentation lists it
+# (https://platform.claude.com/docs/en/build-with-claude/prompt-caching, "Cache
+# limitations"): a shorter prefix is processed without caching, and no error says so.
+# Sonnet 4.6 is listed at 1,024 in one version of the page and 2,048 in another: the
+# larger is kept. Unknown models get the largest minimum.
+MIN_CACHEABLE_TOKENS = {
+    "claude-opus-4-6": 4096,
+    "claude-opus-4-5": 4096,
+    "claude-haiku-4-5": 4096,
+    "claude-sonnet-4-6": 2048,
+    "claude-3-5-haiku": 2048,
+    "claude-3-haiku": 2048,
+    "claude-sonnet-4-5": 1024,
+    "claude-opus-4-1": 1024,
+    "claude-opus-4": 1024,
+    "claude-sonnet-4": 1024,
+    "claude-3-7-sonnet": 1024,
+}
+
+
+def min_cacheable_tokens(model: str) -> int:
+    """The documented minimum for `model` (an alias or a dated id, e.g. -20251001)."""
+    for name in sorted(MIN_CACHEABLE_TOKENS, key=len, reverse=True):
+        if model == name or model.startswith(name + "-"):
+            return MIN_CACHEABLE_TOKENS[name]
+    return max(MIN_CACHEABLE_TOKENS.values())
+
+
+# Claude's tokenizer is not available offline (the exact count needs the count_tokens
+# endpoint), so tokens are estimated from characters. The documentation's rule of thumb is
+# about 3.5 characters per token for English; 4.5 is used, which undercounts: a prefix
+# the fake caches is at least that long for the real API too. JSON and numbers take more
+# tokens per character than prose, which only widens the margin.
+CHARS_PER_TOKEN = 4.5
+
+
+def estimate_tokens(text: str) -> int:
+    return max(1, int(len(text) / CHARS_PER_TOKEN))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import shutil
 from decimal import Decimal
 
 import pytest
@@ -11,7 +12,7 @@ from typer.testing import CliRunner
 from candleflow import binance_files, reference
 from candleflow.cli import app
 from candleflow.domain import CANDLE_DECIMAL_FIELDS
-from candleflow.sample_data import COINM_DAY
+from candleflow.sample_data import BINANCE_FILES, COINM_DAY
 from jobs.backfill_cli import CSV_COLUMNS, plain
 
 pytestmark = pytest.mark.flink
@@ -70,3 +71,44 @@ def test_backfill_bad_file_is_a_clean_usage_error(tmp_path):
     assert result.exit_code == 2
     assert "cannot split symbol 'ETHQQQ'" in result.output
     assert "Traceback" not in result.output and not (tmp_path / "o.csv").exists()
+
+
+SPOT_MINUTE = BINANCE_FILES / "BTCUSDT-trades-2025-01-01-0000.csv"
+SPOT_MINUTE_KLINE = BINANCE_FILES / "BTCUSDT-1m-2025-01-01-0000.csv"
+
+
+@pytest.mark.skipif(not SPOT_MINUTE.exists(), reason="shared data not present")
+def test_renamed_trades_minute_equals_the_official_kline(tmp_path):
+    """The real spot minute (µs, no header), renamed: its kind is read from the content, and
+    the backfilled candle equals Binance's own kline on every field (`candleflow reconcile`)."""
+    renamed = tmp_path / "minute.csv"
+    shutil.copy(SPOT_MINUTE, renamed)
+    out = tmp_path / "candles.csv"
+    result = CliRunner().invoke(
+        app,
+        ["backfill", str(renamed), "--symbol", "BTC-USDT", "--intervals", "1m", "-o", str(out)],
+    )
+    assert result.exit_code == 0, result.output
+    result = CliRunner().invoke(
+        app, ["reconcile", "--klines", str(SPOT_MINUTE_KLINE), "--candles", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "OK: 1 windows compared, 0 field mismatches" in result.output
+
+
+def test_backfill_asks_for_kind_by_its_option(tmp_path):
+    """Content that is neither trades nor aggTrades: the message names --kind and its values,
+    and nothing the command does not have."""
+    odd = tmp_path / "odd.csv"
+    odd.write_text("1,2,3,4,5,6,7\n")
+    result = CliRunner().invoke(
+        app, ["backfill", str(odd), "--symbol", "BTC-USDT", "-o", str(tmp_path / "o.csv")]
+    )
+    assert result.exit_code == 2
+    text = " ".join(result.output.split())
+    assert "--kind trades or --kind aggTrades" in text and "file_kind" not in text
+    result = CliRunner().invoke(
+        app,
+        ["backfill", str(odd), "--symbol", "BTC-USDT", "--kind", "trades", "-o", "o.csv"],
+    )
+    assert result.exit_code == 2 and "odd.csv:1" in " ".join(result.output.split())
