@@ -1,4 +1,5 @@
-"""Property tests: the real candles job (Java PTF on a MiniCluster) against the reference.
+"""Property tests: the real candles job (Java PTF on a MiniCluster) and the real bronze job
+against the reference.
 
 Each hypothesis example is a batch of independent markets in one Flink run (a run costs
 tens of seconds), at parallelism 1 and 2. Idle flushes are disabled here (a huge delay) so
@@ -14,7 +15,7 @@ from hypothesis import HealthCheck, Phase, assume, given, settings
 
 from candleflow import reference
 from candleflow.config import CandleSettings
-from tests.jobs.harness import run_job
+from tests.jobs.harness import run_bronze, run_job
 from tests.jobs.strategies import scenario
 
 pytestmark = pytest.mark.flink
@@ -36,7 +37,7 @@ def _late_key(lt):
     return (t.exchange, t.symbol, t.trade_id, lt.interval, lt.window_start_us, lt.watermark_us)
 
 
-def check(trades, out, ref) -> None:
+def check(trades, out, landed, ref) -> None:
     # Every emission, revisions included (emission order across windows may differ).
     got = Counter((_window(c), c) for c in out.candles)
     want = Counter((_window(c), c) for c in ref.emissions)
@@ -48,8 +49,8 @@ def check(trades, out, ref) -> None:
     assert out.final() == ref.final()
     # DLQ: exactly the trades the rule calls late, with interval, window and clock.
     assert sorted(map(_late_key, out.late)) == sorted(map(_late_key, ref.late))
-    # Bronze: every accepted trade once, nothing else.
-    assert sorted(out.trades, key=lambda t: (t.exchange, t.symbol, t.trade_id)) == sorted(
+    # Bronze (the bronze job): every accepted trade once, nothing else, the first copy.
+    assert sorted(landed, key=lambda t: (t.exchange, t.symbol, t.trade_id)) == sorted(
         ref.accepted, key=lambda t: (t.exchange, t.symbol, t.trade_id)
     )
     # Conservation, per market and interval: counted in a final candle xor in the DLQ.
@@ -80,4 +81,10 @@ def test_job_equals_reference(parallelism, trades, tmp_path_factory):
         parallelism=parallelism,
         workdir=tmp_path_factory.mktemp(f"prop-p{parallelism}"),
     )
-    check(trades, out, ref)
+    landed = run_bronze(
+        trades,
+        dedup_ttl_s=SETTINGS.dedup_ttl_seconds,
+        parallelism=parallelism,
+        workdir=tmp_path_factory.mktemp(f"prop-bronze-p{parallelism}"),
+    )
+    check(trades, out, landed, ref)
