@@ -1,7 +1,8 @@
 """`make demo`: the whole pipeline on replayed real trades, with the commands a user would run.
 
-stack up -> candles + anomalies jobs on the local Flink -> gRPC server + explainer ->
-replay of a recorded Binance day into Kafka -> live candles in the terminal -> summary
+stack up -> candles, bronze and anomalies jobs on the local Flink -> gRPC server +
+explainer -> replay of a recorded Binance day into Kafka -> live candles in the terminal ->
+summary (every candle equals the batch reference; bronze.trades holds every trade once)
 -> everything stopped. Each step is a real `candleflow` command in a subprocess, so the
 demo also shows how to run the pieces by hand.
 """
@@ -150,6 +151,47 @@ def verify_candles(settings: StackSettings, path: Path, intervals: str) -> list[
     return problems
 
 
+def verify_bronze(
+    settings: StackSettings, path: Path, stop: threading.Event, timeout: float
+) -> list[str]:
+    """Wait until Iceberg bronze.trades (the bronze job's table) holds the file's trades;
+    then every trade must be there exactly once, equal field by field."""
+    from collections import Counter
+
+    from candleflow import catalog
+    from candleflow.binance_files import read_trades
+
+    want = {(t.exchange, t.symbol, t.trade_id): t for t in read_trades(path)}
+    deadline = time.monotonic() + timeout
+    rows: list[dict] = []
+    while not stop.is_set() and time.monotonic() < deadline:
+        table = catalog.catalog(settings).load_table("bronze.trades")
+        rows = table.scan().to_arrow().to_pylist()
+        if len(rows) >= len(want):
+            break
+        stop.wait(2)
+    counts = Counter((r["exchange"], r["symbol"], r["trade_id"]) for r in rows)
+    problems = [f"{k} landed {n} times" for k, n in counts.items() if n > 1]
+    problems += [f"{k} missing" for k in want.keys() - counts.keys()]
+    problems += [f"{k} is not in the file" for k in counts.keys() - want.keys()]
+    for r in rows:
+        t = want.get((r["exchange"], r["symbol"], r["trade_id"]))
+        if t is not None and (
+            r["price"] != t.price
+            or r["quantity"] != t.quantity
+            or r["side"] != t.side.value
+            or _us(r["event_time"]) != t.event_time_us
+        ):
+            problems.append(f"{r['trade_id']}: {r} != {t}")
+    return problems
+
+
+def _us(ts) -> int:  # a naive UTC datetime from PyIceberg -> epoch µs
+    import datetime as dt
+
+    return int(ts.replace(tzinfo=dt.UTC).timestamp()) * 1_000_000 + ts.microsecond
+
+
 def wait_for_candles(
     settings: StackSettings, expected: int, stop: threading.Event, timeout: float
 ) -> int:
@@ -239,6 +281,7 @@ def main(argv: list[str] | None = None) -> int:
         demo.cli("stack", "up")
         console.rule("[bold]2. Flink jobs")
         demo.cli("jobs", "run", "candles", "--intervals", args.intervals)
+        demo.cli("jobs", "run", "bronze")
         demo.cli("jobs", "run", "anomalies")
         console.rule("[bold]3. services")
         demo.spawn("serve", "serve", "--local")
@@ -254,6 +297,8 @@ def main(argv: list[str] | None = None) -> int:
         got = wait_for_candles(settings, expected, demo.stop, timeout=300)
         pipeline_seconds = time.monotonic() - replay_started
         mismatches = verify_candles(settings, args.file, args.intervals)
+        console.print("waiting for bronze.trades to hold every trade ...")
+        bronze_problems = verify_bronze(settings, args.file, demo.stop, timeout=180)
         if watcher is not None and watcher.poll() is None:
             watcher.send_signal(signal.SIGINT)
             watcher.wait(timeout=10)
@@ -261,13 +306,19 @@ def main(argv: list[str] | None = None) -> int:
         demo.cli("explainer", "show", "--limit", "10", "--wait", "90", check=False)
         console.rule("[bold]summary")
         _summary(settings, got, expected, pipeline_seconds, time.monotonic() - started)
+        for line in bronze_problems[:20]:
+            console.print(f"[red]bronze[/] {line}")
+        if bronze_problems:
+            console.print(f"[red]bronze.trades: {len(bronze_problems)} problems[/]")
+        else:
+            console.print("[green]bronze.trades holds every trade of the file exactly once[/]")
         for line in mismatches[:20]:
             console.print(f"[red]mismatch[/] {line}")
         if mismatches:
             console.print(f"[red]{len(mismatches)} candles differ from the batch reference[/]")
         else:
             console.print("[green]every candle equals the batch reference on every field[/]")
-        return 0 if got >= expected and not mismatches else 1
+        return 0 if got >= expected and not mismatches and not bronze_problems else 1
     except KeyboardInterrupt:
         console.print("[yellow]interrupted: stopping everything[/]")
         return 130

@@ -1,9 +1,10 @@
-"""Iceberg tables of the candles job: bronze.trades (append) and silver.candles (v2 upsert).
+"""Iceberg tables of the bronze job, bronze.trades (append), and of the candles job,
+silver.candles (v2 upsert).
 
-bronze.trades has no identifier fields on purpose: the job writes each trade id once (the
-PTF deduplicates), and with identifier fields Iceberg's Flink sink switches to its equality
-delta writer (a key map and delete files per checkpoint), which cost a fifth of the job's
-CPU in the profile (docs/benchmarks.md "Candles").
+bronze.trades has no identifier fields on purpose: the bronze job writes each trade id once
+(it deduplicates, jobs/bronze.py), and with identifier fields Iceberg's Flink sink switches
+to its equality delta writer (a key map and delete files per checkpoint), which cost a fifth
+of the job's CPU in the profile (docs/benchmarks.md "Candles").
 
 Created with PyIceberg (Flink DDL cannot declare a day() partition transform); the job then
 writes them through the shared JDBC catalog (candleflow.catalog). silver.candles upserts on
@@ -63,47 +64,64 @@ def _day_spec(schema: Schema, column: str) -> PartitionSpec:
 PARQUET = {"write.parquet.compression-codec": "zstd"}
 
 
+def _ensure(
+    settings: StackSettings | None,
+    namespace: str,
+    name: str,
+    columns: list[tuple[str, str]],
+    key: tuple[str, ...],
+    day_column: str,
+    props: dict[str, str],
+) -> Table:
+    """Create `<namespace>.<name>` if missing (day-partitioned, format v2, zstd); returns it."""
+    cat = shared_catalog.catalog(settings)
+    with contextlib.suppress(NamespaceAlreadyExistsError):
+        cat.create_namespace(namespace)
+    schema = _schema(columns, key)
+    ident = f"{namespace}.{name}"
+    try:
+        table = cat.create_table(
+            ident,
+            schema=schema,
+            partition_spec=_day_spec(schema, day_column),
+            properties={"format-version": "2", **props, **PARQUET},
+        )
+    except TableAlreadyExistsError:
+        table = cat.load_table(ident)
+    if any(table.properties.get(k) != v for k, v in PARQUET.items()):
+        # Made by an earlier version: new data files get zstd (metadata only).
+        with table.transaction() as tx:
+            tx.set_properties(PARQUET)
+        table = cat.load_table(ident)
+    return table
+
+
+def ensure_bronze_table(settings: StackSettings | None = None, namespace: str = "bronze") -> Table:
+    """Create (if missing) `<namespace>.trades`, the bronze job's append table."""
+    table = _ensure(settings, namespace, "trades", TRADE_COLUMNS, (), "event_time", {})
+    if table.schema().identifier_field_ids:
+        # Made by an earlier version: drop the key so the sink appends (metadata only).
+        with table.update_schema() as update:
+            update.set_identifier_fields()
+        table = shared_catalog.catalog(settings).load_table(f"{namespace}.trades")
+    return table
+
+
+def ensure_silver_table(settings: StackSettings | None = None, namespace: str = "silver") -> Table:
+    """Create (if missing) `<namespace>.candles`, the candles job's upsert table."""
+    return _ensure(
+        settings,
+        namespace,
+        "candles",
+        CANDLE_COLUMNS,
+        CANDLE_KEY,
+        "window_start",
+        {"write.upsert.enabled": "true"},
+    )
+
+
 def ensure_tables(
     settings: StackSettings | None = None, *, bronze: str = "bronze", silver: str = "silver"
 ) -> tuple[Table, Table]:
     """Create (if missing) `<bronze>.trades` and `<silver>.candles`; returns both."""
-    cat = shared_catalog.catalog(settings)
-    for ns in (bronze, silver):
-        with contextlib.suppress(NamespaceAlreadyExistsError):
-            cat.create_namespace(ns)
-    trades_schema = _schema(TRADE_COLUMNS, ())
-    candles_schema = _schema(CANDLE_COLUMNS, CANDLE_KEY)
-    tables = []
-    for ident, schema, spec, props in (
-        (
-            f"{bronze}.trades",
-            trades_schema,
-            _day_spec(trades_schema, "event_time"),
-            {"format-version": "2", **PARQUET},
-        ),
-        (
-            f"{silver}.candles",
-            candles_schema,
-            _day_spec(candles_schema, "window_start"),
-            {"format-version": "2", "write.upsert.enabled": "true", **PARQUET},
-        ),
-    ):
-        try:
-            tables.append(
-                cat.create_table(ident, schema=schema, partition_spec=spec, properties=props)
-            )
-        except TableAlreadyExistsError:
-            tables.append(cat.load_table(ident))
-    for n, table in enumerate(tables):
-        if any(table.properties.get(k) != v for k, v in PARQUET.items()):
-            # Made by an earlier version: new data files get zstd (metadata only).
-            with table.transaction() as tx:
-                tx.set_properties(PARQUET)
-            tables[n] = cat.load_table(table.name())
-    bronze_table = tables[0]
-    if bronze_table.schema().identifier_field_ids:
-        # Made by an earlier version: drop the key so the sink appends (metadata only).
-        with bronze_table.update_schema() as update:
-            update.set_identifier_fields()
-        bronze_table = cat.load_table(f"{bronze}.trades")
-    return bronze_table, tables[1]
+    return ensure_bronze_table(settings, bronze), ensure_silver_table(settings, silver)

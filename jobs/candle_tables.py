@@ -292,4 +292,3 @@ class IcebergSink:
 class Sinks:
     candles: list[KafkaSink | FileSink | IcebergSink] = field(default_factory=list)
     late: list[KafkaSink | FileSink] = field(default_factory=list)
-    trades: list[FileSink | IcebergSink] = field(default_factory=list)

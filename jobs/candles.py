@@ -1,32 +1,30 @@
-"""The candles job: trades -> one Java Process Table Function -> candles, DLQ, bronze trades.
+"""The candles job: trades -> one Java Process Table Function -> candles and DLQ.
 
 `build(t_env, config)` only wires tables: it registers the PTF (udfs/, see
 docs/semantics.md for why the per-trade path is Java), creates the source and sink tables
 from the builders in jobs/candle_tables.py and returns a StatementSet with one INSERT per
-sink. `main()` reads settings, configures checkpointing and executes.
+sink. `main()` reads settings, configures checkpointing and executes. The raw trades are
+landed in Iceberg bronze.trades by a job of their own (jobs/bronze.py).
 """
 
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass, field
 
 from pydantic_settings import SettingsConfigDict
 from pyflink.table import StatementSet, TableEnvironment
 
 from candleflow import catalog as shared_catalog
-from candleflow import jvm
 from candleflow.config import CandleSettings, StackSettings, Topics
 from candleflow.env_settings import EnvSettings
 from candleflow.intervals import parse_intervals
+from jobs import flink_env
 from jobs.candle_tables import (
     CANDLE_COLUMNS,
     CANDLE_SELECT,
     LATE_COLUMNS,
     LATE_SELECT,
-    TRADE_COLUMNS,
-    TRADE_SELECT,
     FileSource,
     IcebergSink,
     KafkaSink,
@@ -34,7 +32,6 @@ from jobs.candle_tables import (
     Sinks,
     micros_select,
 )
-from jobs.flink_env import make_table_env, udf_jar
 from jobs.operator_uids import SubmittedJob, execute
 
 log = logging.getLogger(__name__)
@@ -51,12 +48,9 @@ class CandleJobConfig:
     source: KafkaSource | FileSource
     sinks: Sinks
     candles: CandleSettings = field(default_factory=CandleSettings)
-    emit_trades: bool | None = None  # default: when a trades sink is configured
+    emit_trades: bool = False  # the PTF's TRADE rows (deduplicated trades); no sink reads them
     catalog_ddl: list[str] = field(default_factory=list)  # Iceberg catalog/table DDL
     uid: str = PTF_UID
-    # bronze.trades writers: fewer than the job's parallelism puts Parquet encoding of every
-    # trade in its own task instead of chained into the PTF's thread (a third of its time).
-    bronze_write_parallelism: int | None = 1
 
 
 def spec_string(settings: CandleSettings, *, emit_trades: bool) -> str:
@@ -72,10 +66,7 @@ def spec_string(settings: CandleSettings, *, emit_trades: bool) -> str:
 
 
 def ptf_query_sql(config: CandleJobConfig, source_table: str) -> str:
-    emit_trades = config.emit_trades
-    if emit_trades is None:
-        emit_trades = bool(config.sinks.trades)
-    spec = spec_string(config.candles, emit_trades=emit_trades)
+    spec = spec_string(config.candles, emit_trades=config.emit_trades)
     return f"""SELECT * FROM {FUNCTION_NAME}(
   trades => TABLE {source_table} PARTITION BY (exchange, symbol),
   spec => '{spec}',
@@ -90,12 +81,9 @@ def _insert(
     columns: list[tuple[str, str]],
     select: str,
     kind: str,
-    write_parallelism: int | None = None,
 ) -> None:
     if isinstance(sink, IcebergSink):
         target = sink.qualified
-        if write_parallelism:
-            target += f" /*+ OPTIONS('write-parallelism'='{int(write_parallelism)}') */"
     else:
         t_env.execute_sql(sink.ddl(name, columns))
         target = f"`{name}`"
@@ -129,17 +117,6 @@ def build(t_env: TableEnvironment, config: CandleJobConfig) -> StatementSet:
         _insert(stmts, t_env, sink, f"candles_sink_{n}", CANDLE_COLUMNS, CANDLE_SELECT, "CANDLE")
     for n, sink in enumerate(config.sinks.late):
         _insert(stmts, t_env, sink, f"late_sink_{n}", LATE_COLUMNS, LATE_SELECT, "LATE")
-    for n, sink in enumerate(config.sinks.trades):
-        _insert(
-            stmts,
-            t_env,
-            sink,
-            f"trades_sink_{n}",
-            TRADE_COLUMNS,
-            TRADE_SELECT,
-            "TRADE",
-            config.bronze_write_parallelism,
-        )
     return stmts
 
 
@@ -164,7 +141,6 @@ class CandleJobSettings(EnvSettings):
     transactional_id_prefix: str = "candleflow-candles"
     transaction_timeout_ms: int = 900_000  # <= broker transaction.max.timeout.ms (1 h)
     iceberg: bool = True
-    bronze_namespace: str = "bronze"  # <namespace>.trades
     silver_namespace: str = "silver"  # <namespace>.candles
     remote: bool = True  # submit to the stack's Flink session cluster; False: in-process
 
@@ -175,15 +151,13 @@ def production_config(
     candles: CandleSettings,
     job: CandleJobSettings,
     *,
-    bronze: str | None = None,
     silver: str | None = None,
     bounded: bool = False,
 ) -> CandleJobConfig:
-    """Kafka trades.v1 -> candles.v1 + trades.late.v1 (exactly-once) + Iceberg tables
-    `<bronze>.trades` and `<silver>.candles`. `bounded` stops at the offsets the topic has
-    at start (tests, benchmarks); the production job runs unbounded. The namespaces default
-    to the job settings'."""
-    bronze = bronze or job.bronze_namespace
+    """Kafka trades.v1 -> candles.v1 + trades.late.v1 (exactly-once) + Iceberg table
+    `<silver>.candles`. `bounded` stops at the offsets the topic has at start (tests,
+    benchmarks); the production job runs unbounded. The namespace defaults to the job
+    settings'."""
     silver = silver or job.silver_namespace
 
     def kafka_sink(topic: str, contract: str, suffix: str) -> KafkaSink:
@@ -202,12 +176,11 @@ def production_config(
     )
     ddl: list[str] = []
     if job.iceberg:
-        from jobs.candle_iceberg import ensure_tables
+        from jobs.candle_iceberg import ensure_silver_table
 
-        ensure_tables(stack, bronze=bronze, silver=silver)
+        ensure_silver_table(stack, silver)
         ddl.append(shared_catalog.flink_catalog_ddl(stack))
         sinks.candles.append(IcebergSink(stack.catalog_name, silver, "candles"))
-        sinks.trades.append(IcebergSink(stack.catalog_name, bronze, "trades"))
     source = KafkaSource(
         topics.trades,
         stack.bootstrap_servers,
@@ -220,33 +193,7 @@ def production_config(
 
 
 def job_table_env(stack: StackSettings, job: CandleJobSettings) -> TableEnvironment:
-    """In-process MiniCluster (connector jars shipped) or a client of the session cluster
-    (the cluster has the connector jars; only the UDF jar is shipped)."""
-    extra = {"pipeline.name": "candles"}
-    if job.remote:
-        # The gateway JVM needs the connector classes to plan the tables.
-        os.environ.update(jvm.client_classpath_env(stack))
-        extra.update(
-            {
-                "execution.target": "remote",
-                "rest.address": stack.host,
-                "rest.port": str(stack.flink_rest_port),
-                "pipeline.jars": udf_jar().as_uri(),
-            }
-        )
-    return make_table_env(
-        parallelism=job.parallelism,
-        checkpoint_interval_ms=int(job.checkpoint_interval_s * 1000),
-        checkpoint_timeout_ms=int(job.checkpoint_timeout_s * 1000),
-        # In-process there is no cluster default: keep checkpoints (retained on cancel,
-        # the restart point) under the stack's data dir.
-        checkpoint_dir=job.checkpoint_dir
-        or (None if job.remote else (stack.data_dir / "checkpoints" / "candles").as_uri()),
-        state_backend=job.state_backend,
-        connectors=not job.remote,
-        stack=stack,
-        extra=extra,
-    )
+    return flink_env.job_table_env(stack, job, "candles")
 
 
 def submit(

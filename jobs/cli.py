@@ -123,7 +123,7 @@ def run_candles(
         typer.Option(help="restore from this savepoint (the path `jobs savepoint` printed)"),
     ] = None,
 ) -> None:
-    """The candles job: trades.v1 -> candles.v1, trades.late.v1, bronze.trades, silver.candles.
+    """The candles job: trades.v1 -> candles.v1, trades.late.v1, silver.candles.
 
     Options not given keep their CANDLEFLOW_JOB_* / CANDLEFLOW_CANDLES_* settings."""
     from jobs import candles
@@ -154,7 +154,51 @@ def run_candles(
         _stay_attached(result, job_id)
 
 
-def _stay_attached(result: Any, job_id: str) -> None:
+@run_app.command("bronze")
+def run_bronze(
+    parallelism: Annotated[int | None, typer.Option(help="job parallelism")] = None,
+    local: Annotated[
+        bool, typer.Option("--local", help="run in-process (MiniCluster) and stay attached")
+    ] = False,
+    startup_mode: Annotated[
+        str | None,
+        typer.Option(help="group-offsets (default), earliest-offset, latest-offset"),
+    ] = None,
+    state_backend: Annotated[str | None, typer.Option(help="hashmap (default) or rocksdb")] = None,
+    from_savepoint: Annotated[
+        str | None,
+        typer.Option(help="restore from this savepoint (the path `jobs savepoint` printed)"),
+    ] = None,
+) -> None:
+    """The bronze job: trades.v1 -> Iceberg bronze.trades, every trade once (jobs/bronze.py).
+
+    Options not given keep their CANDLEFLOW_BRONZE_* settings."""
+    from jobs import bronze
+
+    if not local:
+        with _errors_exit():  # before PyFlink: a clear message instead of a Java traceback
+            _rest("GET", "/overview")
+    given: dict[str, Any] = {
+        "parallelism": parallelism,
+        "startup_mode": startup_mode,
+        "state_backend": state_backend,
+    }
+    job = bronze.BronzeJobSettings(
+        remote=not local, **{k: v for k, v in given.items() if v is not None}
+    )
+    if from_savepoint:
+        with _restore_errors_exit(from_savepoint):
+            result = bronze.submit(job=job, savepoint=from_savepoint)
+    else:
+        result = bronze.submit(job=job)
+    client = result.get_job_client()
+    job_id = str(client.get_job_id()) if client else "?"
+    typer.echo(f"bronze job {job_id} submitted")
+    if local:
+        _stay_attached(result, job_id, "bronze")
+
+
+def _stay_attached(result: Any, job_id: str, name: str = "candles") -> None:
     """In-process: this process is the cluster. SIGTERM/SIGINT cancel the job cleanly (open
     Kafka transactions are aborted, nothing uncommitted becomes visible) and its retained
     checkpoints stay for a restart with --from-savepoint; then exit 0."""
@@ -175,14 +219,14 @@ def _stay_attached(result: Any, job_id: str) -> None:
         pass
     if not stop.is_set():  # the job ended by itself: bounded input, or it failed
         if failure:
-            typer.echo(f"error: candles job {job_id} failed: {java_cause(failure[0])}", err=True)
+            typer.echo(f"error: {name} job {job_id} failed: {java_cause(failure[0])}", err=True)
             raise typer.Exit(1)
         return
-    typer.echo(f"candles job {job_id}: stopping on signal", err=True)
+    typer.echo(f"{name} job {job_id}: stopping on signal", err=True)
     result.get_job_client().cancel().result()
     typer.echo(
-        f"candles job {job_id} cancelled; its last completed checkpoint is retained under "
-        f"the checkpoint directory (restart: jobs run candles --local --from-savepoint "
+        f"{name} job {job_id} cancelled; its last completed checkpoint is retained under "
+        f"the checkpoint directory (restart: jobs run {name} --local --from-savepoint "
         f"<.../{job_id}/chk-N>)",
         err=True,
     )

@@ -1,15 +1,17 @@
-"""A configured TableEnvironment for the candles job: jars, checkpointing, state backend.
+"""A configured TableEnvironment for the Flink jobs: jars, checkpointing, state backend.
 
-Shared by the job's main(), backfill and tests, so all of them run the same way.
+Shared by the jobs' main(), backfill and tests, so all of them run the same way.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Protocol
 
 from pyflink.table import EnvironmentSettings, TableEnvironment
 
+from candleflow import jvm
 from candleflow.config import StackSettings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -84,3 +86,45 @@ def make_table_env(
     for k, v in (extra or {}).items():
         conf.set(k, v)
     return t_env
+
+
+class JobSettings(Protocol):
+    """What job_table_env reads of a job's settings (CandleJobSettings, BronzeJobSettings)."""
+
+    parallelism: int | None
+    checkpoint_interval_s: float
+    checkpoint_timeout_s: float
+    checkpoint_dir: str | None
+    state_backend: str
+    remote: bool
+
+
+def job_table_env(stack: StackSettings, job: JobSettings, name: str) -> TableEnvironment:
+    """The table environment of job `name`: in-process MiniCluster (connector jars shipped)
+    or a client of the session cluster (the cluster has the connector jars; only the UDF jar
+    is shipped)."""
+    extra = {"pipeline.name": name}
+    if job.remote:
+        # The gateway JVM needs the connector classes to plan the tables.
+        os.environ.update(jvm.client_classpath_env(stack))
+        extra.update(
+            {
+                "execution.target": "remote",
+                "rest.address": stack.host,
+                "rest.port": str(stack.flink_rest_port),
+                "pipeline.jars": udf_jar().as_uri(),
+            }
+        )
+    return make_table_env(
+        parallelism=job.parallelism,
+        checkpoint_interval_ms=int(job.checkpoint_interval_s * 1000),
+        checkpoint_timeout_ms=int(job.checkpoint_timeout_s * 1000),
+        # In-process there is no cluster default: keep checkpoints (retained on cancel,
+        # the restart point) under the stack's data dir.
+        checkpoint_dir=job.checkpoint_dir
+        or (None if job.remote else (stack.data_dir / "checkpoints" / name).as_uri()),
+        state_backend=job.state_backend,
+        connectors=not job.remote,
+        stack=stack,
+        extra=extra,
+    )

@@ -3,15 +3,17 @@
 1. Produce N real trades (the COIN-M day, repeated on following days with shifted ids) to a
    fresh 1-partition topic (or reuse one with --topic).
 2. Ceiling: a Flink job reading that topic (the same Avro/registry source) into a blackhole.
-3. Floor (unless --no-iceberg): the part of the job no design can skip — every trade
-   written to Iceberg `bronze.trades` (append, committed on checkpoints) — alone, straight
-   from the same source, no PTF: an upper bound for the whole job on this machine.
-4. The candles job with exactly-once Kafka sinks (+ Iceberg silver/bronze unless
-   --no-iceberg), bounded over the same topic.
-   For 2-4, the sustained rate is read from the job's own REST metrics (source records/s
+3. Floor (unless --no-iceberg): every trade written to Iceberg `bronze.trades` (append,
+   committed on checkpoints) straight from the same source, no dedup, times cast at ms
+   precision (the cheapest): what landing raw trades costs at least on this machine.
+4. The bronze job (unless --no-iceberg, jobs/bronze.py): the same landing, deduplicated by
+   trade id and with exact µs times, compared with the floor.
+5. The candles job with exactly-once Kafka sinks (+ Iceberg silver unless --no-iceberg),
+   bounded over the same topic, compared with the ceiling.
+   For 2-5, the sustained rate is read from the job's own REST metrics (source records/s
    between 10 % and 90 % of the input, bench/candles/flink_metrics.py); the end-to-end time
    with start-up is printed too.
-5. Latency (unless --no-latency): the same job unbounded, trades produced live for several
+6. Latency (unless --no-latency): the same job unbounded, trades produced live for several
    markets; p50/p99 from a window's close + grace to its first revision being visible to a
    read_committed consumer (bench/candles/latency.py).
 
@@ -26,12 +28,13 @@ import os
 import time
 from dataclasses import dataclass, field
 
-from bench.candles.data import produce, production_sinks
+from bench.candles.data import bronze_sink, produce, production_sinks
 from bench.candles.flink_metrics import SourceProgress, free_port, rest_options
 from bench.candles.latency import describe, run_latency
 from candleflow import topics
 from candleflow.config import CandleSettings, StackSettings
 from candleflow.testing import unique_name
+from jobs import bronze
 from jobs.candle_tables import TRADE_COLUMNS, KafkaSource
 from jobs.candles import CandleJobConfig, build
 from jobs.flink_env import make_table_env
@@ -120,9 +123,9 @@ def run_ceiling(s: StackSettings, topic: str, parallelism: int, trades: int) -> 
 def run_bronze_floor(
     s: StackSettings, topic: str, parallelism: int, checkpoint_ms: int, trades: int
 ) -> Run:
-    """Source -> Iceberg bronze.trades only, committed on checkpoints, writers as the job's."""
-    sinks, ddl = production_sinks(s, "floor", iceberg=True)
-    bronze = sinks.trades[0]
+    """Source -> Iceberg bronze.trades only, committed on checkpoints, writers as the bronze
+    job's, no dedup."""
+    table, ddl = bronze_sink(s, "floor")
     # Kafka carries the µs times as BIGINT; the table has TIMESTAMP(6) (read in UTC). Flink
     # 2.1 converts numbers to timestamps at ms precision at most: the floor stores times
     # truncated to ms (the cheapest conversion; this run bounds the job, it is not its output).
@@ -136,15 +139,25 @@ def run_bronze_floor(
         t_env.execute_sql(_source(s, topic).ddl("trades_src"))
         for statement in ddl:
             t_env.execute_sql(statement)
-        writers = CandleJobConfig.bronze_write_parallelism
+        writers = bronze.BronzeJobConfig.write_parallelism
         stmts = t_env.create_statement_set()
         stmts.add_insert_sql(
-            f"INSERT INTO {bronze.qualified} /*+ OPTIONS('write-parallelism'='{writers}') */ "
+            f"INSERT INTO {table.qualified} /*+ OPTIONS('write-parallelism'='{writers}') */ "
             f"SELECT {cols} FROM trades_src"
         )
         return stmts
 
     return _timed(_env(s, parallelism, checkpoint_ms), submit, trades)
+
+
+def run_bronze_job(
+    s: StackSettings, topic: str, parallelism: int, checkpoint_ms: int, trades: int
+) -> Run:
+    """The bronze job (jobs/bronze.py) over the topic into a fresh bronze.trades."""
+    table, ddl = bronze_sink(s, "bronze")
+    config = bronze.BronzeJobConfig(source=_source(s, topic), sink=table, catalog_ddl=ddl)
+    env = _env(s, parallelism, checkpoint_ms)
+    return _timed(env, lambda t_env: bronze.build(t_env, config), trades)
 
 
 def run_job(
@@ -231,7 +244,7 @@ def main() -> None:
             print(
                 _line(f"ceiling (Kafka -> blackhole, p={args.parallelism})", ceiling, args.trades)
             )
-            floor = None
+            floor = bronze_job = None
             if not args.no_iceberg:
                 floor = run_bronze_floor(
                     s, topic, args.parallelism, args.checkpoint_ms, args.trades
@@ -244,6 +257,22 @@ def main() -> None:
                         args.trades,
                     )
                 )
+                bronze_job = run_bronze_job(
+                    s, topic, args.parallelism, args.checkpoint_ms, args.trades
+                )
+                print(
+                    _line(
+                        f"bronze job (Kafka -> dedup -> Iceberg bronze, p={args.parallelism}, "
+                        f"checkpoint {args.checkpoint_ms} ms)",
+                        bronze_job,
+                        args.trades,
+                    )
+                )
+                if bronze_job.sustained and floor.sustained:
+                    print(
+                        f"bronze job / floor (sustained): "
+                        f"{bronze_job.sustained / floor.sustained:.2f}"
+                    )
             job = run_job(
                 s,
                 topic,
@@ -253,7 +282,7 @@ def main() -> None:
                 args.trades,
                 args.state_backend,
             )
-            sinks = "Kafka EOS" + ("" if args.no_iceberg else " + Iceberg")
+            sinks = "Kafka EOS" + ("" if args.no_iceberg else " + Iceberg silver")
             print(
                 _line(
                     f"candles job (Kafka -> PTF -> {sinks}, p={args.parallelism}, "
@@ -263,9 +292,7 @@ def main() -> None:
                 )
             )
             if job.sustained and ceiling.sustained:
-                print(f"job / ceiling (sustained): {job.sustained / ceiling.sustained:.2f}")
-            if job.sustained and floor and floor.sustained:
-                print(f"job / floor (sustained): {job.sustained / floor.sustained:.2f}")
+                print(f"candles job / ceiling (sustained): {job.sustained / ceiling.sustained:.2f}")
         if not args.no_latency:
             settings = CandleSettings()
             r = run_latency(

@@ -11,7 +11,7 @@ from candleflow.config import StackSettings
 from candleflow.sample_data import COINM_DAY
 from candleflow.testing import unique_name
 from ingest.avro_trade import TradeEncoder
-from jobs.candle_iceberg import ensure_tables
+from jobs.candle_iceberg import ensure_bronze_table, ensure_silver_table
 from jobs.candle_tables import IcebergSink, KafkaSink, Sinks
 
 DAY_US = 86_400 * 1_000_000
@@ -68,8 +68,8 @@ def produce(s: StackSettings, topic: str, n: int, markets: int = 1) -> None:
 
 
 def production_sinks(s: StackSettings, prefix: str, iceberg: bool) -> tuple[Sinks, list[str]]:
-    """The job's production outputs on fresh topics/namespace: exactly-once candles and DLQ
-    topics, plus Iceberg silver.candles and bronze.trades. Returns (sinks, catalog DDL)."""
+    """The candles job's production outputs on fresh topics/namespace: exactly-once candles
+    and DLQ topics, plus Iceberg silver.candles. Returns (sinks, catalog DDL)."""
     out_c, out_l = unique_name(f"{prefix}-candles"), unique_name(f"{prefix}-late")
     topics.ensure_topics(
         topics.admin(s.bootstrap_servers), [topics.TopicSpec(out_c), topics.TopicSpec(out_l)]
@@ -81,7 +81,13 @@ def production_sinks(s: StackSettings, prefix: str, iceberg: bool) -> tuple[Sink
     if not iceberg:
         return sinks, []
     ns = unique_name(prefix, sep="_")
-    ensure_tables(s, bronze=ns, silver=ns)
+    ensure_silver_table(s, ns)
     sinks.candles.append(IcebergSink(s.catalog_name, ns, "candles"))
-    sinks.trades.append(IcebergSink(s.catalog_name, ns, "trades"))
     return sinks, [catalog.flink_catalog_ddl(s)]
+
+
+def bronze_sink(s: StackSettings, prefix: str) -> tuple[IcebergSink, list[str]]:
+    """A fresh `<namespace>.trades` bronze table. Returns (sink, catalog DDL)."""
+    ns = unique_name(prefix, sep="_")
+    ensure_bronze_table(s, ns)
+    return IcebergSink(s.catalog_name, ns, "trades"), [catalog.flink_catalog_ddl(s)]

@@ -146,7 +146,6 @@ def candles_job(
     JVM is started by the first Flink run of the process (the ceiling)."""
     started = time.monotonic()
     sinks, ddl = production_sinks(s, "peers", iceberg)
-    sinks.trades.clear()  # bronze is another job's work (issue 14), and no peer writes it
     config = CandleJobConfig(
         source=_source(s, topic),
         sinks=sinks,

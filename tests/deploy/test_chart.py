@@ -86,7 +86,7 @@ def _flink(objs: list[dict], job: str) -> dict:
 
 
 @VALUES
-@pytest.mark.parametrize("job", ["candles", "anomalies"])
+@pytest.mark.parametrize("job", ["candles", "bronze", "anomalies"])
 def test_flinkdeployment_keeps_state_across_upgrades(values: Path | None, job: str) -> None:
     spec = _flink(render(values), job)["spec"]
     assert spec["flinkVersion"] == "v2_1"
@@ -116,6 +116,51 @@ def test_flinkdeployment_keeps_state_across_upgrades(values: Path | None, job: s
     assert conf["pipeline.name"] == job
     assert int(conf["taskmanager.numberOfTaskSlots"]) >= 1
     assert spec["serviceAccount"]
+
+
+@VALUES
+@pytest.mark.parametrize(
+    ("job", "settings"),
+    [("candles", "jobs.candles:CandleJobSettings"), ("bronze", "jobs.bronze:BronzeJobSettings")],
+)
+def test_job_env_reaches_its_own_settings(values: Path | None, job: str, settings: str) -> None:
+    """Each job reads its settings under its own prefix: the options its code sets (remote,
+    state backend, checkpoints) must come through as what flinkConfiguration says, and no
+    variable of that prefix may name a setting the job does not have (it would be ignored)."""
+    import importlib
+
+    spec = _flink(render(values), job)["spec"]
+    (container,) = spec["podTemplate"]["spec"]["containers"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    module, cls = settings.split(":")
+    model = getattr(importlib.import_module(module), cls)
+    prefix = model.model_config["env_prefix"]
+    parsed = model(
+        **{k.removeprefix(prefix).lower(): v for k, v in env.items() if k.startswith(prefix)}
+    )
+    conf = spec["flinkConfiguration"]
+    assert parsed.remote is False
+    assert parsed.state_backend == conf["state.backend.type"]
+    assert f"{parsed.checkpoint_interval_s:g} s" == conf["execution.checkpointing.interval"]
+    assert f"{parsed.checkpoint_timeout_s:g} s" == conf["execution.checkpointing.timeout"]
+    fields = {f.upper() for f in model.model_fields}
+    unknown = [k for k in env if k.startswith(prefix) and k.removeprefix(prefix) not in fields]
+    assert not unknown, unknown
+
+
+def test_bronze_job_is_its_own_deployment() -> None:
+    """The bronze job runs, scales and keeps state apart from the candles job."""
+    objs = render(None, "--set", "flink.jobs.bronze.parallelism=3")
+    bronze, candles = _flink(objs, "bronze")["spec"], _flink(objs, "candles")["spec"]
+    assert bronze["job"]["parallelism"] == 3 and candles["job"]["parallelism"] == 2
+    for key in ("execution.checkpointing.dir", "execution.checkpointing.savepoint-dir"):
+        assert bronze["flinkConfiguration"][key] != candles["flinkConfiguration"][key]
+    assert bronze["image"] == candles["image"]  # one pinned job image
+    off = render(None, "--set", "flink.jobs.bronze.enabled=false")
+    assert [o["metadata"]["labels"]["candleflow.io/job"] for o in find(off, "FlinkDeployment")] == [
+        "anomalies",
+        "candles",
+    ]
 
 
 def test_production_values_scale_and_ha() -> None:

@@ -118,17 +118,17 @@ def cancel_leftovers(flink_cluster: Stack) -> Iterator[list[str]]:
             pass
 
 
-def submit(env: dict[str, str], *options: str) -> str:
-    """`candleflow jobs run candles ...` as a user runs it; returns the job id it prints."""
+def submit(env: dict[str, str], *options: str, job: str = "candles") -> str:
+    """`candleflow jobs run <job> ...` as a user runs it; returns the job id it prints."""
     proc = subprocess.run(
-        [sys.executable, "-m", "candleflow.cli", "jobs", "run", "candles", *options],
+        [sys.executable, "-m", "candleflow.cli", "jobs", "run", job, *options],
         env=env,
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=300,
     )
-    found = re.search(r"candles job ([0-9a-f]{32}) submitted", proc.stdout)
+    found = re.search(rf"{job} job ([0-9a-f]{{32}}) submitted", proc.stdout)
     assert proc.returncode == 0 and found, proc.stdout + proc.stderr[-3000:]
     return found.group(1)
 

@@ -1,18 +1,19 @@
 """The whole real COIN-M day through Kafka -> the candles job -> Kafka (exactly-once) + Iceberg:
 every candle of every default interval, in both sinks, equals the batch reference on every
-field, and bronze.trades holds every trade once. (Disorder, duplicates and lateness over two
-hours of the same day: test_kafka_iceberg.py.)"""
+field; and the bronze job lands every trade once in bronze.trades, every field exact.
+(Disorder, duplicates and lateness over two hours of the same day: test_kafka_iceberg.py.)"""
 
 from __future__ import annotations
 
 import pytest
 
-from candleflow import binance_files, catalog, reference
+from candleflow import binance_files, reference
 from candleflow.config import CandleSettings
 from candleflow.sample_data import COINM_DAY
+from jobs import bronze
 from jobs.candles import run
 from jobs.flink_env import make_table_env
-from tests.jobs.harness import job_config_for
+from tests.jobs.harness import bronze_config_for, iceberg_trades, job_config_for
 from tests.jobs.test_kafka_iceberg import consume_committed, iceberg_candles, produce
 
 pytestmark = [pytest.mark.integration, pytest.mark.flink, pytest.mark.slow]
@@ -48,15 +49,16 @@ def test_whole_day_through_kafka_to_kafka_and_iceberg(
     assert {reference.candle_key(c): c for c in got} == want
     assert not consume_committed(s, l_topic, "late_trade")
     assert iceberg_candles(s, unique_namespace) == want
-    bronze = (
-        catalog.catalog(s)
-        .load_table(f"{unique_namespace}.trades")
-        .scan(selected_fields=("trade_id",))
-        .to_arrow()
-        .column("trade_id")
-        .to_pylist()
+    t_env = make_table_env(
+        parallelism=2,
+        checkpoint_interval_ms=5000,
+        connectors=True,
+        stack=s,
+        checkpoint_dir=(tmp_path / "ckpt-bronze").as_uri(),
     )
-    assert sorted(bronze) == [t.trade_id for t in sorted(trades, key=lambda t: t.trade_id)]
+    bronze.run(t_env, bronze_config_for(s, t_topic, unique_namespace)).wait()
+    landed = iceberg_trades(s, unique_namespace)
+    assert sorted(landed, key=lambda t: t.trade_id) == sorted(trades, key=lambda t: t.trade_id)
     # Every raw trade of the day in exactly one candle per interval.
     for interval in ("1m", "5m", "15m", "1h"):
         assert sum(c.trade_count for c in got if c.interval == interval) == 240_198

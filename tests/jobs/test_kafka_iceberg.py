@@ -1,5 +1,6 @@
-"""Real COIN-M trades through Kafka -> the candles job -> Kafka (exactly-once) + Iceberg,
-compared with the reference on every field."""
+"""Real COIN-M trades through Kafka -> the candles job -> Kafka (exactly-once) + Iceberg, and
+the same topic -> the bronze job -> Iceberg bronze.trades, compared with the reference on
+every field."""
 
 from __future__ import annotations
 
@@ -11,11 +12,12 @@ from candleflow import avro, binance_files, catalog, iceberg_files, reference
 from candleflow.config import CandleSettings
 from candleflow.domain import Candle
 from candleflow.sample_data import COINM_DAY
+from jobs import bronze
 from jobs.candle_iceberg import ensure_tables
 from jobs.candle_tables import CANDLE_COLUMNS
 from jobs.candles import run
 from jobs.flink_env import make_table_env
-from tests.jobs.harness import job_config_for
+from tests.jobs.harness import bronze_config_for, iceberg_trades, job_config_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.flink]
 
@@ -173,16 +175,21 @@ def test_real_trades_through_kafka_to_kafka_and_iceberg(
     )
     # silver.candles: one row per window, the last revision.
     assert iceberg_candles(s, unique_namespace) == want
-    # bronze.trades: every accepted trade once.
-    bronze = (
-        catalog.catalog(s)
-        .load_table(f"{unique_namespace}.trades")
-        .scan(selected_fields=("trade_id",))
-        .to_arrow()
-        .column("trade_id")
-        .to_pylist()
+    # bronze.trades (the bronze job, same topic): every accepted trade once, every field.
+    t_env = make_table_env(
+        parallelism=2,
+        checkpoint_interval_ms=2000,
+        connectors=True,
+        stack=s,
+        checkpoint_dir=(tmp_path / "ckpt-bronze").as_uri(),
     )
-    assert sorted(bronze) == sorted(t.trade_id for t in ref.accepted)
+    bronze.run(t_env, bronze_config_for(s, t_topic, unique_namespace)).wait()
+    landed = iceberg_trades(s, unique_namespace)
+
+    def by_id(t):
+        return (t.exchange, t.symbol, t.trade_id)
+
+    assert sorted(landed, key=by_id) == sorted(ref.accepted, key=by_id)
     # Both tables' Parquet files are zstd (Iceberg's gzip default cost the bronze writer most).
     for name in ("trades", "candles"):
         table = catalog.catalog(s).load_table(f"{unique_namespace}.{name}")

@@ -1,6 +1,6 @@
-"""Operator uids of the candles job: every operator has one, it names what the operator is,
-and it does not depend on what else the graph holds or how often this JVM planned before
-(Flink SQL's own ids come from a node counter that does both). The savepoint side is
+"""Operator uids of the candles and bronze jobs: every operator has one, it names what the
+operator is, and it does not depend on what else the graph holds or how often this JVM planned
+before (Flink SQL's own ids come from a node counter that does both). The savepoint side is
 tests/jobs/test_upgrade.py."""
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from candleflow.config import CandleSettings
+from jobs import bronze
 from jobs.candle_tables import FileSink, FileSource, Sinks
 from jobs.candles import PTF_UID, CandleJobConfig, build
 from jobs.flink_env import make_table_env
@@ -18,20 +19,23 @@ from jobs.operator_uids import PIPELINE, assign_uids, translate
 pytestmark = pytest.mark.flink
 
 
-def plan(tmp_path: Path, *, trades: bool) -> dict[str, str]:
+def plan(tmp_path: Path, *, late: bool = True) -> dict[str, str]:
     tmp_path.mkdir(parents=True, exist_ok=True)
     (tmp_path / "trades.csv").touch()
     config = CandleJobConfig(
         source=FileSource(tmp_path / "trades.csv"),
         sinks=Sinks(
             candles=[FileSink(tmp_path / "candles")],
-            late=[FileSink(tmp_path / "late")],
-            trades=[FileSink(tmp_path / "trades")] if trades else [],
+            late=[FileSink(tmp_path / "late")] if late else [],
         ),
         candles=CandleSettings(intervals="1m,5m"),
     )
     t_env = make_table_env(parallelism=1)
-    transformations, uids = translate(t_env, build(t_env, config))
+    return _all_uids(t_env, build(t_env, config))
+
+
+def _all_uids(t_env, statements) -> dict[str, str]:
+    transformations, uids = translate(t_env, statements)
     # Every operator (not the partition edges) now has its uid.
     missing = []
 
@@ -48,10 +52,10 @@ def plan(tmp_path: Path, *, trades: bool) -> dict[str, str]:
 
 
 def test_every_operator_named_by_what_it_is(tmp_path: Path) -> None:
-    uids = plan(tmp_path, trades=True)
+    uids = plan(tmp_path)
     assert uids[PTF_UID].startswith("ProcessTableFunction")
     assert uids[f"{PIPELINE}/trades_src"].startswith("trades_src[")
-    for sink in ("candles_sink_0", "late_sink_0", "trades_sink_0"):  # the sink tables
+    for sink in ("candles_sink_0", "late_sink_0"):  # the sink tables
         assert uids[sink] == "end"  # (the filesystem sink's last operator)
         assert uids[f"{sink}/StreamingFileWriter"] == "StreamingFileWriter"
     # Nothing carries the planner's node numbers.
@@ -61,11 +65,27 @@ def test_every_operator_named_by_what_it_is(tmp_path: Path) -> None:
 def test_uids_do_not_depend_on_the_rest_of_the_graph_or_earlier_plannings(
     tmp_path: Path,
 ) -> None:
-    full = plan(tmp_path / "a", trades=True)
-    again = plan(tmp_path / "b", trades=True)  # same JVM: the planner's counter moved on
+    full = plan(tmp_path / "a")
+    again = plan(tmp_path / "b")  # same JVM: the planner's counter moved on
     assert set(again) == set(full)
-    fewer = plan(tmp_path / "c", trades=False)  # one output less
-    assert set(fewer) == {u for u in full if not u.startswith("trades_sink_0")}
+    fewer = plan(tmp_path / "c", late=False)  # one output less
+    assert set(fewer) == {u for u in full if not u.startswith("late_sink_0")}
+
+
+def test_bronze_job_operators_named_by_what_they_are(tmp_path: Path) -> None:
+    """The bronze job's dedup state lives under its sink table's name: a savepoint restores
+    into the next version of the job whatever else changed around it."""
+    (tmp_path / "trades.csv").touch()
+    config = bronze.BronzeJobConfig(
+        source=FileSource(tmp_path / "trades.csv"), sink=FileSink(tmp_path / "bronze")
+    )
+    t_env = make_table_env(parallelism=1)
+    uids = _all_uids(t_env, bronze.build(t_env, config))
+    assert uids["bronze_sink"] == "end"
+    # The stateful ones: the dedup memory and the source's offsets/splits.
+    assert uids["bronze_sink/Deduplicate"].startswith("Deduplicate[")
+    assert uids["bronze_sink/trades_src"].startswith("trades_src[")
+    assert not [u for u in uids if "[" in u], uids
 
 
 def test_a_repeated_uid_is_refused() -> None:
