@@ -20,7 +20,7 @@ import sys
 import time
 import urllib.request
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -163,6 +163,25 @@ def tls_material(
         pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
     return ca.public_bytes(pem), key_pem + cert.public_bytes(pem)
+
+
+# Set in the client's os.environ by an in-process (loopback) PyFlink job: its Python worker
+# does os.environ.update() with the gateway's environment. A session cluster started after
+# such a job would inherit them, and every Python UDF of every later job would then try to
+# reach that dead loopback server ("Failed to create stage bundle factory", restarting for
+# ever).
+_PYFLINK_CLIENT_VARS = (
+    "PYTHON_LOOPBACK_SERVER_ADDRESS",
+    "PYFLINK_GATEWAY_DISABLED",
+    "PYFLINK_GATEWAY_PORT",
+    "_PYFLINK_CONN_INFO_PATH",
+    "_PYTHON_WORKER_MEMORY_LIMIT",
+)
+
+
+def flink_process_env(environ: Mapping[str, str]) -> dict[str, str]:
+    """The environment for the Flink cluster's processes: ours, less PyFlink's client state."""
+    return {k: v for k, v in environ.items() if k not in _PYFLINK_CLIENT_VARS}
 
 
 def _write_private(path: Path, data: bytes) -> None:
@@ -564,7 +583,7 @@ class Stack:
         )
         for name in ("log4j.properties", "log4j-console.properties", "log4j-cli.properties"):
             (conf / name).write_text((home / "conf" / name).read_text())
-        env = dict(os.environ)
+        env = flink_process_env(os.environ)
         # The bin scripts put HADOOP_CLASSPATH on the JVM classpath after Flink's lib/: the
         # connector jars plus flink-python (PyFlink keeps it in opt/).
         extra = [*jvm.flink_connector_jars(s), *sorted((home / "opt").glob("flink-python*.jar"))]

@@ -257,3 +257,22 @@ def test_a_process_dying_at_start_is_reported_with_its_log(tmp_path: Path) -> No
     with pytest.raises(StackError, match=r"(?s)broken died while starting.*ERROR boom"):
         proc.wait_healthy(lambda: False, timeout=30, what="never healthy")
     assert proc.pid() is None
+
+
+def test_flink_processes_do_not_inherit_a_loopback_jobs_client_state(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An in-process PyFlink job leaves its loopback worker's address in os.environ; a session
+    cluster started afterwards (the flink_cluster fixture, after such a test) must not pass it
+    to its TaskManager, or every Python UDF of later jobs dials that dead server for ever."""
+    monkeypatch.setenv("PYTHON_LOOPBACK_SERVER_ADDRESS", "localhost:1")
+    monkeypatch.setenv("PYFLINK_GATEWAY_DISABLED", "true")
+    monkeypatch.setenv("_PYFLINK_CONN_INFO_PATH", "/nonexistent")
+    monkeypatch.setenv("_PYTHON_WORKER_MEMORY_LIMIT", "67108864")
+    monkeypatch.setenv("CANDLEFLOW_SOMETHING_OURS", "kept")
+    env = Stack(StackSettings(data_dir=tmp_path))._flink_env()
+    leaked = {"PYTHON_LOOPBACK_SERVER_ADDRESS", "PYFLINK_GATEWAY_DISABLED"}
+    leaked |= {"_PYFLINK_CONN_INFO_PATH", "_PYTHON_WORKER_MEMORY_LIMIT"}
+    assert leaked.isdisjoint(env)
+    assert env["CANDLEFLOW_SOMETHING_OURS"] == "kept"
+    assert env["FLINK_CONF_DIR"].startswith(str(tmp_path))
