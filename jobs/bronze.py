@@ -17,13 +17,13 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 from pyflink.table import StatementSet, TableEnvironment
 
 from candleflow import catalog as shared_catalog
 from candleflow.config import CandleSettings, StackSettings, Topics
 from jobs.candle_tables import TRADE_COLUMNS, FileSink, FileSource, IcebergSink, KafkaSource
-from jobs.flink_env import job_table_env
+from jobs.flink_env import JobSettings, job_table_env
 from jobs.operator_uids import SubmittedJob, execute
 
 log = logging.getLogger(__name__)
@@ -106,23 +106,16 @@ def run(t_env: TableEnvironment, config: BronzeJobConfig) -> SubmittedJob:
     return execute(t_env, build(t_env, config))
 
 
-class BronzeJobSettings(BaseSettings):
-    """How the bronze job runs (CANDLEFLOW_BRONZE_*)."""
+class BronzeJobSettings(JobSettings):
+    """How the bronze job runs (CANDLEFLOW_BRONZE_*). Every id of the dedup horizon is in
+    state: state_backend=rocksdb when that outgrows the heap."""
 
     model_config = SettingsConfigDict(env_prefix="CANDLEFLOW_BRONZE_", extra="ignore")
 
-    parallelism: int | None = None  # default: the cluster's
-    checkpoint_interval_s: float = 10
-    checkpoint_timeout_s: float = 120
-    checkpoint_dir: str | None = None  # default: the cluster's execution.checkpointing.dir
-    # Every id of the dedup horizon is in state: rocksdb when that outgrows the heap.
-    state_backend: str = "hashmap"
     group_id: str = "candleflow-bronze"
-    startup_mode: str = "group-offsets"
     namespace: str = "bronze"  # <namespace>.trades
     dedup_ttl_s: float = 86400
     write_parallelism: int = 1
-    remote: bool = True  # submit to the stack's Flink session cluster; False: in-process
 
 
 def production_config(

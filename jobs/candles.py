@@ -17,7 +17,6 @@ from pyflink.table import StatementSet, TableEnvironment
 
 from candleflow import catalog as shared_catalog
 from candleflow.config import CandleSettings, StackSettings, Topics
-from candleflow.env_settings import EnvSettings
 from candleflow.intervals import parse_intervals
 from jobs import flink_env
 from jobs.candle_tables import (
@@ -126,23 +125,16 @@ def run(t_env: TableEnvironment, config: CandleJobConfig) -> SubmittedJob:
     return execute(t_env, build(t_env, config))
 
 
-class CandleJobSettings(EnvSettings):
+class CandleJobSettings(flink_env.JobSettings):
     """How the job runs (CANDLEFLOW_JOB_*); the candle semantics are CandleSettings."""
 
     model_config = SettingsConfigDict(env_prefix="CANDLEFLOW_JOB_", extra="ignore")
 
-    parallelism: int | None = None  # default: the cluster's
-    checkpoint_interval_s: float = 10
-    checkpoint_timeout_s: float = 120
-    checkpoint_dir: str | None = None  # default: the cluster's execution.checkpointing.dir
-    state_backend: str = "hashmap"  # or rocksdb for state larger than memory
     group_id: str = "candleflow-candles"
-    startup_mode: str = "group-offsets"
     transactional_id_prefix: str = "candleflow-candles"
     transaction_timeout_ms: int = 900_000  # <= broker transaction.max.timeout.ms (1 h)
     iceberg: bool = True
     silver_namespace: str = "silver"  # <namespace>.candles
-    remote: bool = True  # submit to the stack's Flink session cluster; False: in-process
 
 
 def production_config(

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Protocol
 
 from pyflink.table import EnvironmentSettings, TableEnvironment
 
 from candleflow import jvm
 from candleflow.config import StackSettings
+from candleflow.env_settings import EnvSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 UDF_JAR = ROOT / "udfs" / "target" / "candleflow-udfs.jar"
@@ -88,15 +88,18 @@ def make_table_env(
     return t_env
 
 
-class JobSettings(Protocol):
-    """What job_table_env reads of a job's settings (CandleJobSettings, BronzeJobSettings)."""
+class JobSettings(EnvSettings):
+    """How a Flink job runs, common to every job (CANDLEFLOW_JOB_* for candles,
+    CANDLEFLOW_BRONZE_* for bronze: each subclass sets its env_prefix and its own fields)."""
 
-    parallelism: int | None
-    checkpoint_interval_s: float
-    checkpoint_timeout_s: float
-    checkpoint_dir: str | None
-    state_backend: str
-    remote: bool
+    parallelism: int | None = None  # default: the cluster's
+    checkpoint_interval_s: float = 10
+    checkpoint_timeout_s: float = 120
+    checkpoint_dir: str | None = None  # default: the cluster's execution.checkpointing.dir
+    state_backend: str = "hashmap"  # or rocksdb for state larger than memory
+    group_id: str
+    startup_mode: str = "group-offsets"
+    remote: bool = True  # submit to the stack's Flink session cluster; False: in-process
 
 
 def job_table_env(stack: StackSettings, job: JobSettings, name: str) -> TableEnvironment:
