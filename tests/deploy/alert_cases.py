@@ -52,6 +52,7 @@ def cases(v: dict[str, Any]) -> list[Alert]:
     r = v["monitoring"]["prometheusRule"]
     fresh, lag, dlq = r["candleFreshnessSeconds"], r["consumerLagRecords"], r["dlqRatePerSecond"]
     budget = r["explainerBudgetFraction"] * v["explainer"]["usdPerDay"]
+    stale = r["checkStaleSeconds"]
     wm = "flink_taskmanager_job_task_operator_currentOutputWatermark"
     pending = "flink_taskmanager_job_task_operator_pendingRecords"
     out = "flink_taskmanager_job_task_operator_numRecordsOut"
@@ -61,6 +62,8 @@ def cases(v: dict[str, Any]) -> list[Alert]:
     exhausted = "candleflow_explainer_budget_exhausted_total"
     delivery = "candleflow_ingest_delivery_failed_total"
     gaps = "candleflow_ingest_gap_trades_unfillable_total"
+    violations = "candleflow_check_violations"
+    checked = "candleflow_check_last_success_timestamp_seconds"
     late_op = "late_sink__writer"
     per_min = dlq * 60  # the DLQ threshold as records per 1m step
     return [
@@ -197,5 +200,39 @@ def cases(v: dict[str, Any]) -> list[Alert]:
                 )
             ],
             quiet=[Case([(ns(gaps, exchange="kraken", pod="ingest-kraken-0"), "7x60")], "50m")],
+        ),
+        Alert(
+            "CandleflowInvariantViolated",
+            fires=[
+                Case(
+                    [
+                        (ns(violations, invariant="volume", pod="check-0"), "0 0 2x10"),
+                        (ns(violations, invariant="ohlc", pod="check-0"), "0x12"),
+                    ],
+                    "6m",
+                    [{"invariant": "volume"}],
+                    {"summary": "2 published window(s) break the volume invariant"},
+                )
+            ],
+            quiet=[
+                Case([(ns(violations, invariant="volume", pod="check-0"), "0x12")], "10m"),
+                # One check's violation, gone at the next (a window still being corrected).
+                Case([(ns(violations, invariant="volume", pod="check-0"), "0 3 0x10")], "6m"),
+            ],
+        ),
+        Alert(
+            "CandleflowCheckNotRunning",
+            fires=[
+                # The last completed check is at 0 s; time() runs on past the threshold.
+                Case([(ns(checked, pod="check-0"), "0x60")], f"{stale // 60 + 10}m", [{}]),
+                # No checker at all.
+                Case(
+                    [(ns(violations, invariant="ohlc", pod="check-0"), "0x20")],
+                    "10m",
+                    [{"namespace": NAMESPACE}],
+                ),
+            ],
+            # A check completes every minute (its Unix time, in s, as the value).
+            quiet=[Case([(ns(checked, pod="check-0"), "0+60x60")], f"{stale // 60 + 10}m")],
         ),
     ]
