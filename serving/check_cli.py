@@ -175,10 +175,14 @@ def check_command(
         f"{s.interval.name} {us_to_iso(s.start_us)}..{us_to_iso(s.end_us)}" for s in report.spans
     )
     counts = ", ".join(f"{k} {n}" for k, n in by_invariant(report.violations))
-    revs = "not checked" if report.revision_windows is None else str(report.revision_windows)
+    revs = (
+        "revisions not checked"
+        if report.revision_windows is None
+        else f"revisions of {report.revision_windows} windows"
+    )
     typer.echo(
         f"checked {report.candles} candles, {report.trade_windows} windows with trades, "
-        f"{revs} windows' revisions ({checked or 'no whole window in the range'}); "
+        f"{revs} ({checked or 'no whole window in the range'}); "
         f"violations: {len(report.violations)} ({counts})",
         err=True,
     )

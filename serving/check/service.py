@@ -30,7 +30,7 @@ from prometheus_client import (
     generate_latest,
 )
 
-from serving.check.invariants import by_invariant
+from serving.check.invariants import INVARIANTS, by_invariant
 from serving.check.runner import Report
 
 log = structlog.get_logger("candleflow.check")
@@ -68,6 +68,8 @@ class CheckMetrics:
         )
         for outcome in ("ok", "violations", "error"):
             self.runs.labels(outcome)
+        for invariant in INVARIANTS:
+            self.violations.labels(invariant)
 
     def record(self, report: Report) -> None:
         for invariant, n in by_invariant(report.violations):

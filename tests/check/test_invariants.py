@@ -176,3 +176,12 @@ def test_spans_hold_exactly_the_whole_windows(start: int, length: int) -> None:
         assert start <= s.start_us < s.end_us <= end
         assert s.start_us - size < start  # no whole window left out before
         assert s.end_us + size > end  # nor after
+
+
+def test_settle_delay_covers_grace_lateness_and_idle_flush() -> None:
+    from candleflow.config import CandleSettings
+    from serving.check.runner import settle_us
+
+    # 60 s grace (15m, 1h) + 300 s allowed lateness + 60 s idle flush + 120 s commit margin
+    assert settle_us(CandleSettings()) == 540_000_000
+    assert settle_us(CandleSettings(allowed_lateness_seconds=0)) == 240_000_000
