@@ -159,10 +159,14 @@ def check_command(
     lo, hi = bounds()
     if hi <= lo:
         raise typer.BadParameter(f"the range is empty: start {lo} >= end {hi} (µs)")
+    from confluent_kafka import KafkaException
+    from trino.exceptions import Error as TrinoError
+
     try:
         report = run_check(lake, lo, hi, ivs, log, settings.gap_free)
-    except (LakeError, RevisionLogError) as exc:
-        typer.echo(f"error: {exc}", err=True)
+    except (LakeError, RevisionLogError, TrinoError, KafkaException, OSError) as exc:
+        # An unreadable table or topic, an unreachable Trino or broker: the user's to fix.
+        typer.echo(f"error: {type(exc).__name__}: {exc}", err=True)
         raise typer.Exit(2) from None
     finally:
         if log is not None:
