@@ -117,20 +117,15 @@ def check_command(
         raise typer.BadParameter("give the range: --start (and --end) or --last")
 
     if every:
-        from serving.check.service import (
-            CheckMetrics,
-            MetricsServer,
-            run_forever,
-            stop_on_signals,
-        )
+        from serving.check.service import CheckMetrics, run_forever, stop_on_signals
         from serving.check.service import log as service_log
-        from serving.explainer.service import configure_logging
+        from serving.explainer.service import HealthServer, configure_logging
 
         configure_logging("INFO")
         metrics = CheckMetrics()
         period = settings.every_seconds
         server = (
-            MetricsServer(settings.metrics_port, metrics.registry, max(3 * period, 300.0))
+            HealthServer(settings.metrics_port, metrics, max(3 * period, 300.0)).start()
             if settings.metrics_port
             else None
         )
@@ -153,7 +148,7 @@ def check_command(
             if log is not None:
                 log.close()
             if server is not None:
-                server.close()
+                server.stop()
         return
 
     lo, hi = bounds()

@@ -18,20 +18,14 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import structlog
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    CollectorRegistry,
-    Counter,
-    Gauge,
-    generate_latest,
-)
+from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from serving.check.invariants import INVARIANTS, by_invariant
 from serving.check.runner import Report
+from serving.explainer.service import HealthServer
 
 log = structlog.get_logger("candleflow.check")
 MAX_LOGGED_VIOLATIONS = 50  # per cycle; the metrics count them all
@@ -80,48 +74,11 @@ class CheckMetrics:
         self.duration.set(report.seconds)
 
 
-class MetricsServer:
-    """GET /metrics and /healthz on `port` (0: an ephemeral port, see `.port`)."""
-
-    def __init__(self, port: int, registry: CollectorRegistry, max_silence_s: float) -> None:
-        self.last_beat = time.monotonic()
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server API)
-                if self.path == "/metrics":
-                    body, ctype, code = generate_latest(registry), CONTENT_TYPE_LATEST, 200
-                elif self.path == "/healthz":
-                    ok = time.monotonic() - outer.last_beat < max_silence_s
-                    body, ctype, code = (
-                        (b"ok\n", "text/plain", 200) if ok else (b"stalled\n", "text/plain", 503)
-                    )
-                else:
-                    body, ctype, code = b"not found\n", "text/plain", 404
-                self.send_response(code)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("0.0.0.0", port), Handler)  # noqa: S104 (pod port)
-        self.port = self.httpd.server_address[1]
-        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self._thread.start()
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
 def run_forever(
     check: Callable[[], Report],
     every_s: float,
     metrics: CheckMetrics,
-    server: MetricsServer | None,
+    server: HealthServer | None,
     stop: threading.Event,
 ) -> None:
     """Run `check` every `every_s` until `stop` is set; one failing check does not end it."""
@@ -153,7 +110,7 @@ def run_forever(
                 seconds=round(report.seconds, 3),
             )
         if server is not None:
-            server.last_beat = time.monotonic()
+            server.beat()
         stop.wait(max(0.0, every_s - (time.monotonic() - t0)))
 
 

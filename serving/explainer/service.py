@@ -22,11 +22,11 @@ import threading
 import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Producer, TopicPartition
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from candleflow import avro
 from candleflow.config import StackSettings, Topics
@@ -103,10 +103,15 @@ def read_topic_to_end(
         consumer.close()
 
 
-class HealthServer:
-    """GET /healthz (200 while the loop is alive) and /metrics (Prometheus)."""
+class HasRegistry(Protocol):
+    registry: CollectorRegistry
 
-    def __init__(self, port: int, metrics: ExplainerMetrics, max_silence_s: float = 60.0) -> None:
+
+class HealthServer:
+    """GET /healthz (200 while the loop is alive) and /metrics (Prometheus). Shared by the
+    long-running services (the explainer, the invariant checker)."""
+
+    def __init__(self, port: int, metrics: HasRegistry, max_silence_s: float = 60.0) -> None:
         self.last_beat = time.monotonic()
         outer = self
 
