@@ -136,7 +136,23 @@ class _Files:
     equality: list[tuple[str, int, tuple[str, ...]]]  # (file, sequence, key columns)
 
 
-def _live_files(table: Any) -> _Files:
+_DAY_US = 86_400_000_000
+
+
+def _day_position(table: Any, column: str) -> int | None:
+    """Where the current spec keeps day(`column`) in a file's partition tuple, if it does."""
+    from pyiceberg.transforms import DayTransform
+
+    source = table.schema().find_field(column).field_id
+    for pos, f in enumerate(table.spec().fields):
+        if f.source_id == source and isinstance(f.transform, DayTransform):
+            return pos
+    return None
+
+
+def _live_files(table: Any, column: str, span: Span) -> _Files:
+    """The current snapshot's files. Data files partitioned by day(`column`) (both tables
+    are) whose day holds no instant of the span are left out; delete files are all kept."""
     from pyiceberg.manifest import DataFileContent
 
     from candleflow.iceberg_files import local_path
@@ -146,12 +162,16 @@ def _live_files(table: Any) -> _Files:
     if snap is None:
         return files
     schema = table.schema()
+    pos, spec_id = _day_position(table, column), table.spec().spec_id
+    first_day, last_day = span.start_us // _DAY_US, (span.end_us - 1) // _DAY_US
     for manifest in snap.manifests(table.io):
         for entry in manifest.fetch_manifest_entry(table.io, discard_deleted=True):
             f, seq = entry.data_file, entry.sequence_number or 0
             path = local_path(f.file_path)
             if f.content == DataFileContent.DATA:
-                files.data.append((path, f.file_path, seq))
+                day = f.partition[pos] if pos is not None and f.spec_id == spec_id else None
+                if day is None or first_day <= day <= last_day:
+                    files.data.append((path, f.file_path, seq))
             elif f.content == DataFileContent.POSITION_DELETES:
                 files.positions.append(path)
             else:
@@ -212,7 +232,7 @@ class EmbeddedLake:
         self.stack = stack
         self.names = {"candles": candles_table, "trades": trades_table}
 
-    def _files(self, which: str) -> _Files:
+    def _files(self, which: str, column: str, span: Span) -> _Files:
         from pyiceberg.exceptions import NoSuchTableError
 
         from candleflow.catalog import catalog
@@ -221,7 +241,7 @@ class EmbeddedLake:
             table = catalog(self.stack).load_table(self.names[which])
         except NoSuchTableError:
             raise LakeError(f"table {self.names[which]} does not exist") from None
-        return _live_files(table)
+        return _live_files(table, column, span)
 
     @staticmethod
     def _run(sql: str, params: dict[str, Any]) -> list[Any]:
@@ -234,7 +254,7 @@ class EmbeddedLake:
             con.close()
 
     def candles(self, span: Span) -> list[Candle]:
-        files = self._files("candles")
+        files = self._files("candles", "window_start", span)
         if not files.data:
             return []
         live = live_rows_sql(
@@ -253,7 +273,7 @@ class EmbeddedLake:
         return [candle_from_row(dict(zip(CANDLE_COLUMNS, r, strict=True))) for r in rows]
 
     def trade_windows(self, span: Span) -> list[WindowTrades]:
-        files = self._files("trades")
+        files = self._files("trades", "event_time", span)
         if not files.data:
             return []
         live = live_rows_sql(
