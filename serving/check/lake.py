@@ -63,14 +63,21 @@ def _trade_windows(rows: list[Any], interval: str) -> list[WindowTrades]:
     ]
 
 
-# The sums of bronze.trades per window; {us} is the engine's epoch-µs of event_time.
+# The sums of bronze.trades per window; `sec` is event_time in whole epoch seconds (every
+# interval is a whole number of seconds; Trino's date_diff has no microsecond unit).
 _TRADE_SUMS = """
-SELECT exchange, symbol, us - (us % {size}) AS w, sum(quantity),
+SELECT exchange, symbol, (sec - (sec % {size})) * 1000000 AS w, sum(quantity),
        sum(CASE WHEN side = 'BUY' THEN quantity ELSE CAST(0 AS DECIMAL(38, 18)) END),
        sum(COALESCE(last_trade_id - first_trade_id + 1, 1))
 FROM ({rows}) AS t
 GROUP BY 1, 2, 3
 """
+
+
+def _seconds(interval: Interval) -> int:
+    if interval.micros % 1_000_000:
+        raise ValueError(f"interval {interval}: not a whole number of seconds")
+    return interval.micros // 1_000_000
 
 
 class TrinoLake:
@@ -117,10 +124,10 @@ class TrinoLake:
 
         rows = (
             "SELECT exchange, symbol, quantity, side, first_trade_id, last_trade_id, "
-            "date_diff('microsecond', TIMESTAMP '1970-01-01 00:00:00', event_time) AS us "
+            "date_diff('second', TIMESTAMP '1970-01-01 00:00:00', event_time) AS sec "
             f"FROM {self._trades} WHERE event_time >= ? AND event_time < ?"
         )
-        sql = _TRADE_SUMS.format(size=span.interval.micros, rows=rows)
+        sql = _TRADE_SUMS.format(size=_seconds(span.interval), rows=rows)
         got = self.query(sql, [_naive(span.start_us), _naive(span.end_us)])
         return _trade_windows(got, span.interval.name)
 
@@ -281,11 +288,11 @@ class EmbeddedLake:
         )
         rows = (
             "SELECT exchange, symbol, quantity, side, first_trade_id, last_trade_id, "
-            f"epoch_us(event_time) AS us FROM ({live}) AS l"
+            f"epoch_us(event_time) // 1000000 AS sec FROM ({live}) AS l"
         )
         params = live_rows_params(files)
         params.update(lo=span.start_us, hi=span.end_us)
-        got = self._run(_TRADE_SUMS.format(size=span.interval.micros, rows=rows), params)
+        got = self._run(_TRADE_SUMS.format(size=_seconds(span.interval), rows=rows), params)
         return _trade_windows(got, span.interval.name)
 
 
