@@ -46,6 +46,13 @@ class Run:
     sustained: float | None  # source records/s over the middle of the run
     deciles: list[float | None] = field(default_factory=list)  # records/s per tenth
     cpu_us: dict[str, float] = field(default_factory=dict)  # JVM CPU µs/trade by threads
+    # The steady state: STEADY (50 % → 90 % of the input), once the JIT has compiled the hot
+    # paths. A short run spends much of 10 → 50 % warming up (the JIT line of cpu_us).
+    steady: float | None = None
+    steady_cpu_us: dict[str, float] = field(default_factory=dict)
+
+
+STEADY = (0.5, 0.9)
 
 
 def _timed(t_env_factory, submit, trades: int) -> Run:
@@ -73,6 +80,8 @@ def _timed(t_env_factory, submit, trades: int) -> Run:
         progress.sustained_rate(trades),
         progress.rate_by_decile(trades),
         progress.cpu_per_trade(trades),
+        progress.sustained_rate(trades, *STEADY),
+        progress.cpu_per_trade(trades, *STEADY),
     )
 
 
@@ -185,20 +194,23 @@ def _line(label: str, run: Run, trades: int) -> str:
         f"= {trades / run.seconds:,.0f} trades/s with start-up\n"
         f"  by tenth of the input (k trades/s): "
         + " ".join("-" if r is None else f"{r / 1000:.0f}" for r in run.deciles)
-        + _cpu_line(run)
+        + _cpu_line(run.cpu_us, "10 %..90 %")
+        + f"\n  steady state ({STEADY[0]:.0%}..{STEADY[1]:.0%} of the input, JIT warm): "
+        + ("n/a" if run.steady is None else f"sustained {run.steady:,.0f} trades/s")
+        + _cpu_line(run.steady_cpu_us, f"{STEADY[0]:.0%}..{STEADY[1]:.0%}")
     )
 
 
-def _cpu_line(run: Run) -> str:
+def _cpu_line(cpu_us: dict[str, float], span: str) -> str:
     """The JVM's CPU per trade by thread group, and the rate that budget allows on the
     machine's cores if nothing else ran (the JVM's own threads only)."""
-    if not run.cpu_us:
+    if not cpu_us:
         return ""
-    total = sum(run.cpu_us.values())
+    total = sum(cpu_us.values())
     cores = len(os.sched_getaffinity(0))
-    parts = ", ".join(f"{g} {us:.1f}" for g, us in run.cpu_us.items() if us >= 0.05)
+    parts = ", ".join(f"{g} {us:.1f}" for g, us in cpu_us.items() if us >= 0.05)
     return (
-        f"\n  JVM CPU per trade (µs, 10 %..90 %): {total:.1f} = {parts}"
+        f"\n  JVM CPU per trade (µs, {span}): {total:.1f} = {parts}"
         f"\n  => {cores} cores / {total:.1f} µs = at most {cores / total * 1e6:,.0f} trades/s"
     )
 
@@ -293,6 +305,8 @@ def main() -> None:
             )
             if job.sustained and ceiling.sustained:
                 print(f"candles job / ceiling (sustained): {job.sustained / ceiling.sustained:.2f}")
+            if job.steady and ceiling.steady:
+                print(f"candles job / ceiling (steady state): {job.steady / ceiling.steady:.2f}")
         if not args.no_latency:
             settings = CandleSettings()
             r = run_latency(
