@@ -224,6 +224,7 @@ def main() -> None:
     ap.add_argument("--checkpoint-ms", type=int, default=5000)
     ap.add_argument("--state-backend", default="hashmap", help="hashmap or rocksdb")
     ap.add_argument("--no-iceberg", action="store_true", help="Kafka sinks only")
+    ap.add_argument("--no-bronze", action="store_true", help="skip the bronze job run")
     ap.add_argument("--topic", help="reuse a topic already holding --trades trades")
     ap.add_argument(
         "--markets", type=int, default=1, help="spread the trades over N markets (default 1)"
@@ -269,6 +270,7 @@ def main() -> None:
                         args.trades,
                     )
                 )
+            if not args.no_iceberg and not args.no_bronze:
                 bronze_job = run_bronze_job(
                     s, topic, args.parallelism, args.checkpoint_ms, args.trades
                 )
@@ -280,7 +282,7 @@ def main() -> None:
                         args.trades,
                     )
                 )
-                if bronze_job.sustained and floor.sustained:
+                if bronze_job.sustained and floor and floor.sustained:
                     print(
                         f"bronze job / floor (sustained): "
                         f"{bronze_job.sustained / floor.sustained:.2f}"
