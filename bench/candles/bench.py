@@ -25,8 +25,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import tempfile
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from bench.candles.data import bronze_sink, produce, production_sinks
 from bench.candles.flink_metrics import SourceProgress, free_port, rest_options
@@ -96,6 +98,13 @@ def _source(s: StackSettings, topic: str) -> KafkaSource:
     )
 
 
+# Checkpoints go to files, as in production (CANDLEFLOW_JOB_CHECKPOINT_DIR): without a
+# directory Flink keeps them in the JobManager's memory, at most 5 MB of state per operator,
+# and the bronze job's dedup state passed that after ~1M trades ("Size of the state is larger
+# than the maximum permitted memory-backed state"), failing every checkpoint and so the run.
+CHECKPOINTS = tempfile.TemporaryDirectory(prefix="cf-bench-checkpoints-")
+
+
 def _env(
     s: StackSettings, parallelism: int, checkpoint_ms: int | None, state_backend: str = "hashmap"
 ):
@@ -107,6 +116,7 @@ def _env(
             connectors=True,
             stack=s,
             checkpoint_interval_ms=checkpoint_ms,
+            checkpoint_dir=Path(CHECKPOINTS.name).as_uri(),
             state_backend=state_backend,
             extra=extra,
         )
