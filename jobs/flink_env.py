@@ -19,11 +19,14 @@ UDF_JAR = ROOT / "udfs" / "target" / "candleflow-udfs.jar"
 
 
 def udf_jar() -> Path:
-    if not UDF_JAR.exists():
+    """udfs/target's jar, or the one CANDLEFLOW_UDF_JAR names (tests/jobs/test_upgrade_layout.py
+    runs an earlier build of the operator to take a savepoint in its state layout)."""
+    jar = Path(os.environ.get("CANDLEFLOW_UDF_JAR") or UDF_JAR)
+    if not jar.exists():
         raise FileNotFoundError(
-            f"{UDF_JAR} is missing: build it with scripts/build_udfs.sh (make setup-udfs)"
+            f"{jar} is missing: build it with scripts/build_udfs.sh (make setup-udfs)"
         )
-    return UDF_JAR
+    return jar
 
 
 def connector_jars(stack: StackSettings | None = None) -> list[Path]:
