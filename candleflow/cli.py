@@ -35,8 +35,13 @@ _SUBCOMMANDS = [
     ),
     ("serve", "serving.server_cli", "Run the gRPC MarketData service."),
 ]
-# Modules adding single commands (backfill, reconcile, watch, history, sql) via register(app).
-_SINGLE_COMMANDS = ("jobs.backfill_cli", "candleflow.reconcile", "serving.client_cli")
+# Modules adding commands (backfill, reconcile, watch, history, sql, lakehouse) via register(app).
+_SINGLE_COMMANDS = (
+    "jobs.backfill_cli",
+    "candleflow.reconcile",
+    "serving.client_cli",
+    "lakehouse.cli",
+)
 
 for name, module, help_text in _SUBCOMMANDS:
     app.add_typer(importlib.import_module(module).app, name=name, help=help_text)
