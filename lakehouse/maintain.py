@@ -36,6 +36,9 @@ log = logging.getLogger("candleflow.lakehouse")
 STEPS = ("optimize", "optimize_manifests", "expire_snapshots", "remove_orphan_files")
 # Trino error names that mean "another commit got there first": the step is retried.
 _CONFLICTS = ("ICEBERG_COMMIT_ERROR", "TRANSACTION_CONFLICT")
+# Time between reading the keep_last-th snapshot's age and Trino starting the expiry: at
+# most this many snapshots committed in the margin before it are kept beyond keep_last.
+KEEP_MARGIN_MS = 500
 
 
 class MaintenanceError(RuntimeError):
@@ -72,8 +75,12 @@ class TableReport:
     retries: dict[str, int] = field(default_factory=dict)
 
 
-def step_sql(table: str, step: str, settings: MaintenanceSettings) -> str:
-    """The `ALTER TABLE ... EXECUTE` statement of one step."""
+def step_sql(
+    table: str, step: str, settings: MaintenanceSettings, threshold: str | None = None
+) -> str:
+    """The `ALTER TABLE ... EXECUTE` statement of one step. `threshold` replaces the
+    retention of expire_snapshots (widened to keep the last `keep_last`, see
+    Maintainer.expire_threshold)."""
     ref = _ref(table)
     if step == "optimize":
         return f"ALTER TABLE {ref} EXECUTE optimize(file_size_threshold => '{settings.small_file}')"
@@ -82,7 +89,7 @@ def step_sql(table: str, step: str, settings: MaintenanceSettings) -> str:
     if step == "expire_snapshots":
         return (
             f"ALTER TABLE {ref} EXECUTE expire_snapshots("
-            f"retention_threshold => '{settings.retention}', retain_last => {settings.keep_last})"
+            f"retention_threshold => '{threshold or settings.retention}')"
         )
     if step == "remove_orphan_files":
         return (
@@ -168,10 +175,39 @@ class Maintainer:
             manifests=int(manifests),
         )
 
+    def expire_threshold(self, table: str) -> str | None:
+        """expire_snapshots' retention_threshold: the configured retention, widened to the
+        age of the `keep_last`-th newest snapshot (plus KEEP_MARGIN_MS, the time until Trino
+        starts the expiry), so the last `keep_last` snapshots are never expired. None: the
+        table has no more than `keep_last` snapshots, nothing may expire.
+
+        Trino 476's expire_snapshots has no `retain_last` argument, and Iceberg's table
+        property `history.expire.min-snapshots-to-keep` cannot be set through Trino unless
+        its catalog allows extra properties: both ages are read on Trino's own clock.
+        """
+        schema, name = table.split(".", 1)
+        rows = self.query(
+            "SELECT date_diff('millisecond', committed_at, current_timestamp) "
+            f'FROM {trino_server.CATALOG}."{schema}"."{name}$snapshots" '
+            f"ORDER BY committed_at DESC OFFSET {self.settings.keep_last - 1} LIMIT 1",
+            table,
+        )
+        if not rows:
+            return None
+        keep_ms = int(rows[0][0]) + KEEP_MARGIN_MS
+        retention_ms = int(self.settings.retention_td.total_seconds() * 1000)
+        return f"{max(keep_ms, retention_ms)}ms"
+
     def run_step(self, table: str, step: str) -> int:
-        """One step; a commit conflict is retried. Returns the retries it took."""
-        sql = step_sql(table, step, self.settings)
+        """One step; a commit conflict is retried. Returns the retries it took (-1: the step
+        had nothing to do)."""
         for attempt in range(self.settings.attempts):
+            threshold = None
+            if step == "expire_snapshots":
+                threshold = self.expire_threshold(table)
+                if threshold is None:
+                    return -1
+            sql = step_sql(table, step, self.settings, threshold)
             try:
                 self.query(sql, table)
                 return attempt

@@ -50,7 +50,9 @@ def test_statements_carry_the_configured_retention() -> None:
     target = 'ALTER TABLE iceberg."silver"."candles" EXECUTE '
     assert all(v.startswith(target) for v in sql.values())
     assert "file_size_threshold => '8MB'" in sql["optimize"]
-    assert "retention_threshold => '1d', retain_last => 42" in sql["expire_snapshots"]
+    assert "retention_threshold => '1d')" in sql["expire_snapshots"]
+    widened = step_sql("silver.candles", "expire_snapshots", s, "90000000ms")
+    assert "retention_threshold => '90000000ms')" in widened
     assert "retention_threshold => '2d'" in sql["remove_orphan_files"]
     with pytest.raises(ValueError, match="unknown maintenance step"):
         step_sql("silver.candles", "vacuum", s)
