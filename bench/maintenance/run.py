@@ -5,7 +5,9 @@ symbols in the shape of Flink's upsert sink (a data file and an equality-delete 
 RowDelta, tests/lakehouse/UpsertCommits.java); a window is rewritten 12 times, its last
 revision wins. Then `candleflow lakehouse maintain` (Trino's optimize, optimize_manifests,
 expire_snapshots, remove_orphan_files) with a retention of 0s and keep-last 100 (so what
-is left is what a run keeps at the end of a retention window).
+is left is what a run keeps at the end of a retention window). The kept snapshots still
+reference the span's small files, so a second run follows keep-last more checkpoints
+("after_next_run"): the steady state of a scheduled job.
 
 Measured before and after: snapshots, data and delete files of the current snapshot, all
 files and bytes under the table's location (data + metadata), the size of the current
@@ -108,14 +110,23 @@ def main() -> None:
         report = m.maintain(table)
         after = measure(settings, m, table, location, args.reps)
         assert before.pop("result") == after.pop("result"), "maintenance changed the result"
+        # The next keep-last checkpoints, and the next run: now every kept snapshot is newer
+        # than the first compaction, so the span's small files and deletes expire with them.
+        commit_upserts(settings, table, args.keep_last, first=commits, rows=args.rows, revisions=12)
+        time.sleep(1.5)
+        report2 = m.maintain(table)
+        steady = measure(settings, m, table, location, args.reps)
+        steady.pop("result")
         out = {
             "commits": commits,
             "hours": args.hours,
             "rows_per_commit": args.rows,
             "commit_s": round(commit_s, 1),
             "maintenance_s": {k: round(v, 2) for k, v in report.seconds.items()},
+            "next_maintenance_s": {k: round(v, 2) for k, v in report2.seconds.items()},
             "before": before,
             "after": after,
+            "after_next_run": steady,
             "ratios_before_over_after": {
                 k: round(before[k] / after[k], 2)  # type: ignore[operator]
                 for k in ("snapshots", "data_files", "delete_files", "manifests", "query_s_median")
