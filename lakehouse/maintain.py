@@ -161,7 +161,7 @@ class Maintainer:
         snaps = self.query(f"SELECT count(*) FROM {meta % 'snapshots'}", table)[0][0]
         files = self.query(
             "SELECT count_if(content = 0), count_if(content <> 0), "
-            "coalesce(sum(file_size_in_bytes), 0), coalesce(sum(record_count), 0) "
+            "coalesce(sum(file_size_in_bytes), 0), coalesce(sum(if(content = 0, record_count)), 0) "
             f"FROM {meta % 'files'}",
             table,
         )[0]

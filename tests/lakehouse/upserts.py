@@ -7,7 +7,10 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from pyiceberg.manifest import DataFileContent
+
 from candleflow import jvm
+from candleflow.catalog import catalog
 from candleflow.config import StackSettings
 
 SOURCE = Path(__file__).with_name("UpsertCommits.java")
@@ -79,3 +82,17 @@ def expected_revisions(commits: int, rows: int = 4, revisions: int = 12) -> dict
     return {
         (f"SYM{s}-USDT", i // revisions): i % revisions for i in range(commits) for s in range(rows)
     }
+
+
+def sequence_numbers(settings: StackSettings, table: str) -> tuple[int, int]:
+    """(newest delete file, oldest data file) data sequence numbers of the current
+    snapshot's live files; -1 for no delete file."""
+    t = catalog(settings).load_table(table)
+    snap = t.current_snapshot()
+    assert snap is not None
+    deletes, data = [-1], []
+    for manifest in snap.manifests(t.io):
+        for entry in manifest.fetch_manifest_entry(t.io, discard_deleted=True):
+            is_data = entry.data_file.content == DataFileContent.DATA
+            (data if is_data else deletes).append(entry.sequence_number or 0)
+    return max(deletes), min(data)
