@@ -99,6 +99,15 @@ def step_sql(
     raise ValueError(f"unknown maintenance step {step!r}: one of {', '.join(STEPS)}")
 
 
+def _conflict(exc: trino.exceptions.TrinoQueryError) -> bool:
+    """A lost commit race: Iceberg's CommitFailedException or ValidationException (e.g. an
+    optimize whose data files got new deletes meanwhile), however Trino names it."""
+    text = f"{exc.error_name} {exc.message}".lower()
+    return exc.error_name in _CONFLICTS or any(
+        w in text for w in ("cannot commit", "commitfailed", "validationexception", "conflict")
+    )
+
+
 def _ref(table: str) -> str:
     schema, name = table.split(".", 1)
     return f'{trino_server.CATALOG}."{schema}"."{name}"'
@@ -212,7 +221,7 @@ class Maintainer:
                 self.query(sql, table)
                 return attempt
             except trino.exceptions.TrinoQueryError as exc:
-                retry = exc.error_name in _CONFLICTS and attempt + 1 < self.settings.attempts
+                retry = _conflict(exc) and attempt + 1 < self.settings.attempts
                 log.warning(
                     "maintenance step failed",
                     extra={"table": table, "step": step, "error": exc.error_name, "retry": retry},

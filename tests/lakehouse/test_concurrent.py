@@ -61,6 +61,9 @@ class MaintenanceLoop(threading.Thread):
         try:
             while not self.stop.is_set():
                 start = _checkpoint(self.m, self.table)
+                if start == 0:  # no Flink commit yet: nothing to maintain
+                    self.stop.wait(0.2)
+                    continue
                 self.reports.append(self.m.maintain(self.table))
                 if _checkpoint(self.m, self.table) > start > 0:
                     self.overlapped += 1
