@@ -38,7 +38,7 @@ def _checkpoint(m: Maintainer, table: str) -> int:
     """The Flink checkpoint id of the table's newest Flink commit (0: none yet)."""
     ns, name = table.split(".")
     rows = m.query(
-        "SELECT max(CAST(summary['flink.max-committed-checkpoint-id'] AS bigint)) "
+        "SELECT max(CAST(element_at(summary, 'flink.max-committed-checkpoint-id') AS bigint)) "
         f'FROM iceberg."{ns}"."{name}$snapshots"',
         table,
     )
