@@ -29,7 +29,7 @@ from tests.jobs.test_kafka_iceberg import arrival, iceberg_candles, produce
 from tests.lakehouse.upserts import sequence_numbers
 from tests.serving.conftest import kafka_stack, trino_server  # noqa: F401 (fixtures)
 
-pytestmark = [pytest.mark.integration, pytest.mark.flink, pytest.mark.trino]
+pytestmark = [pytest.mark.integration, pytest.mark.flink, pytest.mark.trino, pytest.mark.slow]
 
 SETTINGS = CandleSettings(intervals="1m,5m", allowed_lateness_seconds=120)
 
