@@ -35,13 +35,14 @@ _SUBCOMMANDS = [
     ),
     ("serve", "serving.server_cli", "Run the gRPC MarketData service."),
 ]
-# Modules adding single commands (backfill, reconcile, watch, history, sql, check) via
-# register(app).
+# Modules adding single commands (backfill, reconcile, watch, history, sql, check, lakehouse)
+# via register(app).
 _SINGLE_COMMANDS = (
     "jobs.backfill_cli",
     "candleflow.reconcile",
     "serving.client_cli",
     "serving.check_cli",
+    "lakehouse.cli",
 )
 
 for name, module, help_text in _SUBCOMMANDS:
