@@ -45,6 +45,7 @@ from candleflow.binance_kind import FileKind
 from candleflow.config import CandleSettings, StackSettings
 from candleflow.domain import KLINE_FIELDS, Candle, Trade
 from candleflow.intervals import parse_intervals
+from jobs import backfill_files
 from jobs.candle_files import (
     DEFAULT_CHUNK_ROWS,
     SortReport,
@@ -53,7 +54,7 @@ from jobs.candle_files import (
     write_sorted_trades_csv,
     write_trades_csv,
 )
-from jobs.candle_tables import FileSink, FileSource, IcebergSink, Sinks
+from jobs.candle_tables import BinanceFilesSource, FileSink, FileSource, IcebergSink, Sinks
 from jobs.candles import CandleJobConfig, build
 from jobs.flink_env import make_table_env
 
@@ -292,7 +293,40 @@ def run_backfill_csv(
     iceberg: IcebergTarget | None = None,
 ) -> list[Candle]:
     """Run the candles job bounded over the trades CSV `src` (write_trades_csv's format, in
-    exchange order); the job's outputs go under `workdir`. Returns the final candles.
+    exchange order); the job's outputs go under `workdir`. Returns the final candles."""
+    return run_backfill_job(
+        FileSource(src), settings, workdir, parallelism=parallelism, iceberg=iceberg
+    )
+
+
+def run_backfill_files(
+    entries: list[backfill_files.FileEntry],
+    settings: CandleSettings,
+    workdir: Path,
+    *,
+    parallelism: int = 1,
+    iceberg: IcebergTarget | None = None,
+) -> list[Candle]:
+    """Run the candles job bounded over the exchange files themselves (jobs/backfill_files.py).
+    Raises the job's error when the fast reader refuses them (backfill_files.refusal)."""
+    manifest = backfill_files.write_manifest(
+        entries, workdir / "trades.manifest", check_first=iceberg is not None
+    )
+    return run_backfill_job(
+        BinanceFilesSource(manifest), settings, workdir, parallelism=parallelism, iceberg=iceberg
+    )
+
+
+def run_backfill_job(
+    source: FileSource | BinanceFilesSource,
+    settings: CandleSettings,
+    workdir: Path,
+    *,
+    parallelism: int = 1,
+    iceberg: IcebergTarget | None = None,
+) -> list[Candle]:
+    """Run the candles job bounded over `source` (trades in exchange order); the job's outputs
+    go under `workdir`. Returns the final candles.
 
     With `iceberg`, the same job also upserts every candle it emits into the Iceberg table
     (committed on checkpoints and at the end of input). Input in exchange order has no late
@@ -306,7 +340,7 @@ def run_backfill_csv(
         ddl.append(shared_catalog.flink_catalog_ddl(iceberg.stack))
         sinks.candles.append(iceberg.sink())
     config = CandleJobConfig(
-        source=FileSource(src),
+        source=source,
         sinks=sinks,
         candles=settings,
         emit_trades=False,
@@ -317,12 +351,65 @@ def run_backfill_csv(
         checkpoint_interval_ms=1000,
         connectors=iceberg is not None,
         stack=iceberg.stack if iceberg else None,
+        # A bounded run over files: a failure is not transient, fail at once.
+        extra={"restart-strategy.type": "none"},
     )
     build(t_env, config).execute().wait()
     late = read_rows(late_dir) if late_dir.exists() else []
     if late:  # cannot happen for sorted input; refuse to write a partial result
         raise RuntimeError(f"backfill: {len(late)} trades were late; this is a bug")
     return final_candles([to_candle(r) for r in read_rows(out)])
+
+
+def _job_view(console: Console, intervals: str) -> Progress:
+    """The bounded job has no progress of its own to show: a spinner and the time."""
+    view = Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console
+    )
+    view.add_task(f"candles job ({intervals})", total=None)
+    return view
+
+
+def _prepared_run(
+    files: list[Path],
+    exchange: str,
+    symbol: str | None,
+    file_kind: str | None,
+    settings: CandleSettings,
+    base: Path,
+    *,
+    console: Console,
+    chunk_rows: int,
+    parallelism: int,
+    iceberg: IcebergTarget | None,
+    started: float,
+) -> list[Candle]:
+    """The trades prepared in Python (read, checked, sorted on disk when out of order), then
+    the job over them: for what the job's own reader refuses."""
+    base.mkdir()
+    src = base / "trades.csv"
+    try:
+        with PrepareView(console) as view:
+            report = prepare_trades(
+                files, exchange, symbol, src, chunk_rows=chunk_rows, view=view, kind=file_kind
+            )
+    except binance_files.BinanceFileError as exc:
+        message, hint = binance_files.usage_error(exc)
+        raise typer.BadParameter(message, param_hint=hint) from None
+    if not report.trades:
+        raise typer.BadParameter("no trades in the given files")
+    how = (
+        "in exchange order, streamed straight through"
+        if report.in_order
+        else f"sorted on disk: {report.runs} runs, {report.merge_passes} merge pass(es)"
+    )
+    typer.echo(
+        f"backfill: {report.trades} trades ({how}) in "
+        f"{time.monotonic() - started:.1f}s, running the candles job...",
+        err=True,
+    )
+    with _job_view(console, settings.intervals):
+        return run_backfill_csv(src, settings, base, parallelism=parallelism, iceberg=iceberg)
 
 
 def register(app: typer.Typer) -> None:
@@ -371,6 +458,14 @@ def register(app: typer.Typer) -> None:
                 exists=True,
             ),
         ] = None,
+        direct: Annotated[
+            bool,
+            typer.Option(
+                "--direct/--prepare",
+                help="the candles job reads the files itself (default; what its reader does "
+                "not take is prepared in Python) or prepare every trade in Python first",
+            ),
+        ] = True,
         chunk_rows: Annotated[
             int,
             typer.Option(
@@ -392,52 +487,64 @@ def register(app: typer.Typer) -> None:
         except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint="--intervals") from None
         console = Console(stderr=True)
+        exchange = exchange.strip().lower()
+        file_kind = kind.value if kind else None
+        target = IcebergTarget(StackSettings(), namespace) if iceberg else None
+        settings = CandleSettings(intervals=intervals)
         base = Path(tempfile.mkdtemp(prefix="candleflow-backfill-", dir=tmp_dir))
         try:
-            src = base / "trades.csv"
             try:
-                with PrepareView(console) as view:
-                    report = prepare_trades(
-                        files,
-                        exchange.strip().lower(),
-                        symbol,
-                        src,
-                        chunk_rows=chunk_rows,
-                        view=view,
-                        kind=kind.value if kind else None,
-                    )
+                entries = backfill_files.plan(files, exchange, symbol, file_kind)
             except binance_files.BinanceFileError as exc:
                 # A bad file is the user's input: say what and where, no traceback.
                 message, hint = binance_files.usage_error(exc)
                 raise typer.BadParameter(message, param_hint=hint) from None
-            if not report.trades:
+            if entries == []:
                 raise typer.BadParameter("no trades in the given files")
-            how = (
-                "in exchange order, streamed straight through"
-                if report.in_order
-                else f"sorted on disk: {report.runs} runs, {report.merge_passes} merge pass(es)"
-            )
-            target = IcebergTarget(StackSettings(), namespace) if iceberg else None
+            if not direct:
+                entries = None
             before = None
             if target is not None:
                 target.ensure_table()
                 before = target.snapshot_id()
-            typer.echo(
-                f"backfill: {report.trades} trades ({how}) in "
-                f"{time.monotonic() - started:.1f}s, running the candles job...",
-                err=True,
-            )
-            settings = CandleSettings(intervals=intervals)
-            # The bounded job has no progress of its own to show: a spinner and the time.
-            with Progress(
-                SpinnerColumn(),
-                TextColumn("{task.description}"),
-                TimeElapsedColumn(),
-                console=console,
-            ) as job_view:
-                job_view.add_task(f"candles job ({intervals})", total=None)
-                candles = run_backfill_csv(
-                    src, settings, base, parallelism=parallelism, iceberg=target
+            candles = None
+            if entries is not None:
+                typer.echo(
+                    f"backfill: the candles job reads the {len(entries)} file(s) itself...",
+                    err=True,
+                )
+                (base / "direct").mkdir()
+                try:
+                    with _job_view(console, intervals):
+                        candles = run_backfill_files(
+                            entries,
+                            settings,
+                            base / "direct",
+                            parallelism=parallelism,
+                            iceberg=target,
+                        )
+                except Exception as exc:
+                    why = backfill_files.refusal(exc)
+                    if why is None:
+                        raise
+                    typer.echo(
+                        f"backfill: the job's reader refused {why}; "
+                        "preparing the trades in Python instead",
+                        err=True,
+                    )
+            if candles is None:
+                candles = _prepared_run(
+                    files,
+                    exchange,
+                    symbol,
+                    file_kind,
+                    settings,
+                    base / "prepared",
+                    console=console,
+                    chunk_rows=chunk_rows,
+                    parallelism=parallelism,
+                    iceberg=target,
+                    started=started,
                 )
         finally:
             shutil.rmtree(base, ignore_errors=True)

@@ -218,6 +218,26 @@ class FileSource:
 
 
 @dataclass(frozen=True)
+class BinanceFilesSource:
+    """Bounded: data.binance.vision trades files read by the job itself (backfill). `manifest`
+    lists them (jobs/backfill_files.py); the UDF jar's format parses and orders-checks them."""
+
+    manifest: Path
+    watermark_delay_ms: int = 0
+
+    def ddl(self, name: str) -> str:
+        options = {
+            "connector": "filesystem",
+            "path": str(self.manifest),
+            "format": "candleflow-binance-trades",
+        }
+        return (
+            f"CREATE TEMPORARY TABLE `{name}` (\n{columns_sql(TRADE_COLUMNS, nullable=True)}"
+            f"{_watermark(self.watermark_delay_ms)}\n) {_with(options)}"
+        )
+
+
+@dataclass(frozen=True)
 class KafkaSink:
     """An exactly-once Avro topic (Kafka transactions committed on checkpoints)."""
 
