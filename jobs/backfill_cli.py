@@ -8,9 +8,11 @@ with --iceberg, upserted into `<namespace>.candles` through the stream job's Ice
 
 Trades are fed in exchange order (event time, trade id): the files are the exchange's own
 record, so nothing is late, and the output equals the batch reference exactly. The files are
-streamed, never loaded whole (a month of a busy market is tens of millions of trades): in
-order they are written straight through to the job's input file, otherwise sorted on disk
-(jobs.candle_files.write_sorted_trades_csv).
+streamed, never loaded whole (a month of a busy market is tens of millions of trades). By
+default the job reads them itself at JVM speed (jobs/backfill_files.py); what its reader
+refuses (a row outside the plain published form, rows out of order) is prepared in Python:
+in order written straight through to the job's input file, otherwise sorted on disk
+(jobs.candle_files.write_sorted_trades_csv), with the reader's own messages for bad rows.
 """
 
 from __future__ import annotations
@@ -477,7 +479,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Candles from exchange trade files through the same candle logic as the stream job.
 
-        Files are streamed in bounded memory; rows in any order are sorted on disk.
+        Files are streamed in bounded memory, by the job itself when they are in the plain
+        published form and in order; otherwise prepared in Python (rows out of order are
+        sorted on disk).
         """
         started = time.monotonic()
         if output is None and not iceberg:

@@ -19,9 +19,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
 from candleflow import binance_files
+from candleflow.cli import app
 from candleflow.domain import Trade
+from candleflow.sample_data import COINM_DAY
 from jobs import backfill_files
 from tests.corpus.cases_io import file_cases
 from tests.corpus.test_corpus import write_case_file
@@ -253,3 +256,59 @@ def test_plain_published_rows_are_accepted(tmp_path, micros):
         path.write_text("\r\n".join([HEADERS[kind], *rows]) + "\r\n")
         cases.append((name, path, kind))
     assert check_all(cases, tmp_path)["accepted"] == len(FORMATS)
+
+
+# --- the command: the JVM reader's refusals fall back to the Python way -----------------------
+
+
+def _day_file(tmp: Path, name: str, edit=None) -> Path:
+    """The first 6,000 rows of the real COIN-M day, header and ms, as a monthly-named csv
+    (past PREVIEW_TRADES, so only the job's reader sees an edit at row 4,000 or later)."""
+    with zipfile.ZipFile(COINM_DAY) as zf, zf.open(zf.namelist()[0]) as fh:
+        lines = io.TextIOWrapper(fh).read().splitlines()[:6001]
+    if edit:
+        edit(lines)
+    directory = tmp / name
+    directory.mkdir()
+    path = directory / "BTCUSD_PERP-aggTrades-2026-05.csv"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _backfill(src: Path, out: Path, *extra: str):
+    return CliRunner().invoke(
+        app, ["backfill", str(src), "--intervals", "1m,5m", "-o", str(out), *extra]
+    )
+
+
+def _swap(lines: list[str]) -> None:  # two rows of different times swapped: out of order
+    i = next(i for i in range(4500, 6000) if lines[i].split(",")[5] != lines[i + 1].split(",")[5])
+    lines[i], lines[i + 1] = lines[i + 1], lines[i]
+
+
+def _bad_price(lines: list[str]) -> None:
+    f = lines[5000].split(",")
+    lines[5000] = ",".join([f[0], "abc", *f[2:]])
+
+
+@pytest.mark.flink
+@pytest.mark.skipif(not COINM_DAY.exists(), reason="shared data not present")
+def test_refusals_fall_back_to_the_python_way(tmp_path):
+    """In order: the job reads the file itself. Out of order past the preview: the job's
+    reader refuses, the command sorts in Python and the candles are those of the in-order
+    file. A bad row past the preview: the Python reader's own message, exit 2, no output."""
+    ordered = _backfill(_day_file(tmp_path, "a"), tmp_path / "a.csv")
+    assert ordered.exit_code == 0, ordered.output
+    assert "reads the 1 file(s) itself" in ordered.output and "refused" not in ordered.output
+
+    swapped = _backfill(_day_file(tmp_path, "b", _swap), tmp_path / "b.csv")
+    assert swapped.exit_code == 0, swapped.output
+    text = " ".join(swapped.output.split())
+    assert "refused" in text and "out of exchange order" in text and "sorted on disk" in text
+    assert (tmp_path / "b.csv").read_bytes() == (tmp_path / "a.csv").read_bytes()
+
+    bad = _backfill(_day_file(tmp_path, "c", _bad_price), tmp_path / "c.csv")
+    assert bad.exit_code == 2, bad.output
+    text = " ".join(bad.output.split())
+    assert "BTCUSD_PERP-aggTrades-2026-05.csv:5001: price 'abc' is not a decimal number" in text
+    assert not (tmp_path / "c.csv").exists()
