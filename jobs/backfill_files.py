@@ -9,7 +9,7 @@ and checks that they come in exchange order.
 The JVM reader takes only rows in their plain published form and in order. Anything else
 (a bad row, a quoted field, rows out of order...) it refuses, naming the file and line, and
 the job fails at once (no restarts): the command then prepares the trades in Python as before
-(jobs.backfill_cli.prepare_trades), which reads every valid row, reports bad ones with their
+(jobs.backfill_prepare.prepare_trades), which reads every valid row, reports bad ones with their
 own message and sorts rows out of order. There is one set of rules: the fast reader accepts a
 subset of what the Python reader accepts, with the same values (tests/jobs/test_backfill_fast.py).
 
