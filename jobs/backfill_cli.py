@@ -90,14 +90,10 @@ def final_candles(candles: list[Candle]) -> list[Candle]:
         key = (c.exchange, c.symbol, c.interval, c.window_start_us)
         if key not in last or last[key].revision < c.revision:
             last[key] = c
+    micros = {name: parse_intervals(name)[0].micros for name in {c.interval for c in candles}}
     return sorted(
         last.values(),
-        key=lambda c: (
-            c.exchange,
-            c.symbol,
-            parse_intervals(c.interval)[0].micros,
-            c.window_start_us,
-        ),
+        key=lambda c: (c.exchange, c.symbol, micros[c.interval], c.window_start_us),
     )
 
 

@@ -95,12 +95,19 @@ def main() -> None:
     ap.add_argument("--trades", type=int, default=10_000_000)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--ways", default="direct,prepare", help="comma-separated: direct,prepare")
+    ap.add_argument("--input-dir", type=Path, help="keep the built input here and reuse it")
     args = ap.parse_args()
     ways = args.ways.split(",")
     with tempfile.TemporaryDirectory(prefix="bench-backfill-e2e-") as name:
         tmp = Path(name)
         t0 = time.perf_counter()
-        src = build(args.trades, tmp)
+        keep = args.input_dir / str(args.trades) if args.input_dir else None
+        if keep is not None and (keep / f"{NAME}.zip").exists():
+            src = keep / f"{NAME}.zip"
+        else:
+            if keep is not None:
+                keep.mkdir(parents=True, exist_ok=True)
+            src = build(args.trades, keep or tmp)
         print(
             f"input: {args.trades:,} aggTrades rows in order (COIN-M day repeated), zip "
             f"{src.stat().st_size / 1e6:.1f} MB; built in {time.perf_counter() - t0:.1f}s; "
