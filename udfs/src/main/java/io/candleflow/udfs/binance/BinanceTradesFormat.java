@@ -5,8 +5,10 @@ import java.math.BigDecimal;
 import java.util.List;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.configuration.Configuration;
-import org.apache.flink.connector.file.src.reader.SimpleStreamFormat;
-import org.apache.flink.connector.file.src.reader.StreamFormat;
+import org.apache.flink.connector.file.src.FileSourceSplit;
+import org.apache.flink.connector.file.src.reader.BulkFormat;
+import org.apache.flink.connector.file.src.util.ArrayResultIterator;
+import org.apache.flink.connector.file.src.util.CheckpointedPosition;
 import org.apache.flink.core.fs.FSDataInputStream;
 import org.apache.flink.table.data.DecimalData;
 import org.apache.flink.table.data.GenericRowData;
@@ -19,11 +21,17 @@ import org.apache.flink.table.data.TimestampData;
  * candles job's trade rows (jobs/candle_tables.py TRADE_COLUMNS), in exchange order. With
  * check_first the files are read twice: the first pass only checks, so a refused row stops
  * the job before any trade reaches it (nothing is written for a bad file).
+ *
+ * <p>A BulkFormat of its own, not a StreamFormat: the adapter of a StreamFormat cuts batches
+ * by bytes read from the split's stream, and that stream (the manifest) is read once, so one
+ * batch would hold every trade. Here a batch is at most {@link #BATCH} rows; after a restore
+ * the rows already emitted are skipped.
  */
-public final class BinanceTradesFormat extends SimpleStreamFormat<RowData> {
+public final class BinanceTradesFormat implements BulkFormat<RowData, FileSourceSplit> {
   private static final long serialVersionUID = 1L;
   static final int PRECISION = 38;
   static final int SCALE = 18;
+  static final int BATCH = 1024;
 
   private final String[] fields;
   private final TypeInformation<RowData> type;
@@ -34,9 +42,29 @@ public final class BinanceTradesFormat extends SimpleStreamFormat<RowData> {
   }
 
   @Override
-  public Reader<RowData> createReader(Configuration config, FSDataInputStream stream)
+  public BulkFormat.Reader<RowData> createReader(Configuration config, FileSourceSplit split)
       throws IOException {
-    Manifest manifest = new Manifest(stream);
+    return open(split, 0);
+  }
+
+  @Override
+  public BulkFormat.Reader<RowData> restoreReader(Configuration config, FileSourceSplit split)
+      throws IOException {
+    long skip = split.getReaderPosition().map(CheckpointedPosition::getRecordsAfterOffset)
+        .orElse(0L);
+    return open(split, skip);
+  }
+
+  @Override
+  public boolean isSplittable() {
+    return false;
+  }
+
+  private BulkFormat.Reader<RowData> open(FileSourceSplit split, long skip) throws IOException {
+    Manifest manifest;
+    try (FSDataInputStream in = split.path().getFileSystem().open(split.path())) {
+      manifest = new Manifest(in);
+    }
     if (manifest.checkFirst) {
       try (TradeFiles check = new TradeFiles(manifest.entries)) {
         while (check.next()) {
@@ -45,7 +73,44 @@ public final class BinanceTradesFormat extends SimpleStreamFormat<RowData> {
         }
       }
     }
-    return new TradeReader(new TradeFiles(manifest.entries), fields);
+    TradeReader rows = new TradeReader(new TradeFiles(manifest.entries), fields);
+    for (long i = 0; i < skip && rows.read() != null; i++) {
+      // rows emitted before the checkpoint this split was restored from
+    }
+    return new Batches(rows, skip);
+  }
+
+  /** Batches of at most BATCH rows; positions count the rows emitted so far. */
+  static final class Batches implements BulkFormat.Reader<RowData> {
+    private final TradeReader rows;
+    private long emitted;
+
+    Batches(TradeReader rows, long emitted) {
+      this.rows = rows;
+      this.emitted = emitted;
+    }
+
+    @Override
+    public BulkFormat.RecordIterator<RowData> readBatch() throws IOException {
+      RowData[] batch = new RowData[BATCH];
+      int n = 0;
+      RowData row;
+      while (n < BATCH && (row = rows.read()) != null) {
+        batch[n++] = row;
+      }
+      if (n == 0) {
+        return null;
+      }
+      ArrayResultIterator<RowData> it = new ArrayResultIterator<>();
+      it.set(batch, n, CheckpointedPosition.NO_OFFSET, emitted);
+      emitted += n;
+      return it;
+    }
+
+    @Override
+    public void close() throws IOException {
+      rows.close();
+    }
   }
 
   @Override
@@ -62,7 +127,7 @@ public final class BinanceTradesFormat extends SimpleStreamFormat<RowData> {
   }
 
   /** Builds one row per trade, its columns by name. */
-  static final class TradeReader implements StreamFormat.Reader<RowData> {
+  static final class TradeReader implements java.io.Closeable {
     private static final StringData BUY = StringData.fromString("BUY");
     private static final StringData SELL = StringData.fromString("SELL");
 
@@ -80,8 +145,7 @@ public final class BinanceTradesFormat extends SimpleStreamFormat<RowData> {
       this.fields = fields;
     }
 
-    @Override
-    public RowData read() throws IOException {
+    RowData read() throws IOException {
       if (!files.next()) {
         return null;
       }

@@ -6,7 +6,6 @@ import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.configuration.ConfigOption;
 import org.apache.flink.configuration.ReadableConfig;
 import org.apache.flink.connector.file.src.FileSourceSplit;
-import org.apache.flink.connector.file.src.impl.StreamFormatAdapter;
 import org.apache.flink.connector.file.src.reader.BulkFormat;
 import org.apache.flink.connector.file.table.factories.BulkReaderFormatFactory;
 import org.apache.flink.connector.file.table.format.BulkDecodingFormat;
@@ -33,9 +32,8 @@ public final class BinanceTradesFormatFactory implements BulkReaderFormatFactory
       public BulkFormat<RowData, FileSourceSplit> createRuntimeDecoder(
           DynamicTableSource.Context ctx, DataType physicalDataType) {
         TypeInformation<RowData> type = ctx.createTypeInformation(physicalDataType);
-        return new StreamFormatAdapter<>(
-            new BinanceTradesFormat(
-                LogicalTypeChecks.getFieldNames(physicalDataType.getLogicalType()), type));
+        return new BinanceTradesFormat(
+            LogicalTypeChecks.getFieldNames(physicalDataType.getLogicalType()), type);
       }
 
       @Override
