@@ -200,7 +200,13 @@ def run_backfill_files(
         entries, workdir / "trades.manifest", check_first=iceberg is not None
     )
     return run_backfill_job(
-        BinanceFilesSource(manifest), settings, workdir, parallelism=parallelism, iceberg=iceberg
+        BinanceFilesSource(manifest),
+        settings,
+        workdir,
+        parallelism=parallelism,
+        iceberg=iceberg,
+        # A refusal is not transient: fail at once, the command then goes the prepared way.
+        extra={"restart-strategy.type": "none"},
     )
 
 
@@ -211,6 +217,7 @@ def run_backfill_job(
     *,
     parallelism: int = 1,
     iceberg: IcebergTarget | None = None,
+    extra: dict[str, str] | None = None,
 ) -> list[Candle]:
     """Run the candles job bounded over `source` (trades in exchange order); the job's outputs
     go under `workdir`. Returns the final candles.
@@ -238,8 +245,7 @@ def run_backfill_job(
         checkpoint_interval_ms=1000,
         connectors=iceberg is not None,
         stack=iceberg.stack if iceberg else None,
-        # A bounded run over files: a failure is not transient, fail at once.
-        extra={"restart-strategy.type": "none"},
+        extra=extra,
     )
     build(t_env, config).execute().wait()
     late = read_rows(late_dir) if late_dir.exists() else []
@@ -390,7 +396,10 @@ def register(app: typer.Typer) -> None:
                 raise typer.BadParameter(message, param_hint=hint) from None
             if entries == []:
                 raise typer.BadParameter("no trades in the given files")
-            if not direct:
+            if not direct or target is not None:
+                # --iceberg goes the prepared way: the direct job's Iceberg sink failed in
+                # tests/jobs/test_backfill_iceberg.py (no JDBC driver in the job), not yet
+                # understood.
                 entries = None
             before = None
             if target is not None:
