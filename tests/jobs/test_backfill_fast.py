@@ -6,7 +6,8 @@ reader gives, in the same order; it refuses every file the Python reader rejects
 rows are out of exchange order; and it accepts plain published files (so the fast path is
 taken). Cases: every file of the bad-input corpus, and several hundred generated files with
 rows in and out of the published form (numbers, booleans, times, columns, quotes, line ends,
-BOM, headers, zips, order). One JVM runs all of them (no Flink): ~2 s.
+BOM, headers, zips, order). One JVM runs all of them (no Flink): ~2 s. One Flink test runs
+the command over the real day's rows in order, out of order and with a bad row: ~20 s.
 """
 
 from __future__ import annotations
