@@ -30,7 +30,10 @@ def parse_ts(text: str) -> int:
     """ISO-8601 TIMESTAMP from Flink's JSON format -> epoch µs (UTC)."""
     text = text.replace("T", " ").rstrip("Z")
     whole, _, frac = text.partition(".")
-    base = dt.datetime.strptime(whole, _EPOCH_FMT).replace(tzinfo=dt.UTC)
+    if len(whole) != 19:  # "YYYY-MM-DD HH:MM:SS": anything else is not Flink's format
+        raise ValueError(f"not an ISO-8601 timestamp: {text!r}")
+    # fromisoformat: 6x faster than strptime (a backfill reads ~2 per candle, 100k's of them)
+    base = dt.datetime.fromisoformat(whole).replace(tzinfo=dt.UTC)
     return int(base.timestamp()) * 1_000_000 + int((frac + "000000")[:6])
 
 

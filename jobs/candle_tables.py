@@ -205,16 +205,30 @@ class FileSource:
     watermark_delay_ms: int = 0
 
     def ddl(self, name: str) -> str:
-        options = {
-            "connector": "filesystem",
-            "path": str(self.path),
-            "format": "csv",
-            "csv.null-literal": "",
-        }
-        return (
-            f"CREATE TEMPORARY TABLE `{name}` (\n{columns_sql(TRADE_COLUMNS, nullable=True)}"
-            f"{_watermark(self.watermark_delay_ms)}\n) {_with(options)}"
-        )
+        options = {"format": "csv", "csv.null-literal": ""}
+        return _trade_files_ddl(name, self.path, options, self.watermark_delay_ms)
+
+
+def _trade_files_ddl(name: str, path: Path, options: dict[str, str], delay_ms: int) -> str:
+    """A bounded filesystem table of trades (TRADE_COLUMNS) with the idle-flush watermark."""
+    options = {"connector": "filesystem", "path": str(path), **options}
+    return (
+        f"CREATE TEMPORARY TABLE `{name}` (\n{columns_sql(TRADE_COLUMNS, nullable=True)}"
+        f"{_watermark(delay_ms)}\n) {_with(options)}"
+    )
+
+
+@dataclass(frozen=True)
+class BinanceFilesSource:
+    """Bounded: data.binance.vision trades files read by the job itself (backfill). `manifest`
+    lists them (jobs/backfill_files.py); the UDF jar's format parses and orders-checks them."""
+
+    manifest: Path
+    watermark_delay_ms: int = 0
+
+    def ddl(self, name: str) -> str:
+        options = {"format": "candleflow-binance-trades"}
+        return _trade_files_ddl(name, self.manifest, options, self.watermark_delay_ms)
 
 
 @dataclass(frozen=True)

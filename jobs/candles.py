@@ -24,6 +24,7 @@ from jobs.candle_tables import (
     CANDLE_SELECT,
     LATE_COLUMNS,
     LATE_SELECT,
+    BinanceFilesSource,
     FileSource,
     IcebergSink,
     KafkaSink,
@@ -44,7 +45,7 @@ PTF_UID = "candles-ptf-v2"
 
 @dataclass
 class CandleJobConfig:
-    source: KafkaSource | FileSource
+    source: KafkaSource | FileSource | BinanceFilesSource
     sinks: Sinks
     candles: CandleSettings = field(default_factory=CandleSettings)
     emit_trades: bool = False  # the PTF's TRADE rows (deduplicated trades); no sink reads them

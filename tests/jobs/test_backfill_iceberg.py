@@ -96,7 +96,7 @@ def _backfill(file: Path, out: Path, namespace: str) -> str:
             namespace,
         ],
     )
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 0, (result.output, str(result.exception)[-4000:])
     return result.output
 
 
