@@ -8,6 +8,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
 from pyflink.table import EnvironmentSettings, TableEnvironment
 
 from candleflow import jvm
@@ -44,6 +46,29 @@ def hadoop_on_gateway_classpath(stack: StackSettings | None = None) -> None:
     jars += sorted(str(p) for p in jar_dir.glob("commons-logging-*.jar"))
     if jars and "HADOOP_CLASSPATH" not in os.environ:
         os.environ["HADOOP_CLASSPATH"] = os.pathsep.join(jars)
+
+
+class RestartSettings(EnvSettings):
+    """How often a failing job is restarted before it stays FAILED (Flink's failure-rate
+    restart strategy). Transient faults (a TaskManager lost, the broker away for a while)
+    restart the job from its latest checkpoint; a fault that repeats on every attempt, such
+    as a record on trades.v1 that fails the Avro contract (docs/semantics.md "Bad input"),
+    exhausts the budget and the job ends FAILED with that error instead of restarting for
+    ever. CANDLEFLOW_RESTART_<FIELD>."""
+
+    model_config = SettingsConfigDict(env_prefix="CANDLEFLOW_RESTART_", extra="ignore")
+
+    max_failures: int = Field(default=10, ge=1)  # restarts allowed within interval_s ...
+    interval_s: float = Field(default=300, gt=0)  # ... a failure beyond that fails the job
+    delay_s: float = Field(default=10, ge=0)  # wait before each restart
+
+    def flink_options(self) -> dict[str, str]:
+        return {
+            "restart-strategy.type": "failure-rate",
+            "restart-strategy.failure-rate.max-failures-per-interval": str(self.max_failures),
+            "restart-strategy.failure-rate.failure-rate-interval": f"{self.interval_s:g} s",
+            "restart-strategy.failure-rate.delay": f"{self.delay_s:g} s",
+        }
 
 
 def make_table_env(
@@ -83,7 +108,7 @@ def make_table_env(
     conf.set("pipeline.object-reuse", "true")
     # Source watermarks every 200 ms; the PTF's own clock does not depend on it.
     conf.set("pipeline.auto-watermark-interval", "200 ms")
-    for k, v in (extra or {}).items():
+    for k, v in {**RestartSettings().flink_options(), **(extra or {})}.items():
         conf.set(k, v)
     return t_env
 
