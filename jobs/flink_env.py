@@ -113,11 +113,27 @@ def make_table_env(
     return t_env
 
 
+def cluster_parallelism(stack: StackSettings) -> int:
+    """The session cluster's `parallelism.default` (its REST API).
+
+    A job submitted from PyFlink without a parallelism of its own would otherwise get the
+    client JVM's local default, the number of cores of the submitting machine, whatever
+    the cluster says: on this 2-core host every job took 2 slots, and the three jobs
+    (candles, bronze, anomalies) did not fit the stack's 4 slots: one never ran."""
+    import json
+    import urllib.request
+
+    with urllib.request.urlopen(f"{stack.flink_rest_url}/jobmanager/config", timeout=15) as r:
+        entries = json.loads(r.read())
+    found = [e["value"] for e in entries if e.get("key") == "parallelism.default"]
+    return int(found[0]) if found else 1
+
+
 class JobSettings(EnvSettings):
     """How a Flink job runs, common to every job (CANDLEFLOW_JOB_* for candles,
     CANDLEFLOW_BRONZE_* for bronze: each subclass sets its env_prefix and its own fields)."""
 
-    parallelism: int | None = None  # default: the cluster's
+    parallelism: int | None = None  # default: the cluster's parallelism.default
     checkpoint_interval_s: float = 10
     checkpoint_timeout_s: float = 120
     checkpoint_dir: str | None = None  # default: the cluster's execution.checkpointing.dir
@@ -132,7 +148,10 @@ def job_table_env(stack: StackSettings, job: JobSettings, name: str) -> TableEnv
     or a client of the session cluster (the cluster has the connector jars; only the UDF jar
     is shipped)."""
     extra = {"pipeline.name": name}
+    parallelism = job.parallelism
     if job.remote:
+        if parallelism is None:
+            parallelism = cluster_parallelism(stack)
         # The gateway JVM needs the connector classes to plan the tables.
         os.environ.update(jvm.client_classpath_env(stack))
         extra.update(
@@ -144,7 +163,7 @@ def job_table_env(stack: StackSettings, job: JobSettings, name: str) -> TableEnv
             }
         )
     return make_table_env(
-        parallelism=job.parallelism,
+        parallelism=parallelism,
         checkpoint_interval_ms=int(job.checkpoint_interval_s * 1000),
         checkpoint_timeout_ms=int(job.checkpoint_timeout_s * 1000),
         # In-process there is no cluster default: keep checkpoints (retained on cancel,
