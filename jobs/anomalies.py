@@ -50,7 +50,7 @@ from jobs.anomaly_tables import (
     iceberg_catalog_ddl,
 )
 from jobs.candle_tables import CANDLE_COLUMNS
-from jobs.flink_env import hadoop_on_gateway_classpath
+from jobs.flink_env import RestartSettings, cluster_parallelism, hadoop_on_gateway_classpath
 from jobs.operator_uids import execute
 
 log = logging.getLogger(__name__)
@@ -347,7 +347,7 @@ def make_stream_table_env(
         )
         if checkpoint_dir:
             conf.set("execution.checkpointing.dir", checkpoint_dir)
-    for key, value in (extra or {}).items():
+    for key, value in {**RestartSettings().flink_options(), **(extra or {})}.items():
         conf.set(key, value)
     return t_env
 
@@ -425,6 +425,8 @@ def run_anomalies(
         for key, value in jvm.client_classpath_env(stack).items():
             os.environ.setdefault(key, value)
         extra = Stack(stack).flink_remote_options()
+        if parallelism is None:  # not the client's core count (jobs/flink_env.py)
+            parallelism = cluster_parallelism(stack)
     if savepoint_path:
         # Restore from a savepoint or retained checkpoint; never drop state silently.
         extra["execution.savepoint.path"] = savepoint_path
