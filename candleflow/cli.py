@@ -23,7 +23,7 @@ app = typer.Typer(
 _SUBCOMMANDS = [
     (
         "stack",
-        "candleflow.stack_cli",
+        "devstack.cli",
         "Start, stop and inspect the local stack (Kafka, registry, Flink, catalog).",
     ),
     ("ingest", "ingest.cli", "Capture trades from exchanges or replay recorded files into Kafka."),
@@ -36,7 +36,7 @@ _SUBCOMMANDS = [
     ("serve", "serving.server_cli", "Run the gRPC MarketData service."),
 ]
 # Modules adding single commands (backfill, reconcile, watch, history, sql) via register(app).
-_SINGLE_COMMANDS = ("jobs.backfill_cli", "candleflow.reconcile", "serving.client_cli")
+_SINGLE_COMMANDS = ("jobs.backfill_cli", "verify.reconcile", "serving.client_cli")
 
 for name, module, help_text in _SUBCOMMANDS:
     app.add_typer(importlib.import_module(module).app, name=name, help=help_text)

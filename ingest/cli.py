@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from candleflow import topics
+from adapters import topics
 from candleflow.binance_files import BinanceFileError, usage_error
 from candleflow.binance_kind import FileKind
 from candleflow.config import StackSettings, Topics

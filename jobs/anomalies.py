@@ -221,7 +221,7 @@ def wire_encoder(schema_id: int):
     header = b"\x00" + schema_id.to_bytes(4, "big")
 
     def encode(row: Row) -> Row:
-        from candleflow import avro  # on the Python worker
+        from adapters import avro  # on the Python worker
 
         a = row_to_anomaly(row)
         return Row(a.anomaly_id.encode(), header + avro.encode(a, "anomaly"))
@@ -419,8 +419,8 @@ def run_anomalies(
         checkpoint_dir = (stack.data_dir / "checkpoints" / "anomalies").as_uri()
     extra: dict[str, str] = {}
     if remote:
-        from candleflow import jvm
-        from candleflow.stack import Stack
+        from devstack import jvm
+        from devstack.stack import Stack
 
         for key, value in jvm.client_classpath_env(stack).items():
             os.environ.setdefault(key, value)

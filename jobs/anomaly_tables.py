@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from candleflow.avro import register_contract
+from adapters.avro import register_contract
 from candleflow.config import StackSettings
 from candleflow.contracts import subject
 from candleflow.kafka_security import KafkaSecurity, flink_kafka_options
@@ -107,7 +107,7 @@ class KafkaAnomalies:
     """anomalies.v1, exactly-once (transactions committed on checkpoints), key = anomaly_id.
 
     The value is the Avro contract in the Confluent wire format, encoded in the detector's
-    Python step (candleflow/avro.py, byte-equal to the Python producers) and written with
+    Python step (adapters/avro.py, byte-equal to the Python producers) and written with
     the `raw` format: Flink's avro-confluent encoder would write timestamp-micros fields as
     milliseconds (see KAFKA_CANDLE_COLUMNS).
     """
@@ -181,6 +181,6 @@ class IcebergAnomalies:
 
 def iceberg_catalog_ddl(stack: StackSettings) -> str:
     """The shared JDBC (SQLite) Iceberg catalog, as the candles job and PyIceberg see it."""
-    from candleflow.catalog import flink_catalog_ddl
+    from adapters.catalog import flink_catalog_ddl
 
     return flink_catalog_ddl(stack)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from candleflow.avro import register_contract
+from adapters.avro import register_contract
 from candleflow.contracts import subject
 from candleflow.kafka_security import KafkaSecurity, flink_kafka_options
 

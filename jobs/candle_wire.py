@@ -3,7 +3,7 @@
 Flink 2.1's avro-confluent encoder cannot write the contracts' timestamp-micros fields
 (it maps TIMESTAMP to timestamp-millis and rejects the explicit contract schema for BIGINT
 columns), so the Kafka sinks use the `raw` format and these Python scalar functions encode
-each record with candleflow.avro (byte-equal to what Python producers write). They run per
+each record with adapters.avro (byte-equal to what Python producers write). They run per
 candle / per late trade, never per trade, so the per-trade path stays in the JVM.
 """
 
@@ -48,7 +48,7 @@ def candle_avro(
     is_empty,
     schema_id,
 ):
-    from candleflow import avro
+    from adapters import avro
     from candleflow.domain import Candle
 
     c = Candle(
@@ -96,7 +96,7 @@ def late_avro(
     clock_us,
     schema_id,
 ):
-    from candleflow import avro
+    from adapters import avro
     from candleflow.domain import InstrumentKind, LateTrade, Side, Trade
 
     t = Trade(

@@ -121,7 +121,7 @@ def record_from_row(contract: str, row: dict[str, Any]) -> Any:
 
 def load_catalog(settings: StackSettings) -> Any:
     """The stack's JDBC (SQLite) catalog through PyIceberg's SqlCatalog."""
-    from candleflow.catalog import catalog
+    from adapters.catalog import catalog
 
     return catalog(settings)
 

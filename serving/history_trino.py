@@ -13,7 +13,7 @@ import trino.auth
 
 from candleflow.config import StackSettings
 from candleflow.domain import Anomaly, Candle, Explanation
-from serving import trino as trino_server
+from devstack import trino as trino_server
 from serving.history import (
     CANDLE_COLUMNS,
     CandleQuery,
@@ -104,7 +104,7 @@ class TrinoHistory:
 
         A coordinator that has just started (or a new worker) answers every query, but
         schedules a catalog's splits only once its node manager has seen the catalog in the
-        nodes' announcements, which takes up to about ten seconds (see serving.trino.health).
+        nodes' announcements, which takes up to about ten seconds (see devstack.trino.health).
         That error, and only that one, is worth waiting out; the retries are logged.
         """
         waited = 0.0

@@ -31,9 +31,9 @@ async def serve(frames: list[str]) -> None:
 
 
 async def consume(url: str, expected: int) -> dict:
-    from candleflow import topics
+    from adapters import topics
     from candleflow.config import Topics
-    from candleflow.testing import stack_test_settings
+    from devstack.testing import stack_test_settings
     from ingest.producer import TradeProducer
 
     settings = stack_test_settings()

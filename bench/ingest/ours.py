@@ -43,9 +43,9 @@ def main(path: str, mode: str) -> dict:
             "cpu_seconds": _cpu() - cpu0,
         }
 
-    from candleflow import topics
+    from adapters import topics
     from candleflow.config import Topics
-    from candleflow.testing import stack_test_settings
+    from devstack.testing import stack_test_settings
     from ingest.connection import Connection, Endpoint
     from ingest.producer import ProducerSettings, TradeProducer
 

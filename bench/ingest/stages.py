@@ -39,7 +39,7 @@ import orjson  # noqa: E402
 
 from candleflow.binance_files import read_trades  # noqa: E402
 from candleflow.domain import Trade  # noqa: E402
-from candleflow.sample_data import COINM_DAY  # noqa: E402
+from devstack.sample_data import COINM_DAY  # noqa: E402
 from ingest import binance, lane  # noqa: E402
 from ingest.avro_trade import TradeEncoder  # noqa: E402
 from ingest.common import DEFAULT_OPTIONS, Reject  # noqa: E402
@@ -92,9 +92,9 @@ def _feed(frames: list[str], sink: Sink) -> None:
 
 
 def _produce(frames: list[str], reports: str = "all") -> None:
-    from candleflow import topics
+    from adapters import topics
     from candleflow.config import Topics
-    from candleflow.testing import stack_test_settings
+    from devstack.testing import stack_test_settings
     from ingest.producer import ProducerSettings, TradeProducer
 
     settings = stack_test_settings()
@@ -148,7 +148,7 @@ def main() -> None:
     }
     stack = None
     if not args.no_produce:
-        from candleflow.testing import acquire_stack, release_stack
+        from devstack.testing import acquire_stack, release_stack
 
         stack, started = acquire_stack(flink=False)
         stages["produce"] = lambda: _produce(frames)

@@ -27,7 +27,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))
 
 from candleflow.binance_files import read_trades  # noqa: E402
-from candleflow.sample_data import COINM_DAY  # noqa: E402
+from devstack.sample_data import COINM_DAY  # noqa: E402
 from tests.fakes.exchange import binance_agg_frames  # noqa: E402
 
 

@@ -28,7 +28,7 @@ import structlog
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Producer, TopicPartition
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from candleflow import avro
+from adapters import avro
 from candleflow.config import StackSettings, Topics
 from candleflow.domain import Anomaly, Explanation
 from serving.explainer.budget import Budget

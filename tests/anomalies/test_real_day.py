@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 import pytest
 
 from candleflow.anomaly_rules import ACTIVE, active_after, detect_all
-from candleflow.sample_data import COINM_DAY
+from devstack.sample_data import COINM_DAY
 from tests.anomalies.series import coinm_1m_candles
 
 EXPECTED = [  # (UTC minute, rule, severity, value)

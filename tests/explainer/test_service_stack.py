@@ -10,10 +10,10 @@ from decimal import Decimal
 import pytest
 from confluent_kafka import Producer
 
-from candleflow import avro
+from adapters import avro
 from candleflow.anomaly_rules import ACTIVE, RETRACTED, detect_all
 from candleflow.config import Topics
-from candleflow.testing import unique_name
+from devstack.testing import unique_name
 from serving.explainer.iceberg import ExplanationsTable
 from serving.explainer.service import ExplainerService, read_topic_to_end
 from serving.explainer.settings import ExplainerSettings

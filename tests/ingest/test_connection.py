@@ -12,7 +12,7 @@ import pytest
 
 from candleflow.binance_files import read_trades
 from candleflow.domain import Trade
-from candleflow.sample_data import CAPTURES, COINM_DAY
+from devstack.sample_data import CAPTURES, COINM_DAY
 from ingest.captures import read_frames
 from ingest.common import Reject, RejectReason
 from ingest.connection import Connection, LoopSettings, endpoint

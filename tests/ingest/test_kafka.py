@@ -15,13 +15,14 @@ import pytest
 from confluent_kafka import Consumer
 from prometheus_client import REGISTRY
 
-from candleflow import avro, jvm
+from adapters import avro
 from candleflow.binance_files import read_trades
 from candleflow.config import StackSettings, Topics
 from candleflow.domain import Trade
-from candleflow.procs import port_in_use
-from candleflow.sample_data import CAPTURES, COINM_DAY
-from candleflow.stack import Stack
+from devstack import jvm
+from devstack.procs import port_in_use
+from devstack.sample_data import CAPTURES, COINM_DAY
+from devstack.stack import Stack
 from ingest.captures import read_frames
 from ingest.common import Reject, RejectReason
 from ingest.connection import Connection, endpoint
@@ -296,7 +297,7 @@ def private_kafka(stack: Stack, tmp_path: Path) -> Iterator[Stack]:
 
 @pytest.mark.slow
 def test_broker_restart_during_replay_loses_nothing(private_kafka: Stack) -> None:
-    from candleflow import topics
+    from adapters import topics
 
     settings = private_kafka.settings
     topic = "trades-restart"

@@ -19,10 +19,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from candleflow import avro
+from adapters import avro
 from candleflow.binance_files import read_trades
 from candleflow.domain import Trade
-from candleflow.sample_data import COINM_DAY
+from devstack.sample_data import COINM_DAY
 from ingest import binance, lane
 from ingest.avro_trade import TradeEncoder
 from ingest.common import DEFAULT_OPTIONS, ParseOptions, Reject, TradeBatch

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from candleflow.binance_files import read_trades
 from candleflow.domain import Trade
 from candleflow.records import MAX_MICROS
-from candleflow.sample_data import CAPTURES, COINM_DAY
+from devstack.sample_data import CAPTURES, COINM_DAY
 from ingest import ADAPTERS, binance, coinbase
 from ingest.captures import read_frames
 from ingest.common import (

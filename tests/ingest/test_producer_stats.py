@@ -15,8 +15,8 @@ from prometheus_client import REGISTRY
 
 from candleflow.binance_files import read_trades
 from candleflow.config import Topics
-from candleflow.sample_data import COINM_DAY
-from candleflow.stack import Stack
+from devstack.sample_data import COINM_DAY
+from devstack.stack import Stack
 from ingest import metrics
 from ingest.connection import Connection, endpoint
 from ingest.producer import ProducerSettings, TradeProducer

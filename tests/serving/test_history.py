@@ -123,7 +123,7 @@ def test_duckdb_last_commit_wins_over_a_higher_revision(kafka_stack):
     highest revision."""
     import uuid
 
-    from candleflow.catalog import catalog
+    from adapters.catalog import catalog
     from serving.history import Tables
     from tests.serving import data
     from tests.serving.conftest import candle_arrow

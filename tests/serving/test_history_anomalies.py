@@ -63,7 +63,7 @@ def arrow(anomalies: list[Anomaly]) -> pa.Table:
 
 @pytest.fixture
 def anomaly_tables(kafka_stack: Any) -> Iterator[tuple[Any, Tables]]:
-    from candleflow.catalog import catalog
+    from adapters.catalog import catalog
 
     cat = catalog(kafka_stack.settings)
     ns = f"test_anomalies_{uuid.uuid4().hex[:8]}"

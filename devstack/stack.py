@@ -28,10 +28,12 @@ from pathlib import Path
 import structlog
 from pydantic import SecretStr
 
-from candleflow import catalog, jvm, topics
+from adapters import catalog, topics
 from candleflow.config import StackSettings, Topics
 from candleflow.kafka_security import KafkaSecurity
-from candleflow.procs import (
+from devstack import jvm
+from devstack.config import LOG4J2, flink_config, kafka_properties
+from devstack.procs import (
     Proc,
     StackError,
     kill_group,
@@ -40,7 +42,6 @@ from candleflow.procs import (
     port_in_use,
     tail,
 )
-from candleflow.stack_config import LOG4J2, flink_config, kafka_properties
 
 log = structlog.get_logger("candleflow.stack")
 
@@ -339,7 +340,7 @@ class Stack:
 
     def _bootstrap(self) -> None:
         """Topics, the registry's BACKWARD rule and contracts, catalog namespaces."""
-        from candleflow import avro  # imports the registry client only when needed
+        from adapters import avro  # imports the registry client only when needed
 
         admin = topics.admin(self.settings.bootstrap_servers)
         specs = topics.default_topics(self.topics)

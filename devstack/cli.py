@@ -11,9 +11,9 @@ from rich.console import Console
 from rich.table import Table
 
 from candleflow.config import StackSettings
-from candleflow.jvm import JavaError
-from candleflow.procs import StackError
-from candleflow.stack import Stack
+from devstack.jvm import JavaError
+from devstack.procs import StackError
+from devstack.stack import Stack
 
 app = typer.Typer(no_args_is_help=True)
 console = Console()
@@ -38,7 +38,7 @@ def up(
         if with_trino:
             trino = _trino()
             if trino is None:
-                raise StackError("Trino support (serving/trino.py) is not installed")
+                raise StackError("Trino support (devstack/trino.py) is not installed")
             with console.status("starting Trino ..."):
                 trino.start(stack.settings)
     except (StackError, JavaError, FileNotFoundError) as exc:
@@ -74,9 +74,9 @@ def status() -> None:
 
 
 def _trino() -> ModuleType | None:
-    """serving/trino.py (the serving area owns the Trino install and lifecycle), if present."""
+    """devstack/trino.py (the serving area owns the Trino install and lifecycle), if present."""
     try:
-        return importlib.import_module("serving.trino")
+        return importlib.import_module("devstack.trino")
     except ModuleNotFoundError:
         return None
 
