@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from adapters.avro import register_contract
+from candleflow import candle_map
 from candleflow.contracts import subject
 from candleflow.kafka_security import KafkaSecurity, flink_kafka_options
 
@@ -33,26 +34,18 @@ TRADE_COLUMNS = [
     ("contract_size", DEC),
 ]
 
+# The candle contract as Flink columns, generated from it (candleflow/candle_map.py).
+_FLINK_TYPES = {
+    "string": "STRING",
+    "timestamp": "TIMESTAMP(6)",
+    "decimal": DEC,
+    "long": "BIGINT",
+    "int": "INT",
+    "boolean": "BOOLEAN",
+}
 CANDLE_COLUMNS = [
-    ("exchange", "STRING NOT NULL"),
-    ("symbol", "STRING NOT NULL"),
-    ("interval", "STRING NOT NULL"),
-    ("window_start", "TIMESTAMP(6) NOT NULL"),
-    ("window_end", "TIMESTAMP(6) NOT NULL"),
-    ("open", f"{DEC} NOT NULL"),
-    ("high", f"{DEC} NOT NULL"),
-    ("low", f"{DEC} NOT NULL"),
-    ("close", f"{DEC} NOT NULL"),
-    ("volume", f"{DEC} NOT NULL"),
-    ("quote_volume", f"{DEC} NOT NULL"),
-    ("trade_count", "BIGINT NOT NULL"),
-    ("taker_buy_volume", f"{DEC} NOT NULL"),
-    ("taker_buy_quote_volume", f"{DEC} NOT NULL"),
-    ("vwap", DEC),
-    ("first_trade_id", "BIGINT"),
-    ("last_trade_id", "BIGINT"),
-    ("revision", "INT NOT NULL"),
-    ("is_empty", "BOOLEAN NOT NULL"),
+    (c.name, _FLINK_TYPES[c.kind] + ("" if c.nullable else " NOT NULL"))
+    for c in candle_map.CANDLE_COLUMNS
 ]
 
 LATE_COLUMNS = TRADE_COLUMNS + [
@@ -63,9 +56,9 @@ LATE_COLUMNS = TRADE_COLUMNS + [
 ]
 
 # How each sink's columns are selected from the PTF output (view candle_events).
-CANDLE_SELECT = """exchange, symbol, ivl, window_start, window_end, `open`, high, low, `close`,
-  volume, quote_volume, trade_count, taker_buy_volume, taker_buy_quote_volume, vwap,
-  first_trade_id, last_trade_id, revision, is_empty"""
+# (the PTF names the interval `ivl`; `open` and `close` are reserved words in Flink SQL).
+_SELECT_AS = {"interval": "ivl", "open": "`open`", "close": "`close`"}
+CANDLE_SELECT = ", ".join(_SELECT_AS.get(n, n) for n in candle_map.CANDLE_COLUMN_NAMES)
 TRADE_SELECT = """exchange, symbol, t_native_symbol, t_trade_id, t_price, t_quantity, t_side,
   t_event_time, t_ingest_time, t_first_trade_id, t_last_trade_id, t_kind, t_contract_size"""
 LATE_SELECT = f"{TRADE_SELECT}, ivl, window_start, reason, clock"

@@ -26,53 +26,14 @@ def _dec(v) -> Decimal | None:
 
 
 @udf(result_type=DataTypes.BYTES())
-def candle_avro(
-    exchange,
-    symbol,
-    interval,
-    window_start_us,
-    window_end_us,
-    open_,
-    high,
-    low,
-    close,
-    volume,
-    quote_volume,
-    trade_count,
-    taker_buy_volume,
-    taker_buy_quote_volume,
-    vwap,
-    first_trade_id,
-    last_trade_id,
-    revision,
-    is_empty,
-    schema_id,
-):
+def candle_avro(*args):
+    """The candle's columns in contract order (candle_map.CANDLE_COLUMN_NAMES), then the
+    schema id: the Confluent-framed Avro record."""
     from adapters import avro
-    from candleflow.domain import Candle
+    from candleflow.candle_map import candle_from_values
 
-    c = Candle(
-        exchange,
-        symbol,
-        interval,
-        window_start_us,
-        window_end_us,
-        _dec(open_),
-        _dec(high),
-        _dec(low),
-        _dec(close),
-        _dec(volume),
-        _dec(quote_volume),
-        int(trade_count),
-        _dec(taker_buy_volume),
-        _dec(taker_buy_quote_volume),
-        _dec(vwap),
-        first_trade_id,
-        last_trade_id,
-        int(revision),
-        bool(is_empty),
-    )
-    return _header(schema_id) + avro.encode(c, "candle")
+    *values, schema_id = args
+    return _header(schema_id) + avro.encode(candle_from_values(values, decimal=_dec), "candle")
 
 
 @udf(result_type=DataTypes.BYTES())
