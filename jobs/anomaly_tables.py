@@ -11,9 +11,14 @@ from pathlib import Path
 
 from adapters.avro import register_contract
 from candleflow.config import StackSettings
-from candleflow.contracts import subject
-from candleflow.kafka_security import KafkaSecurity, flink_kafka_options
-from jobs.candle_tables import CANDLE_COLUMNS, _with, columns_sql, exactly_once_raw_sink_ddl
+from candleflow.kafka_security import KafkaSecurity
+from jobs.candle_tables import (
+    CANDLE_COLUMNS,
+    _with,
+    columns_sql,
+    exactly_once_raw_sink_ddl,
+    kafka_source_options,
+)
 
 ANOMALY_COLUMNS = [
     ("anomaly_id", "STRING NOT NULL"),
@@ -65,22 +70,15 @@ class KafkaCandles:
 
     def ddl(self, name: str) -> str:
         """CREATE TABLE with the client's credentials in it: never log the statement."""
-        options = {
-            "connector": "kafka",
-            "topic": self.topic,
-            "properties.bootstrap.servers": self.bootstrap_servers,
-            "properties.group.id": self.group_id,
-            "properties.isolation.level": "read_committed",
-            "scan.startup.mode": self.startup_mode,
-            "value.format": "avro-confluent",
-            "value.avro-confluent.url": self.registry_url,
-            "value.avro-confluent.subject": subject(self.topic),
-            **flink_kafka_options(self.security),
-        }
-        if self.startup_mode == "group-offsets":
-            options["properties.auto.offset.reset"] = "earliest"
-        if self.bounded:
-            options["scan.bounded.mode"] = "latest-offset"
+        options = kafka_source_options(
+            topic=self.topic,
+            bootstrap_servers=self.bootstrap_servers,
+            registry_url=self.registry_url,
+            group_id=self.group_id,
+            startup_mode=self.startup_mode,
+            bounded=self.bounded,
+            security=self.security,
+        )
         cols = columns_sql(KAFKA_CANDLE_COLUMNS, nullable=True)
         return f"CREATE TEMPORARY TABLE `{name}` (\n{cols}\n) {_with(options)}"
 
