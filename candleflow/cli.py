@@ -30,7 +30,7 @@ _SUBCOMMANDS = [
     ("jobs", "jobs.cli", "Run, list, cancel and savepoint the Flink jobs."),
     (
         "explainer",
-        "serving.explainer_cli",
+        "explainer.cli",
         "Explain anomalies in plain language (Claude or offline).",
     ),
     ("serve", "serving.server_cli", "Run the gRPC MarketData service."),

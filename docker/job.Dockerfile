@@ -28,6 +28,7 @@ COPY candleflow/ candleflow/
 COPY adapters/ adapters/
 COPY devstack/ devstack/
 COPY verify/ verify/
+COPY explainer/ explainer/
 COPY jobs/ jobs/
 COPY ingest/ ingest/
 COPY serving/ serving/

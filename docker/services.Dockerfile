@@ -23,6 +23,7 @@ COPY candleflow/ candleflow/
 COPY adapters/ adapters/
 COPY devstack/ devstack/
 COPY verify/ verify/
+COPY explainer/ explainer/
 COPY ingest/ ingest/
 COPY serving/ serving/
 COPY jobs/ jobs/

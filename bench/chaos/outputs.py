@@ -20,8 +20,8 @@ from typing import Any
 from adapters import catalog
 from candleflow.config import StackSettings, Topics
 from candleflow.domain import Anomaly, Candle
-from serving.explainer.context import utc
-from serving.explainer.service import read_topic_to_end
+from explainer.context import utc
+from explainer.service import read_topic_to_end
 
 CandleKey = tuple[str, str, str, int]  # exchange, symbol, interval, window_start_us
 Revision = tuple[str, str, str, int, int]  # ... + revision

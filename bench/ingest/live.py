@@ -1,5 +1,5 @@
 """The live path over a real WebSocket, one core: the fake Binance server of the tests
-(tests/fakes/exchange.py, its own process on the other core) sends the frames as fast as
+(devstack/fakes/exchange.py, its own process on the other core) sends the frames as fast as
 it can; `Connection.run`, the loop `candleflow ingest live` runs, reads them (websockets),
 parses, dedups, encodes and produces to the test stack's Kafka. Timed from the start of
 the loop until every trade is acknowledged. Binance frames only (coinm-day).
@@ -23,7 +23,7 @@ from ingest.connection import Connection, Endpoint
 
 
 async def serve(frames: list[str]) -> None:
-    from tests.fakes.exchange import FakeExchange
+    from devstack.fakes.exchange import FakeExchange
 
     async with FakeExchange("binance", frames) as fake:
         print(fake.ws_url, flush=True)

@@ -31,9 +31,9 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from candleflow.binance_files import read_trades  # noqa: E402
+from devstack.fakes.exchange import binance_agg_frames  # noqa: E402
 from devstack.sample_data import CAPTURES, COINM_DAY  # noqa: E402
 from ingest.captures import read_frames  # noqa: E402
-from tests.fakes.exchange import binance_agg_frames  # noqa: E402
 
 OURS = [str(ROOT / ".venv" / "bin" / "python"), str(ROOT / "bench" / "ingest" / "ours.py")]
 LIVE = [str(ROOT / ".venv" / "bin" / "python"), str(ROOT / "bench" / "ingest" / "live.py")]

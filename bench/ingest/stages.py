@@ -39,12 +39,12 @@ import orjson  # noqa: E402
 
 from candleflow.binance_files import read_trades  # noqa: E402
 from candleflow.domain import Trade  # noqa: E402
+from devstack.fakes.exchange import binance_agg_frames  # noqa: E402
 from devstack.sample_data import COINM_DAY  # noqa: E402
 from ingest import binance, lane  # noqa: E402
 from ingest.avro_trade import TradeEncoder  # noqa: E402
 from ingest.common import DEFAULT_OPTIONS, Reject  # noqa: E402
 from ingest.connection import Connection, Endpoint, Sink  # noqa: E402
-from tests.fakes.exchange import binance_agg_frames  # noqa: E402
 
 
 class DropSink:

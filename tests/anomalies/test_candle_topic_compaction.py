@@ -24,9 +24,9 @@ from candleflow.anomaly_rules import detect_all
 from candleflow.config import Topics
 from candleflow.domain import Candle
 from devstack.testing import unique_name
+from explainer.service import read_topic_to_end
 from jobs.anomalies import build, make_stream_table_env, production_config
 from jobs.operator_uids import execute
-from serving.explainer.service import read_topic_to_end
 from tests.anomalies.test_job_local import crafted
 from tests.kafka_cleaner import (
     CLEANER_NOW,

@@ -20,6 +20,7 @@ from candleflow.binance_files import read_trades
 from candleflow.config import StackSettings, Topics
 from candleflow.domain import Trade
 from devstack import jvm
+from devstack.fakes.exchange import FakeExchange, Faults, binance_agg_frames, raw_trades
 from devstack.procs import port_in_use
 from devstack.sample_data import CAPTURES, COINM_DAY
 from devstack.stack import Stack
@@ -28,7 +29,6 @@ from ingest.common import Reject, RejectReason
 from ingest.connection import Connection, endpoint
 from ingest.producer import DeliveryError, ProducerSettings, TradeProducer
 from ingest.replay import replay
-from tests.fakes.exchange import FakeExchange, Faults, binance_agg_frames, raw_trades
 from tests.ingest.test_connection import FAST, _expected_coinbase
 
 COINBASE = CAPTURES / "coinbase_advanced_market_trades_2026-08-09.jsonl"

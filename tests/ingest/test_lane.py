@@ -22,12 +22,12 @@ from hypothesis import strategies as st
 from adapters import avro
 from candleflow.binance_files import read_trades
 from candleflow.domain import Trade
+from devstack.fakes.exchange import binance_agg_frames
 from devstack.sample_data import COINM_DAY
 from ingest import binance, lane
 from ingest.avro_trade import TradeEncoder
 from ingest.common import DEFAULT_OPTIONS, ParseOptions, Reject, TradeBatch
 from ingest.connection import Connection, Endpoint
-from tests.fakes.exchange import binance_agg_frames
 
 SCHEMA_ID = 7
 

@@ -15,12 +15,12 @@ from prometheus_client import REGISTRY
 
 from candleflow.binance_files import read_trades
 from candleflow.config import Topics
+from devstack.fakes.exchange import binance_agg_frames
 from devstack.sample_data import COINM_DAY
 from devstack.stack import Stack
 from ingest import metrics
 from ingest.connection import Connection, endpoint
 from ingest.producer import ProducerSettings, TradeProducer
-from tests.fakes.exchange import binance_agg_frames
 
 # Recorded from librdkafka 2.16.0 (confluent-kafka 2.16.0) producing trades to the test
 # stack's broker with TradeProducer(statistics_interval_ms=200): not hand-written.

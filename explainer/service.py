@@ -31,13 +31,13 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from adapters import avro
 from candleflow.config import StackSettings, Topics
 from candleflow.domain import Anomaly, Explanation
-from serving.explainer.budget import Budget
-from serving.explainer.candles import CandleCache
-from serving.explainer.explainer import Explainer
-from serving.explainer.iceberg import ExplanationsTable
-from serving.explainer.llm import ClaudeExplainer
-from serving.explainer.metrics import ExplainerMetrics
-from serving.explainer.settings import ExplainerSettings
+from explainer.budget import Budget
+from explainer.candles import CandleCache
+from explainer.explainer import Explainer
+from explainer.iceberg import ExplanationsTable
+from explainer.llm import ClaudeExplainer
+from explainer.metrics import ExplainerMetrics
+from explainer.settings import ExplainerSettings
 
 log = structlog.get_logger("candleflow.explainer.service")
 

@@ -18,7 +18,7 @@ from candleflow.anomaly_rules import ALL_EXCHANGES
 from candleflow.config import StackSettings
 from candleflow.domain import Anomaly, Candle
 from candleflow.intervals import Interval
-from serving.explainer.context import AnomalyContext
+from explainer.context import AnomalyContext
 
 Key = tuple[str, str, str]
 
