@@ -26,7 +26,7 @@ from aiohttp import WSMsgType
 from candleflow.domain import Trade
 from ingest import ADAPTERS, binance, coinbase, kraken, metrics
 from ingest.backfill import fetch_gap
-from ingest.common import ParseOptions, Reject, now_us
+from ingest.common import METRICS_SYNC_S, SINK_POLL_S, ParseOptions, Reject, now_us
 from ingest.gaps import Gap, GapTracker
 from ingest.lane import binance_receiver
 from ingest.rest import RestError
@@ -38,10 +38,6 @@ class Sink(Protocol):
     def produce_many(self, trades: list[Trade]) -> None: ...
     def produce_reject(self, reject: Reject) -> None: ...
     def poll(self, timeout: float = 0) -> int: ...
-
-
-METRICS_SYNC_S = 0.5  # how stale the hot path's Prometheus counters may get
-SINK_POLL_S = 0.02  # the longest a frame's delivery reports wait for the loop's poll
 
 
 @dataclass(slots=True)

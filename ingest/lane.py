@@ -26,7 +26,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from candleflow.domain import Side
 from ingest import binance
@@ -34,7 +34,34 @@ from ingest.avro_trade import _LOW14, _SIDE_BYTES, _cached_decimal, _head, _tail
 from ingest.common import _MS_US_BOUNDARY, MAX_LONG, decimals, new_decimal
 
 if TYPE_CHECKING:
-    from ingest.connection import Connection
+    from ingest.common import ParseOptions
+    from ingest.gaps import GapTracker
+
+
+class _Counts(Protocol):
+    frames: int
+    trades: int
+    last_activity: float
+
+
+class LaneHost(Protocol):
+    """What the lane uses of the Connection it serves (ingest/connection.py), named here so
+    the lane does not import the connection (which installs the lane)."""
+
+    @property
+    def stats(self) -> _Counts: ...
+
+    options: ParseOptions
+    tracker: GapTracker
+    _trade_frames: int
+    _stream_trades: int
+    _polled_at: float
+    _synced_at: float
+    _before_sync: Callable[[], None] | None
+
+    def handle(self, frame: str | bytes) -> None: ...
+
+    def sync_metrics(self) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +113,7 @@ class _Native:
 _TIME_LO, _TIME_HI = 1 << 41, 1 << 55
 
 
-def binance_receiver(conn: Connection, lane: AvroLane) -> Callable[[str | bytes], None]:
+def binance_receiver(conn: LaneHost, lane: AvroLane) -> Callable[[str | bytes], None]:
     """A `receive(frame)` for this connection: the lane, falling back to conn.handle.
 
     Costs are in CPython's big-int arithmetic (every id and µs time is a 2-digit int):
@@ -94,7 +121,7 @@ def binance_receiver(conn: Connection, lane: AvroLane) -> Callable[[str | bytes]
     z >> 14, which consecutive trades share (ids count up, times move slowly), so that
     part is kept per field from the previous trade. Housekeeping (activity time for the
     watchdog, delivery reports, metrics) runs every SINK_POLL_S of the ingest clock."""
-    from ingest.connection import METRICS_SYNC_S, SINK_POLL_S
+    from ingest.common import METRICS_SYNC_S, SINK_POLL_S  # locals: closure cells
 
     decode = binance.decode_combined
     agg = binance._AggTrade

@@ -18,7 +18,6 @@ from typing import Any, Protocol
 from candleflow import candle_map
 from candleflow.config import StackSettings
 from candleflow.domain import Anomaly, Candle, Explanation
-from serving.settings import ServingSettings
 
 DEFAULT_LIMIT = 10_000
 CANDLE_COLUMNS = candle_map.CANDLE_COLUMN_NAMES
@@ -83,22 +82,3 @@ def load_catalog(settings: StackSettings) -> Any:
     from adapters.catalog import catalog
 
     return catalog(settings)
-
-
-def make_history(
-    backend: str,
-    settings: StackSettings,
-    tables: Tables | None = None,
-    serving: ServingSettings | None = None,
-) -> History:
-    """`serving` carries the Trino endpoint (default: CANDLEFLOW_SERVING_* from env)."""
-    tables = tables or Tables()
-    if backend == "duckdb":
-        from serving.history_duckdb import DuckDBHistory
-
-        return DuckDBHistory(settings, tables)
-    if backend == "trino":
-        from serving.history_trino import TrinoHistory
-
-        return TrinoHistory(settings, tables, serving)
-    raise ValueError(f"unknown history backend {backend!r}: duckdb or trino")

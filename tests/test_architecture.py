@@ -6,6 +6,8 @@
   (lazy ones inside functions included), and at run time by importing every core module
   in a fresh interpreter and looking at `sys.modules`. `candleflow.cli` is the one
   exception at run time: it is the command line, which mounts every area by module name.
+- The project's import graph has no cycle, counting every import statement (lazy ones and
+  `if TYPE_CHECKING:` ones too): a cycle means two modules that cannot be read apart.
 
 Pure Python, no stack: ~3 s (the run-time check pays one interpreter start).
 """
@@ -32,6 +34,7 @@ INFRASTRUCTURE = {
     "trino": "Trino",
 }
 OUTER_PACKAGES = {"adapters", "devstack", "verify", "ingest", "jobs", "serving", "explainer"}
+PROJECT_PACKAGES = ("candleflow", *sorted(OUTER_PACKAGES))
 
 
 def _imports(path: Path) -> list[tuple[int, str]]:
@@ -45,13 +48,79 @@ def _imports(path: Path) -> list[tuple[int, str]]:
     return out
 
 
-def _core_modules() -> list[str]:
-    mods = []
-    for path in sorted(CORE.rglob("*.py")):
-        rel = path.relative_to(ROOT).with_suffix("")
-        parts = rel.parts[:-1] if rel.name == "__init__" else rel.parts
-        mods.append(".".join(parts))
+def _modules(*packages: str) -> dict[str, Path]:
+    """module name -> file, for the project's own modules (generated code excluded)."""
+    mods = {}
+    for package in packages:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            if "generated" in path.parts:
+                continue
+            rel = path.relative_to(ROOT).with_suffix("")
+            parts = rel.parts[:-1] if rel.name == "__init__" else rel.parts
+            mods[".".join(parts)] = path
     return mods
+
+
+def _core_modules() -> list[str]:
+    return list(_modules("candleflow"))
+
+
+def import_graph() -> dict[str, set[str]]:
+    """module -> the project modules it imports (`from pkg import mod` counts as pkg.mod)."""
+    mods = _modules(*PROJECT_PACKAGES)
+    graph: dict[str, set[str]] = {m: set() for m in mods}
+    for mod, path in mods.items():
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+            else:
+                continue
+            graph[mod] |= {n for n in names if n in mods and n != mod}
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan, iterative)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+    for root in sorted(graph):
+        if root in index:
+            continue
+        work = [(root, iter(sorted(graph[root])))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = len(index)
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(graph[child]))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                if len(component) > 1:
+                    found.append(sorted(component))
+    return found
 
 
 def test_core_imports_no_infrastructure_statically() -> None:
@@ -86,3 +155,17 @@ def test_the_check_sees_lazy_imports(tmp_path: Path) -> None:
     probe = tmp_path / "probe.py"
     probe.write_text("def f():\n    from confluent_kafka import Producer\n    import duckdb\n")
     assert [m for _, m in _imports(probe)] == ["confluent_kafka", "duckdb"]
+
+
+def test_no_import_cycles() -> None:
+    graph = import_graph()
+    assert len(graph) > 80
+    assert "serving.history" in graph["serving.history_backend"]
+    found = cycles(graph)
+    assert not found, f"import cycles: {found}"
+
+
+def test_the_cycle_finder_finds_cycles() -> None:
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}, "e": {"e2"}, "e2": {"e"}}
+    assert sorted(cycles(graph)) == [["a", "b", "c"], ["e", "e2"]]
+    assert cycles({"a": {"b"}, "b": set()}) == []

@@ -8,7 +8,8 @@ import pytest
 
 from serving import convert
 from serving.client import MarketDataClient
-from serving.history import CandleQuery, make_history
+from serving.history import CandleQuery
+from serving.history_backend import make_history
 from tests.serving.conftest import TOKEN
 
 pytestmark = pytest.mark.integration

@@ -14,7 +14,8 @@ import pyarrow as pa
 import pytest
 
 from candleflow.domain import Anomaly
-from serving.history import Tables, make_history
+from serving.history import Tables
+from serving.history_backend import make_history
 
 pytestmark = pytest.mark.integration
 
