@@ -6,6 +6,7 @@
   (lazy ones inside functions included), and at run time by importing every core module
   in a fresh interpreter and looking at `sys.modules`. `candleflow.cli` is the one
   exception at run time: it is the command line, which mounts every area by module name.
+- No module of the project is over MAX_LINES lines.
 - The project's import graph has no cycle, counting every import statement (lazy ones and
   `if TYPE_CHECKING:` ones too): a cycle means two modules that cannot be read apart.
 
@@ -169,3 +170,16 @@ def test_the_cycle_finder_finds_cycles() -> None:
     graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}, "e": {"e2"}, "e2": {"e"}}
     assert sorted(cycles(graph)) == [["a", "b", "c"], ["e", "e2"]]
     assert cycles({"a": {"b"}, "b": set()}) == []
+
+
+# "No module over ~500 lines" (issue 16): a module past this is doing two things.
+MAX_LINES = 520
+
+
+def test_no_module_is_too_long() -> None:
+    long = {
+        str(path.relative_to(ROOT)): n
+        for path in _modules(*PROJECT_PACKAGES).values()
+        if (n := len(path.read_text().splitlines())) > MAX_LINES
+    }
+    assert not long, f"modules over {MAX_LINES} lines (split them by responsibility): {long}"
