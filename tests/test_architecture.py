@@ -6,7 +6,8 @@
   (lazy ones inside functions included), and at run time by importing every core module
   in a fresh interpreter and looking at `sys.modules`. `candleflow.cli` is the one
   exception at run time: it is the command line, which mounts every area by module name.
-- No module of the project is over MAX_LINES lines.
+- Production packages do not import `devstack/` (the jobs only to submit to the local
+  session cluster), and no module of the project is over MAX_LINES lines.
 - The project's import graph has no cycle, counting every import statement (lazy ones and
   `if TYPE_CHECKING:` ones too): a cycle means two modules that cannot be read apart.
 
@@ -183,3 +184,30 @@ def test_no_module_is_too_long() -> None:
         if (n := len(path.read_text().splitlines())) > MAX_LINES
     }
     assert not long, f"modules over {MAX_LINES} lines (split them by responsibility): {long}"
+
+
+# Production code does not import the dev stack; the jobs only to submit to the local
+# session cluster (the JVM client classpath, the cluster's REST options).
+DEVSTACK_ALLOWED = {"jobs.flink_env", "jobs.anomalies"}
+
+
+def test_production_code_does_not_import_the_dev_stack() -> None:
+    bad = sorted(
+        f"{mod} -> {dep}"
+        for mod, deps in import_graph().items()
+        for dep in deps
+        if dep.split(".")[0] == "devstack"
+        and mod.split(".")[0] not in ("devstack", "candleflow")  # candleflow: test above
+        and mod not in DEVSTACK_ALLOWED
+    )
+    assert not bad, f"production modules importing devstack: {bad}"
+
+
+def test_bench_does_not_reach_into_tests() -> None:
+    bad = [
+        f"{path.relative_to(ROOT)}:{line}: {module}"
+        for path in sorted((ROOT / "bench").rglob("*.py"))
+        for line, module in _imports(path)
+        if module.split(".")[0] == "tests"
+    ]
+    assert not bad, f"bench/ imports tests/ (shared fakes live in devstack/fakes): {bad}"
