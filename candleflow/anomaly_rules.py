@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
+from typing import Any
 
 from candleflow.anomaly_common import (
     ACTIVE,
@@ -91,7 +92,7 @@ class _Point:
         return float((self.high - self.low) / self.close) if self.close > 0 else 0.0
 
 
-def _anomaly_tuple(a: Anomaly) -> tuple:
+def _anomaly_tuple(a: Anomaly) -> tuple[Any, ...]:
     return (
         a.anomaly_id,
         a.rule,
@@ -149,7 +150,7 @@ class SeriesDetector:
     active: dict[int, dict[str, Anomaly]] = field(default_factory=dict)
     ignored_too_old: int = 0
 
-    def __getstate__(self) -> dict:
+    def __getstate__(self) -> dict[str, Any]:
         return {
             "key": (self.exchange, self.symbol, self.interval),
             # Decimals as text: exact, and far cheaper to pickle than Decimal objects
@@ -173,7 +174,7 @@ class SeriesDetector:
             "ignored_too_old": self.ignored_too_old,
         }
 
-    def __setstate__(self, state: dict) -> None:
+    def __setstate__(self, state: dict[str, Any]) -> None:
         self.exchange, self.symbol, self.interval = state["key"]
         self.config = None  # type: ignore[assignment]  # set by the owner
         self.points = {
@@ -389,7 +390,7 @@ class DivergenceDetector:
     closes: dict[int, dict[str, tuple[int, Decimal, int, bool]]] = field(default_factory=dict)
     active: dict[int, Anomaly] = field(default_factory=dict)
 
-    def __getstate__(self) -> dict:
+    def __getstate__(self) -> dict[str, Any]:
         return {
             "key": (self.symbol, self.interval),
             "closes": {
@@ -401,7 +402,7 @@ class DivergenceDetector:
             "active": {w: _anomaly_tuple(a) for w, a in self.active.items()},
         }
 
-    def __setstate__(self, state: dict) -> None:
+    def __setstate__(self, state: dict[str, Any]) -> None:
         self.symbol, self.interval = state["key"]
         self.config = None  # type: ignore[assignment]  # set by the owner
         self.closes = {
