@@ -20,6 +20,7 @@ import uuid
 from pathlib import Path
 
 from ingest.connection import Connection, Endpoint
+from ingest.lane import fast_lane
 
 
 async def serve(frames: list[str]) -> None:
@@ -45,7 +46,12 @@ async def consume(url: str, expected: int) -> dict:
             settings, Topics(), trades_topic=topic, rejects_topic=f"{topic}-rejects"
         )
         ep = Endpoint("binance", f"{url}/stream?streams=btcusd_perp@aggTrade", [], aggregate=True)
-        conn = Connection(ep, producer, rest_base=url.replace("ws://", "http://"))
+        conn = Connection(
+            ep,
+            producer,
+            rest_base=url.replace("ws://", "http://"),
+            fast_lane=fast_lane("binance", producer),
+        )
         stop = asyncio.Event()
         cpu0, t0 = time.process_time(), time.perf_counter()
         task = asyncio.create_task(conn.run(stop))

@@ -86,7 +86,8 @@ class NoopLaneSink(DropSink):
 
 
 def _feed(frames: list[str], sink: Sink) -> None:
-    receive = Connection(Endpoint("binance", "ws://bench.invalid", []), sink).receive
+    ep = Endpoint("binance", "ws://bench.invalid", [])
+    receive = Connection(ep, sink, fast_lane=lane.fast_lane("binance", sink)).receive
     for frame in frames:
         receive(frame)
 

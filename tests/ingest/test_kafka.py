@@ -27,6 +27,7 @@ from devstack.stack import Stack
 from ingest.captures import read_frames
 from ingest.common import Reject, RejectReason
 from ingest.connection import Connection, endpoint
+from ingest.lane import fast_lane
 from ingest.producer import DeliveryError, ProducerSettings, TradeProducer
 from ingest.replay import replay
 from tests.ingest.test_connection import FAST, _expected_coinbase
@@ -171,6 +172,7 @@ async def test_live_binance_lane_into_kafka_exactly_once(
         conn = Connection(
             endpoint("binance", ["BTC-USD-PERP"], ws_base=fake.ws_url, binance_kind="aggTrade"),
             producer,
+            fast_lane=fast_lane("binance", producer),
             settings=FAST,
             rest_base=fake.rest_url,
             seed=3,
@@ -226,7 +228,11 @@ def test_delivered_and_failed_counts_are_exact_in_both_report_modes(
     before = REGISTRY.get_sample_value("candleflow_ingest_delivered_total") or 0.0
     trades = [t for _, t in zip(range(500), read_trades(COINM_DAY), strict=False)]
     frames = binance_agg_frames(trades, "BTCUSD_PERP")
-    conn = Connection(endpoint("binance", ["BTC-USD-PERP"], binance_kind="aggTrade"), producer)
+    conn = Connection(
+        endpoint("binance", ["BTC-USD-PERP"], binance_kind="aggTrade"),
+        producer,
+        fast_lane=fast_lane("binance", producer),
+    )
     for frame in frames[:300]:  # the first through the general route, then the lane
         conn.receive(frame)
     producer.produce_many(trades[300:])  # produce_many's route
