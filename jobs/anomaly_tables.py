@@ -70,15 +70,7 @@ class KafkaCandles:
 
     def ddl(self, name: str) -> str:
         """CREATE TABLE with the client's credentials in it: never log the statement."""
-        options = kafka_source_options(
-            topic=self.topic,
-            bootstrap_servers=self.bootstrap_servers,
-            registry_url=self.registry_url,
-            group_id=self.group_id,
-            startup_mode=self.startup_mode,
-            bounded=self.bounded,
-            security=self.security,
-        )
+        options = kafka_source_options(self)
         cols = columns_sql(KAFKA_CANDLE_COLUMNS, nullable=True)
         return f"CREATE TEMPORARY TABLE `{name}` (\n{cols}\n) {_with(options)}"
 

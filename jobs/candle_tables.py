@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from adapters.avro import register_contract
 from candleflow import candle_map
@@ -64,39 +65,57 @@ TRADE_SELECT = """exchange, symbol, t_native_symbol, t_trade_id, t_price, t_quan
 LATE_SELECT = f"{TRADE_SELECT}, ivl, window_start, reason, clock"
 
 
+class KafkaAvroSource(Protocol):
+    """What a Kafka source table's config holds (KafkaSource here, KafkaCandles in
+    jobs/anomaly_tables.py)."""
+
+    @property
+    def topic(self) -> str: ...
+
+    @property
+    def bootstrap_servers(self) -> str: ...
+
+    @property
+    def registry_url(self) -> str: ...
+
+    @property
+    def group_id(self) -> str: ...
+
+    @property
+    def startup_mode(self) -> str: ...
+
+    @property
+    def bounded(self) -> bool: ...
+
+    @property
+    def security(self) -> KafkaSecurity | None: ...
+
+
 def kafka_source_options(
-    *,
-    topic: str,
-    bootstrap_servers: str,
-    registry_url: str,
-    group_id: str,
-    startup_mode: str,
-    bounded: bool,
-    security: KafkaSecurity | None,
-    idle_timeout_ms: int | None = None,
+    source: KafkaAvroSource, *, idle_timeout_ms: int | None = None
 ) -> dict[str, str]:
     """The WITH options of a read_committed Avro (registry) Kafka source: the one place for
     both jobs' sources (trades.v1 here, candles.v1 in jobs/anomaly_tables.py). They hold the
     client's credentials: never log them."""
     options = {
         "connector": "kafka",
-        "topic": topic,
-        "properties.bootstrap.servers": bootstrap_servers,
-        "properties.group.id": group_id,
+        "topic": source.topic,
+        "properties.bootstrap.servers": source.bootstrap_servers,
+        "properties.group.id": source.group_id,
         "properties.isolation.level": "read_committed",
-        "scan.startup.mode": startup_mode,
+        "scan.startup.mode": source.startup_mode,
     }
     if idle_timeout_ms is not None:
         options["scan.watermark.idle-timeout"] = f"{idle_timeout_ms} ms"
     options |= {
         "value.format": "avro-confluent",
-        "value.avro-confluent.url": registry_url,
-        "value.avro-confluent.subject": subject(topic),
-        **flink_kafka_options(security),
+        "value.avro-confluent.url": source.registry_url,
+        "value.avro-confluent.subject": subject(source.topic),
+        **flink_kafka_options(source.security),
     }
-    if startup_mode == "group-offsets":
+    if source.startup_mode == "group-offsets":
         options["properties.auto.offset.reset"] = "earliest"
-    if bounded:
+    if source.bounded:
         options["scan.bounded.mode"] = "latest-offset"
     return options
 
@@ -199,17 +218,8 @@ class KafkaSource:
 
     def ddl(self, name: str) -> str:
         """CREATE TABLE with the client's credentials in it: never log the statement."""
-        options = kafka_source_options(
-            topic=self.topic,
-            bootstrap_servers=self.bootstrap_servers,
-            registry_url=self.registry_url,
-            group_id=self.group_id,
-            startup_mode=self.startup_mode,
-            bounded=self.bounded,
-            security=self.security,
-            # An idle partition must not hold the global watermark (idle flush).
-            idle_timeout_ms=self.idle_timeout_ms,
-        )
+        # An idle partition must not hold the global watermark (idle flush).
+        options = kafka_source_options(self, idle_timeout_ms=self.idle_timeout_ms)
         cols = columns_sql(micros_columns(TRADE_COLUMNS), nullable=True)
         delay = f"{self.watermark_delay_ms / 1000:.3f}"
         return (
