@@ -39,7 +39,7 @@ lock: setup-python ## re-resolve requirements.lock from pyproject.toml
 	$(CANDLEFLOW_CACHE)/uv-bootstrap/bin/uv pip compile --quiet --python-version 3.11 --extra dev pyproject.toml -o requirements.lock
 
 demo: setup ## end to end on replayed real trades: stack, jobs, serving, replay, live view, summary
-	@$(PY) -m candleflow.demo
+	@$(PY) -m devstack.demo
 
 test: setup setup-helm setup-grpcurl setup-promtool setup-trino ## unit + integration tests on the real local stack
 	@$(PY) -m pytest -q -p no:cacheprovider --durations=15
@@ -48,7 +48,7 @@ test-unit: setup-python ## only the tests that need no stack
 	@$(PY) -m pytest -q -m "not integration and not flink and not trino"
 
 lint: setup-python ## ruff + mypy
-	@.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy candleflow ingest jobs lakehouse serving
+	@.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy candleflow adapters devstack verify explainer ingest jobs lakehouse serving
 
 stack-up: setup ## start Kafka, registry, Flink, catalog
 	@$(PY) -m candleflow.cli stack up

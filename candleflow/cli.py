@@ -23,14 +23,14 @@ app = typer.Typer(
 _SUBCOMMANDS = [
     (
         "stack",
-        "candleflow.stack_cli",
+        "devstack.cli",
         "Start, stop and inspect the local stack (Kafka, registry, Flink, catalog).",
     ),
     ("ingest", "ingest.cli", "Capture trades from exchanges or replay recorded files into Kafka."),
     ("jobs", "jobs.cli", "Run, list, cancel and savepoint the Flink jobs."),
     (
         "explainer",
-        "serving.explainer_cli",
+        "explainer.cli",
         "Explain anomalies in plain language (Claude or offline).",
     ),
     ("serve", "serving.server_cli", "Run the gRPC MarketData service."),
@@ -39,7 +39,7 @@ _SUBCOMMANDS = [
 # via register(app).
 _SINGLE_COMMANDS = (
     "jobs.backfill_cli",
-    "candleflow.reconcile",
+    "verify.reconcile",
     "serving.client_cli",
     "serving.check_cli",
     "lakehouse.cli",

@@ -211,21 +211,9 @@ def candle_to_avro(c: Candle) -> AvroDict:
 
 
 def candle_from_avro(d: Mapping[str, Any]) -> Candle:
-    decs = {name: _dec_in(d[name]) for name in _CANDLE_DECIMALS}
-    return Candle(
-        exchange=d["exchange"],
-        symbol=d["symbol"],
-        interval=d["interval"],
-        window_start_us=micros_in(d["window_start"]),
-        window_end_us=micros_in(d["window_end"]),
-        trade_count=d["trade_count"],
-        vwap=_dec_in(d.get("vwap")),
-        first_trade_id=d.get("first_trade_id"),
-        last_trade_id=d.get("last_trade_id"),
-        revision=d["revision"],
-        is_empty=d["is_empty"],
-        **decs,  # type: ignore[arg-type]
-    )
+    from candleflow.candle_map import candle_from_row
+
+    return candle_from_row(d, timestamp=micros_in, decimal=_dec_in)
 
 
 # --- Anomaly / Explanation ---------------------------------------------------------------

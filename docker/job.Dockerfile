@@ -25,6 +25,10 @@ WORKDIR /opt/candleflow
 COPY requirements.lock pyproject.toml ./
 RUN uv pip sync --no-cache requirements.lock
 COPY candleflow/ candleflow/
+COPY adapters/ adapters/
+COPY devstack/ devstack/
+COPY verify/ verify/
+COPY explainer/ explainer/
 COPY jobs/ jobs/
 COPY ingest/ ingest/
 COPY serving/ serving/

@@ -37,8 +37,8 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
+from adapters import catalog as shared_catalog
 from candleflow import binance_files
-from candleflow import catalog as shared_catalog
 from candleflow.binance_kind import FileKind
 from candleflow.config import CandleSettings, StackSettings
 from candleflow.domain import KLINE_FIELDS, Candle, Trade

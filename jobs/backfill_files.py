@@ -129,7 +129,7 @@ class ScanResult:
 
 def scan(manifests: list[Path], *, count: bool = False) -> list[ScanResult]:
     """Run the JVM reader over each manifest in one JVM (tests, bench/backfill)."""
-    from candleflow.jvm import java_bin
+    from devstack.jvm import java_bin
     from jobs.flink_env import udf_jar
 
     flink_lib = Path(pyflink_lib())

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
-from candleflow.avro import register_contract
+from adapters.avro import register_contract
+from candleflow import candle_map
 from candleflow.contracts import subject
 from candleflow.kafka_security import KafkaSecurity, flink_kafka_options
 
@@ -33,26 +35,18 @@ TRADE_COLUMNS = [
     ("contract_size", DEC),
 ]
 
+# The candle contract as Flink columns, generated from it (candleflow/candle_map.py).
+_FLINK_TYPES = {
+    "string": "STRING",
+    "timestamp": "TIMESTAMP(6)",
+    "decimal": DEC,
+    "long": "BIGINT",
+    "int": "INT",
+    "boolean": "BOOLEAN",
+}
 CANDLE_COLUMNS = [
-    ("exchange", "STRING NOT NULL"),
-    ("symbol", "STRING NOT NULL"),
-    ("interval", "STRING NOT NULL"),
-    ("window_start", "TIMESTAMP(6) NOT NULL"),
-    ("window_end", "TIMESTAMP(6) NOT NULL"),
-    ("open", f"{DEC} NOT NULL"),
-    ("high", f"{DEC} NOT NULL"),
-    ("low", f"{DEC} NOT NULL"),
-    ("close", f"{DEC} NOT NULL"),
-    ("volume", f"{DEC} NOT NULL"),
-    ("quote_volume", f"{DEC} NOT NULL"),
-    ("trade_count", "BIGINT NOT NULL"),
-    ("taker_buy_volume", f"{DEC} NOT NULL"),
-    ("taker_buy_quote_volume", f"{DEC} NOT NULL"),
-    ("vwap", DEC),
-    ("first_trade_id", "BIGINT"),
-    ("last_trade_id", "BIGINT"),
-    ("revision", "INT NOT NULL"),
-    ("is_empty", "BOOLEAN NOT NULL"),
+    (c.name, _FLINK_TYPES[c.kind] + ("" if c.nullable else " NOT NULL"))
+    for c in candle_map.CANDLE_COLUMNS
 ]
 
 LATE_COLUMNS = TRADE_COLUMNS + [
@@ -63,12 +57,67 @@ LATE_COLUMNS = TRADE_COLUMNS + [
 ]
 
 # How each sink's columns are selected from the PTF output (view candle_events).
-CANDLE_SELECT = """exchange, symbol, ivl, window_start, window_end, `open`, high, low, `close`,
-  volume, quote_volume, trade_count, taker_buy_volume, taker_buy_quote_volume, vwap,
-  first_trade_id, last_trade_id, revision, is_empty"""
+# (the PTF names the interval `ivl`; `open` and `close` are reserved words in Flink SQL).
+_SELECT_AS = {"interval": "ivl", "open": "`open`", "close": "`close`"}
+CANDLE_SELECT = ", ".join(_SELECT_AS.get(n, n) for n in candle_map.CANDLE_COLUMN_NAMES)
 TRADE_SELECT = """exchange, symbol, t_native_symbol, t_trade_id, t_price, t_quantity, t_side,
   t_event_time, t_ingest_time, t_first_trade_id, t_last_trade_id, t_kind, t_contract_size"""
 LATE_SELECT = f"{TRADE_SELECT}, ivl, window_start, reason, clock"
+
+
+class KafkaAvroSource(Protocol):
+    """What a Kafka source table's config holds (KafkaSource here, KafkaCandles in
+    jobs/anomaly_tables.py)."""
+
+    @property
+    def topic(self) -> str: ...
+
+    @property
+    def bootstrap_servers(self) -> str: ...
+
+    @property
+    def registry_url(self) -> str: ...
+
+    @property
+    def group_id(self) -> str: ...
+
+    @property
+    def startup_mode(self) -> str: ...
+
+    @property
+    def bounded(self) -> bool: ...
+
+    @property
+    def security(self) -> KafkaSecurity | None: ...
+
+
+def kafka_source_options(
+    source: KafkaAvroSource, *, idle_timeout_ms: int | None = None
+) -> dict[str, str]:
+    """The WITH options of a read_committed Avro (registry) Kafka source: the one place for
+    both jobs' sources (trades.v1 here, candles.v1 in jobs/anomaly_tables.py). They hold the
+    client's credentials: never log them."""
+    options = {
+        "connector": "kafka",
+        "topic": source.topic,
+        "properties.bootstrap.servers": source.bootstrap_servers,
+        "properties.group.id": source.group_id,
+        "properties.isolation.level": "read_committed",
+        "scan.startup.mode": source.startup_mode,
+    }
+    if idle_timeout_ms is not None:
+        options["scan.watermark.idle-timeout"] = f"{idle_timeout_ms} ms"
+    options |= {
+        "value.format": "avro-confluent",
+        "value.avro-confluent.url": source.registry_url,
+        "value.avro-confluent.subject": subject(source.topic),
+        **flink_kafka_options(source.security),
+    }
+    if source.startup_mode == "group-offsets":
+        options["properties.auto.offset.reset"] = "earliest"
+    if source.bounded:
+        options["scan.bounded.mode"] = "latest-offset"
+    return options
 
 
 # Flink 2.1's avro format maps TIMESTAMP only to timestamp-millis (it rejects TIMESTAMP(6)),
@@ -169,24 +218,8 @@ class KafkaSource:
 
     def ddl(self, name: str) -> str:
         """CREATE TABLE with the client's credentials in it: never log the statement."""
-        options = {
-            "connector": "kafka",
-            "topic": self.topic,
-            "properties.bootstrap.servers": self.bootstrap_servers,
-            "properties.group.id": self.group_id,
-            "properties.isolation.level": "read_committed",
-            "scan.startup.mode": self.startup_mode,
-            # An idle partition must not hold the global watermark (idle flush).
-            "scan.watermark.idle-timeout": f"{self.idle_timeout_ms} ms",
-            "value.format": "avro-confluent",
-            "value.avro-confluent.url": self.registry_url,
-            "value.avro-confluent.subject": subject(self.topic),
-            **flink_kafka_options(self.security),
-        }
-        if self.startup_mode == "group-offsets":
-            options["properties.auto.offset.reset"] = "earliest"
-        if self.bounded:
-            options["scan.bounded.mode"] = "latest-offset"
+        # An idle partition must not hold the global watermark (idle flush).
+        options = kafka_source_options(self, idle_timeout_ms=self.idle_timeout_ms)
         cols = columns_sql(micros_columns(TRADE_COLUMNS), nullable=True)
         delay = f"{self.watermark_delay_ms / 1000:.3f}"
         return (

@@ -3,7 +3,7 @@
 Flink 2.1's avro-confluent encoder cannot write the contracts' timestamp-micros fields
 (it maps TIMESTAMP to timestamp-millis and rejects the explicit contract schema for BIGINT
 columns), so the Kafka sinks use the `raw` format and these Python scalar functions encode
-each record with candleflow.avro (byte-equal to what Python producers write). They run per
+each record with adapters.avro (byte-equal to what Python producers write). They run per
 candle / per late trade, never per trade, so the per-trade path stays in the JVM.
 """
 
@@ -26,53 +26,14 @@ def _dec(v) -> Decimal | None:
 
 
 @udf(result_type=DataTypes.BYTES())
-def candle_avro(
-    exchange,
-    symbol,
-    interval,
-    window_start_us,
-    window_end_us,
-    open_,
-    high,
-    low,
-    close,
-    volume,
-    quote_volume,
-    trade_count,
-    taker_buy_volume,
-    taker_buy_quote_volume,
-    vwap,
-    first_trade_id,
-    last_trade_id,
-    revision,
-    is_empty,
-    schema_id,
-):
-    from candleflow import avro
-    from candleflow.domain import Candle
+def candle_avro(*args):
+    """The candle's columns in contract order (candle_map.CANDLE_COLUMN_NAMES), then the
+    schema id: the Confluent-framed Avro record."""
+    from adapters import avro
+    from candleflow.candle_map import candle_from_values
 
-    c = Candle(
-        exchange,
-        symbol,
-        interval,
-        window_start_us,
-        window_end_us,
-        _dec(open_),
-        _dec(high),
-        _dec(low),
-        _dec(close),
-        _dec(volume),
-        _dec(quote_volume),
-        int(trade_count),
-        _dec(taker_buy_volume),
-        _dec(taker_buy_quote_volume),
-        _dec(vwap),
-        first_trade_id,
-        last_trade_id,
-        int(revision),
-        bool(is_empty),
-    )
-    return _header(schema_id) + avro.encode(c, "candle")
+    *values, schema_id = args
+    return _header(schema_id) + avro.encode(candle_from_values(values, decimal=_dec), "candle")
 
 
 @udf(result_type=DataTypes.BYTES())
@@ -96,7 +57,7 @@ def late_avro(
     clock_us,
     schema_id,
 ):
-    from candleflow import avro
+    from adapters import avro
     from candleflow.domain import InstrumentKind, LateTrade, Side, Trade
 
     t = Trade(

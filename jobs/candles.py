@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pydantic_settings import SettingsConfigDict
 from pyflink.table import StatementSet, TableEnvironment
 
-from candleflow import catalog as shared_catalog
+from adapters import catalog as shared_catalog
 from candleflow.config import CandleSettings, StackSettings, Topics
 from candleflow.intervals import parse_intervals
 from jobs import flink_env

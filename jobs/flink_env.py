@@ -12,9 +12,9 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 from pyflink.table import EnvironmentSettings, TableEnvironment
 
-from candleflow import jvm
 from candleflow.config import StackSettings
 from candleflow.env_settings import EnvSettings
+from devstack import jvm
 
 ROOT = Path(__file__).resolve().parent.parent
 UDF_JAR = ROOT / "udfs" / "target" / "candleflow-udfs.jar"

@@ -27,7 +27,7 @@ import trino
 
 from candleflow.config import StackSettings
 from lakehouse.settings import MaintenanceSettings
-from serving import trino as trino_server
+from serving import history_trino as trino_server
 from serving.history_trino import connect_args
 from serving.settings import ServingSettings
 

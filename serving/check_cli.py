@@ -119,7 +119,7 @@ def check_command(
     if every:
         from serving.check.service import CheckMetrics, run_forever, stop_on_signals
         from serving.check.service import log as service_log
-        from serving.explainer.service import HealthServer, configure_logging
+        from explainer.service import HealthServer, configure_logging
 
         configure_logging("INFO")
         metrics = CheckMetrics()

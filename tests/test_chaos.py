@@ -13,7 +13,7 @@ import socket
 import pytest
 
 from bench.chaos.run import main
-from candleflow.sample_data import COINM_DAY
+from devstack.sample_data import COINM_DAY
 
 pytestmark = [pytest.mark.integration, pytest.mark.flink, pytest.mark.slow]
 

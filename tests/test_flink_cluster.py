@@ -12,8 +12,8 @@ from collections.abc import Callable
 
 import pytest
 
-from candleflow import jvm
-from candleflow.stack import Stack
+from devstack import jvm
+from devstack.stack import Stack
 from tests.test_stack import _consume_all
 
 JOB = textwrap.dedent("""

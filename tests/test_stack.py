@@ -15,11 +15,11 @@ import pytest
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import ConfigResource, ResourceType
 
-from candleflow import avro, catalog, topics
+from adapters import avro, catalog, topics
 from candleflow.config import StackSettings
-from candleflow.procs import Proc, StackError, alive, pids_with_marker, port_in_use
-from candleflow.stack import Stack
-from candleflow.testing import Lease, unique_name
+from devstack.procs import Proc, StackError, alive, pids_with_marker, port_in_use
+from devstack.stack import Stack
+from devstack.testing import Lease, unique_name
 
 REPO = Path(__file__).resolve().parents[1]
 

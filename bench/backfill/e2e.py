@@ -28,7 +28,7 @@ import time
 import zipfile
 from pathlib import Path
 
-from candleflow.sample_data import COINM_DAY
+from devstack.sample_data import COINM_DAY
 from jobs import backfill_files
 
 ROOT = Path(__file__).resolve().parents[2]

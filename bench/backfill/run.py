@@ -35,7 +35,7 @@ import time
 import zipfile
 from pathlib import Path
 
-from candleflow.sample_data import COINM_DAY
+from devstack.sample_data import COINM_DAY
 
 ROOT = Path(__file__).resolve().parents[2]
 NAME = "BTCUSD_PERP-aggTrades-2026-05"  # a monthly file's name: symbol and kind from it

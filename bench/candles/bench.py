@@ -30,12 +30,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from adapters import topics
 from bench.candles.data import bronze_sink, produce, production_sinks
 from bench.candles.flink_metrics import SourceProgress, free_port, rest_options
 from bench.candles.latency import describe, run_latency
-from candleflow import topics
 from candleflow.config import CandleSettings, StackSettings
-from candleflow.testing import unique_name
+from devstack.testing import unique_name
 from jobs import bronze
 from jobs.candle_tables import TRADE_COLUMNS, KafkaSource
 from jobs.candles import CandleJobConfig, build
@@ -246,7 +246,7 @@ def main() -> None:
     ap.add_argument("--latency-rate", type=int, default=2000, help="trades/s, all markets")
     args = ap.parse_args()
 
-    from candleflow.testing import acquire_stack, release_stack
+    from devstack.testing import acquire_stack, release_stack
 
     stack, started = acquire_stack(flink=False)
     s = stack.settings

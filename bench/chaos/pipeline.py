@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from candleflow.config import StackSettings
-from candleflow.procs import alive
-from candleflow.stack import Stack
+from devstack.procs import alive
+from devstack.stack import Stack
 
 ROOT = Path(__file__).resolve().parents[2]
 _SUBMITTED = re.compile(r"job ([0-9a-f]{32}) submitted")
@@ -156,7 +156,7 @@ class Pipeline:
         self.stack.up(flink=True)
 
     def start_taskmanager(self) -> None:
-        from candleflow import jvm
+        from devstack import jvm
 
         self.stack._start_flink_tm(jvm.java_bin())
 

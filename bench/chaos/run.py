@@ -34,7 +34,7 @@ from bench.chaos.outputs import Check, RunOutputs, collect, compare
 from bench.chaos.pipeline import JOBS, Pipeline, PipelineError
 from candleflow.binance_files import read_trades
 from candleflow.config import StackSettings
-from tests.fakes.anthropic_server import FakeAnthropic
+from devstack.fakes.anthropic_server import FakeAnthropic
 
 console = Console()
 POLL_S = 5.0  # how often the outputs are polled at the end of a run

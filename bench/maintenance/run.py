@@ -30,12 +30,12 @@ import time
 import uuid
 from pathlib import Path
 
-from candleflow.catalog import catalog
+from adapters.catalog import catalog
 from candleflow.config import StackSettings
 from jobs.candle_iceberg import ensure_silver_table
 from lakehouse.maintain import Maintainer
 from lakehouse.settings import MaintenanceSettings
-from serving import trino as trino_server
+from devstack import trino as trino_server
 from serving.settings import ServingSettings
 from tests.lakehouse.upserts import commit_upserts
 

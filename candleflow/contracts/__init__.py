@@ -43,7 +43,8 @@ def versions(name: str) -> list[int]:
 def schema(name: str, version: int | None = None) -> dict[str, Any]:
     """The parsed Avro schema of a contract (newest version by default)."""
     v = version if version is not None else versions(name)[-1]
-    return json.loads((CONTRACTS_DIR / name / f"v{v}.avsc").read_text())
+    parsed: dict[str, Any] = json.loads((CONTRACTS_DIR / name / f"v{v}.avsc").read_text())
+    return parsed
 
 
 def schema_text(name: str, version: int | None = None) -> str:

@@ -162,7 +162,7 @@ def _live_files(table: Any, column: str, span: Span) -> _Files:
     are) whose day holds no instant of the span are left out; delete files are all kept."""
     from pyiceberg.manifest import DataFileContent
 
-    from candleflow.iceberg_files import local_path
+    from adapters.iceberg_files import local_path
 
     snap = table.current_snapshot()
     files = _Files([], [], [])
@@ -242,7 +242,7 @@ class EmbeddedLake:
     def _files(self, which: str, column: str, span: Span) -> _Files:
         from pyiceberg.exceptions import NoSuchTableError
 
-        from candleflow.catalog import catalog
+        from adapters.catalog import catalog
 
         try:
             table = catalog(self.stack).load_table(self.names[which])

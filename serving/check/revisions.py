@@ -33,7 +33,7 @@ class RevisionLog:
     def _open(self) -> Any:
         from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
-        from candleflow import avro
+        from adapters import avro
 
         consumer = Consumer(
             self.stack.kafka_config(
@@ -60,7 +60,7 @@ class RevisionLog:
         """Read every record committed before this call; returns how many were read."""
         from confluent_kafka import KafkaException, TopicPartition
 
-        from candleflow import avro
+        from adapters import avro
 
         if self._consumer is None:
             self._consumer = self._open()

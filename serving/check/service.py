@@ -25,7 +25,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from serving.check.invariants import INVARIANTS, by_invariant
 from serving.check.runner import Report
-from serving.explainer.service import HealthServer
+from explainer.service import HealthServer
 
 log = structlog.get_logger("candleflow.check")
 MAX_LOGGED_VIOLATIONS = 50  # per cycle; the metrics count them all

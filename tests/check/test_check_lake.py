@@ -21,12 +21,13 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from candleflow import avro, reference
-from candleflow.catalog import catalog
+from adapters import avro
+from candleflow import reference
+from adapters.catalog import catalog
 from candleflow.config import StackSettings
 from candleflow.domain import Candle, Trade
 from candleflow.records import fit_decimal
-from candleflow.sample_data import COINM_DAY
+from devstack.sample_data import COINM_DAY
 from tests.check.test_invariants import real_trades
 
 pytestmark = [

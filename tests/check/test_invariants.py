@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from candleflow import binance_files, reference
 from candleflow.domain import Candle, Side, Trade
 from candleflow.intervals import parse_intervals
-from candleflow.sample_data import COINM_DAY
+from devstack.sample_data import COINM_DAY
 from serving.check.invariants import (
     WindowTrades,
     check_all,

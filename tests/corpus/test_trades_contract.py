@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from confluent_kafka import Producer
 
-from candleflow import avro
+from adapters import avro
 from candleflow.config import CandleSettings
 from candleflow.domain import InstrumentKind, Side, Trade
 from jobs.candles import run

@@ -26,7 +26,7 @@ from typer.testing import CliRunner
 from candleflow import binance_files
 from candleflow.cli import app
 from candleflow.domain import Trade
-from candleflow.sample_data import COINM_DAY
+from devstack.sample_data import COINM_DAY
 from jobs import backfill_files
 from tests.corpus.cases_io import file_cases
 from tests.corpus.test_corpus import write_case_file

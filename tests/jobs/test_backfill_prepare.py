@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 
 from candleflow import binance_files
 from candleflow.domain import InstrumentKind, Side, Trade
-from candleflow.sample_data import COINM_DAY
+from devstack.sample_data import COINM_DAY
 from jobs.backfill_prepare import prepare_trades
 from jobs.candle_files import TradeText, trade_key, write_sorted_trades_csv, write_trades_csv
 

@@ -22,8 +22,8 @@ import pytest
 
 from candleflow import binance_files, reference
 from candleflow.config import StackSettings
-from candleflow.sample_data import COINM_DAY
-from candleflow.stack import Stack
+from devstack.sample_data import COINM_DAY
+from devstack.stack import Stack
 from jobs.candles import PTF_UID
 from tests.jobs.test_cli_cluster import (
     ROOT,

@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 
 from candleflow import binance_files, reference
-from candleflow.sample_data import COINM_DAY
-from candleflow.stack import Stack
+from devstack.sample_data import COINM_DAY
+from devstack.stack import Stack
 from tests.jobs.test_cli_cluster import (
     ROOT,
     T0_US,

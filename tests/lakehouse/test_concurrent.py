@@ -17,7 +17,7 @@ import pytest
 
 from candleflow import binance_files, reference
 from candleflow.config import CandleSettings, StackSettings
-from candleflow.sample_data import COINM_DAY
+from devstack.sample_data import COINM_DAY
 from jobs.candle_iceberg import ensure_silver_table
 from jobs.candles import run
 from jobs.flink_env import make_table_env

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import trino
 
-from candleflow.catalog import catalog
+from adapters.catalog import catalog
 from candleflow.config import StackSettings
 from jobs.candle_iceberg import ensure_silver_table
 from lakehouse.maintain import KEEP_MARGIN_MS, Maintainer

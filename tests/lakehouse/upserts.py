@@ -9,8 +9,8 @@ from pathlib import Path
 
 from pyiceberg.manifest import DataFileContent
 
-from candleflow import jvm
-from candleflow.catalog import catalog
+from devstack import jvm
+from adapters.catalog import catalog
 from candleflow.config import StackSettings
 
 SOURCE = Path(__file__).with_name("UpsertCommits.java")

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import os
 import signal
 import socket
 import subprocess
 import time
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -175,3 +177,15 @@ def kill_group(pid: int, grace: float) -> None:
     # If it was our child (a test session started it), reap it so no zombie stays behind.
     with contextlib.suppress(ChildProcessError, OSError):
         os.waitpid(pid, os.WNOHANG)
+
+
+def http_json(
+    url: str, timeout: float = 2.0, method: str = "GET", body: object | None = None
+) -> object:
+    """GET (or `method`) a local JSON endpoint and decode its answer."""
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(
+        url, data=data, method=method, headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - local URL
+        return json.loads(resp.read() or b"null")

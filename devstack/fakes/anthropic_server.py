@@ -145,7 +145,7 @@ class FakeAnthropic:
             answer = {"summary": 42, "confidence": "very"}
         tools = body.get("tools") or []
         if step == "text" or not tools:
-            content = [{"type": "text", "text": json.dumps(answer)}]
+            content: list[dict[str, Any]] = [{"type": "text", "text": json.dumps(answer)}]
             stop = "end_turn"
         else:
             content = [

@@ -50,9 +50,10 @@ def serializer(
     avro-confluent format uses, so both sides agree on the schema id.
     """
     to_dict = (lambda obj, _ctx: records.to_avro(obj)) if domain else None
-    return AvroSerializer(
+    ser: AvroSerializer = AvroSerializer(
         client, schema_text(contract), to_dict, {"auto.register.schemas": auto_register}
     )
+    return ser
 
 
 def deserializer(
@@ -60,7 +61,8 @@ def deserializer(
 ) -> AvroDeserializer:
     """Deserializer reading with the contract's newest schema as reader schema."""
     from_dict = (lambda d, _ctx: records.from_avro(contract, d)) if domain else None
-    return AvroDeserializer(client, schema_text(contract), from_dict)
+    de: AvroDeserializer = AvroDeserializer(client, schema_text(contract), from_dict)
+    return de
 
 
 def value_context(topic: str) -> SerializationContext:

@@ -172,10 +172,10 @@ def read_candles_iceberg(
     """
     import duckdb
 
-    from candleflow import iceberg_files
+    from adapters import iceberg_files
 
     if catalog is None:
-        from candleflow.catalog import catalog as shared_catalog
+        from adapters.catalog import catalog as shared_catalog
 
         catalog = shared_catalog()
     table = catalog.load_table(table_name)

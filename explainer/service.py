@@ -28,16 +28,16 @@ import structlog
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Producer, TopicPartition
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from candleflow import avro
+from adapters import avro
 from candleflow.config import StackSettings, Topics
 from candleflow.domain import Anomaly, Explanation
-from serving.explainer.budget import Budget
-from serving.explainer.candles import CandleCache
-from serving.explainer.explainer import Explainer
-from serving.explainer.iceberg import ExplanationsTable
-from serving.explainer.llm import ClaudeExplainer
-from serving.explainer.metrics import ExplainerMetrics
-from serving.explainer.settings import ExplainerSettings
+from explainer.budget import Budget
+from explainer.candles import CandleCache
+from explainer.explainer import Explainer
+from explainer.iceberg import ExplanationsTable
+from explainer.llm import ClaudeExplainer
+from explainer.metrics import ExplainerMetrics
+from explainer.settings import ExplainerSettings
 
 log = structlog.get_logger("candleflow.explainer.service")
 

@@ -6,6 +6,7 @@ import os
 import re
 import shutil
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
 
 from candleflow.config import StackSettings
@@ -86,3 +87,22 @@ def registry_runner(settings: StackSettings) -> Path:
             "`scripts/setup_jars.sh` (or `make setup-jars`) first"
         )
     return found[-1]
+
+
+# Set in the client's os.environ by an in-process (loopback) PyFlink job: its Python worker
+# does os.environ.update() with the gateway's environment. A session cluster started after
+# such a job would inherit them, and every Python UDF of every later job would then try to
+# reach that dead loopback server ("Failed to create stage bundle factory", restarting for
+# ever).
+_PYFLINK_CLIENT_VARS = (
+    "PYTHON_LOOPBACK_SERVER_ADDRESS",
+    "PYFLINK_GATEWAY_DISABLED",
+    "PYFLINK_GATEWAY_PORT",
+    "_PYFLINK_CONN_INFO_PATH",
+    "_PYTHON_WORKER_MEMORY_LIMIT",
+)
+
+
+def flink_process_env(environ: Mapping[str, str]) -> dict[str, str]:
+    """The environment for the Flink cluster's processes: ours, less PyFlink's client state."""
+    return {k: v for k, v in environ.items() if k not in _PYFLINK_CLIENT_VARS}

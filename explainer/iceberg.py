@@ -40,7 +40,7 @@ SCHEMA = Schema(
 
 def open_catalog(stack: StackSettings) -> Catalog:
     """The stack's JDBC/SQLite catalog through PyIceberg (shared with Flink)."""
-    from candleflow.catalog import catalog
+    from adapters.catalog import catalog
 
     return catalog(stack)
 

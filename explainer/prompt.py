@@ -10,7 +10,7 @@ carries what the model needs anyway, in full, rather than a short summary:
   from candleflow.anomaly_rules.DetectorConfig, so it never drifts from the code);
 - what every field of the <data> block means (FIELDS);
 - worked examples: data blocks exactly as the explainer sends them
-  (serving.explainer.context.AnomalyContext.render) with the answer wanted
+  (explainer.context.AnomalyContext.render) with the answer wanted
   (`worked_examples`).
 
 tests/explainer/test_prompt_cache.py checks its length against every model's minimum, with
@@ -34,7 +34,7 @@ from candleflow.anomaly_rules import (
     anomaly_id,
 )
 from candleflow.domain import Anomaly, Candle
-from serving.explainer.context import AnomalyContext
+from explainer.context import AnomalyContext
 
 INSTRUCTIONS = """\
 You explain market anomalies detected by Candleflow, a crypto market data platform, to

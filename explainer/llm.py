@@ -1,6 +1,6 @@
 """The Claude call: one Messages API request per anomaly, validated, retried, budgeted.
 
-- The system prompt (serving/explainer/prompt.py) is one text block marked
+- The system prompt (explainer/prompt.py) is one text block marked
   `cache_control: ephemeral`, the same for every anomaly, so repeated calls read it and
   the tool definition before it from the prompt cache. It is long enough to be cached:
   a prefix under the model's documented minimum (4,096 tokens for Claude Haiku 4.5) is
@@ -26,10 +26,10 @@ import anthropic
 import structlog
 from pydantic import BaseModel, Field, ValidationError
 
-from serving.explainer.budget import Budget
-from serving.explainer.metrics import ExplainerMetrics
-from serving.explainer.prompt import system_prompt
-from serving.explainer.settings import ExplainerSettings
+from explainer.budget import Budget
+from explainer.metrics import ExplainerMetrics
+from explainer.prompt import system_prompt
+from explainer.settings import ExplainerSettings
 
 log = structlog.get_logger("candleflow.explainer.llm")
 

@@ -10,17 +10,13 @@ StackSettings.data_dir, so two stacks with different ports and data dirs can run
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import fcntl
-import ipaddress
 import json
 import os
 import secrets
 import sys
 import time
-import urllib.request
 import uuid
-from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,19 +24,23 @@ from pathlib import Path
 import structlog
 from pydantic import SecretStr
 
-from candleflow import catalog, jvm, topics
+from adapters import catalog, topics
 from candleflow.config import StackSettings, Topics
 from candleflow.kafka_security import KafkaSecurity
-from candleflow.procs import (
+from devstack import jvm
+from devstack.config import LOG4J2, flink_config, kafka_properties
+from devstack.jvm import flink_process_env
+from devstack.procs import (
     Proc,
     StackError,
+    http_json,
     kill_group,
     marker,
     pids_with_marker,
     port_in_use,
     tail,
 )
-from candleflow.stack_config import LOG4J2, flink_config, kafka_properties
+from devstack.tls import TLS_HOSTS, TlsFiles, tls_material, write_private
 
 log = structlog.get_logger("candleflow.stack")
 
@@ -49,9 +49,6 @@ START_TIMEOUT_S = 120.0
 # Users of the broker's SASL_PLAINTEXT and SASL_SSL listeners (passwords:
 # Stack.sasl_passwords()).
 SASL_USERS = {"PLAIN": "candleflow", "SCRAM-SHA-256": "candleflow-scram"}
-# Names the SASL_SSL listener's certificate is valid for (plus StackSettings.host).
-TLS_HOSTS = ("127.0.0.1", "localhost")
-TLS_DAYS = 3650
 
 
 @dataclass
@@ -61,148 +58,6 @@ class ServiceStatus:
     ports: list[int]
     healthy: bool
     log_file: Path
-
-
-@dataclass(frozen=True)
-class TlsFiles:
-    """The SASL_SSL listener's TLS material in <data_dir>/conf/kafka/tls (owner-only)."""
-
-    ca: Path  # the CA certificate: the clients' ssl.ca.location (Java: a PEM truststore)
-    keystore: Path  # the broker's unencrypted PKCS#8 key + its certificate (PEM)
-
-
-def tls_material(
-    hosts: Iterable[str] = TLS_HOSTS, *, san: bool = True, days: int = TLS_DAYS
-) -> tuple[bytes, bytes]:
-    """A fresh CA and a server certificate it signs for `hosts` (IP addresses and DNS names,
-    in the subjectAltName; `san=False` leaves it out, for a test of hostname checks).
-    Returns (CA certificate PEM, server key + certificate PEM); the CA's key is discarded,
-    so nothing else can ever be signed by it."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
-    hosts = list(dict.fromkeys(hosts))
-    now = dt.datetime.now(dt.UTC)
-    start, end = now - dt.timedelta(days=1), now + dt.timedelta(days=days)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "candleflow local stack CA")])
-    ca_ski = x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key())
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(start)
-        .not_valid_after(end)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=False,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(ca_ski, critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    key = ec.generate_private_key(ec.SECP256R1())
-    builder = (
-        x509.CertificateBuilder()
-        # Not a host name: clients match hosts against the SAN only (no CN fallback).
-        .subject_name(
-            x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "candleflow local broker")])
-        )
-        .issuer_name(ca_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(start)
-        .not_valid_after(end)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=True,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski),
-            critical=False,
-        )
-    )
-    if san:
-        names: list[x509.GeneralName] = []
-        for host in hosts:
-            try:
-                names.append(x509.IPAddress(ipaddress.ip_address(host)))
-            except ValueError:
-                names.append(x509.DNSName(host))
-        builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
-    cert = builder.sign(ca_key, hashes.SHA256())
-    pem = serialization.Encoding.PEM
-    key_pem = key.private_bytes(
-        pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    return ca.public_bytes(pem), key_pem + cert.public_bytes(pem)
-
-
-# Set in the client's os.environ by an in-process (loopback) PyFlink job: its Python worker
-# does os.environ.update() with the gateway's environment. A session cluster started after
-# such a job would inherit them, and every Python UDF of every later job would then try to
-# reach that dead loopback server ("Failed to create stage bundle factory", restarting for
-# ever).
-_PYFLINK_CLIENT_VARS = (
-    "PYTHON_LOOPBACK_SERVER_ADDRESS",
-    "PYFLINK_GATEWAY_DISABLED",
-    "PYFLINK_GATEWAY_PORT",
-    "_PYFLINK_CONN_INFO_PATH",
-    "_PYTHON_WORKER_MEMORY_LIMIT",
-)
-
-
-def flink_process_env(environ: Mapping[str, str]) -> dict[str, str]:
-    """The environment for the Flink cluster's processes: ours, less PyFlink's client state."""
-    return {k: v for k, v in environ.items() if k not in _PYFLINK_CLIENT_VARS}
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    """Write `data` to `path` readable by its owner only (a temporary file, then renamed)."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.unlink(missing_ok=True)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-    os.replace(tmp, path)
-
-
-def _http_json(
-    url: str, timeout: float = 2.0, method: str = "GET", body: object | None = None
-) -> object:
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(
-        url, data=data, method=method, headers={"Content-Type": "application/json"}
-    )
-    with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - local URL
-        return json.loads(resp.read() or b"null")
 
 
 class Stack:
@@ -232,13 +87,13 @@ class Stack:
 
     def registry_healthy(self, timeout: float = 2.0) -> bool:
         try:
-            return isinstance(_http_json(f"{self.settings.registry_url}/subjects", timeout), list)
+            return isinstance(http_json(f"{self.settings.registry_url}/subjects", timeout), list)
         except Exception:  # noqa: BLE001
             return False
 
     def flink_healthy(self, timeout: float = 2.0) -> bool:
         try:
-            overview = _http_json(f"{self.settings.flink_rest_url}/overview", timeout)
+            overview = http_json(f"{self.settings.flink_rest_url}/overview", timeout)
         except Exception:  # noqa: BLE001
             return False
         return isinstance(overview, dict) and overview.get("taskmanagers", 0) >= 1
@@ -339,7 +194,7 @@ class Stack:
 
     def _bootstrap(self) -> None:
         """Topics, the registry's BACKWARD rule and contracts, catalog namespaces."""
-        from candleflow import avro  # imports the registry client only when needed
+        from adapters import avro  # imports the registry client only when needed
 
         admin = topics.admin(self.settings.bootstrap_servers)
         specs = topics.default_topics(self.topics)
@@ -350,7 +205,7 @@ class Stack:
         if changed:
             log.info("topic settings changed", topics=changed)
         # Apicurio's default is no compatibility rule; we want every change checked.
-        _http_json(
+        http_json(
             f"{self.settings.registry_url}/config", method="PUT", body={"compatibility": "BACKWARD"}
         )
         topic_contracts = {
@@ -412,8 +267,8 @@ class Stack:
             ca, keystore = tls_material([*TLS_HOSTS, self.settings.host])
             # The CA last: its presence says the pair is complete.
             files.ca.unlink(missing_ok=True)
-            _write_private(files.keystore, keystore)
-            _write_private(files.ca, ca)
+            write_private(files.keystore, keystore)
+            write_private(files.ca, ca)
             log.info("generated TLS material for the SASL_SSL listener", dir=str(d))
             return files
 

@@ -24,7 +24,7 @@ from rich.console import Console
 from rich.table import Table
 
 from candleflow.config import StackSettings, Topics, default_data_dir
-from candleflow.sample_data import COINM_DAY
+from devstack.sample_data import COINM_DAY
 
 console = Console()
 
@@ -126,7 +126,7 @@ def count_committed(settings: StackSettings, topic: str) -> int:
 
 def verify_candles(settings: StackSettings, path: Path, intervals: str) -> list[str]:
     """Compare the last revision of every candle in candles.v1 with the batch reference."""
-    from candleflow import avro
+    from adapters import avro
     from candleflow.binance_files import read_trades
     from candleflow.domain import Candle
     from candleflow.reference import batch_candles
@@ -158,7 +158,7 @@ def verify_bronze(
     then every trade must be there exactly once, equal field by field."""
     from collections import Counter
 
-    from candleflow import catalog
+    from adapters import catalog
     from candleflow.binance_files import read_trades
 
     want = {(t.exchange, t.symbol, t.trade_id): t for t in read_trades(path)}
@@ -230,7 +230,7 @@ def expected_final_candles(path: Path, intervals: str) -> int:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m candleflow.demo",
+        prog="python -m devstack.demo",
         description="Run Candleflow end to end on a replayed real trading day, then stop.",
     )
     parser.add_argument(

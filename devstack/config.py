@@ -25,7 +25,7 @@ def kafka_properties(
     sasl = f"SASL_PLAINTEXT://{s.host}:{s.kafka_sasl_port}"
     sasl_ssl = f"SASL_SSL://{s.host}:{s.kafka_sasl_ssl_port}"
     controller = f"CONTROLLER://{s.host}:{s.kafka_controller_port}"
-    return f"""# written by candleflow stack up; edit candleflow/stack.py instead
+    return f"""# written by candleflow stack up; edit devstack/stack.py instead
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@{s.host}:{s.kafka_controller_port}
@@ -87,7 +87,7 @@ def flink_config(s: StackSettings, rpc_port: int, python: str, mark: str) -> str
         f"--add-opens=java.base/java.util.concurrent.locks=ALL-UNNAMED {mark}"
     )
     data = s.data_dir / "flink"
-    return f"""# written by candleflow stack up; edit candleflow/stack.py instead
+    return f"""# written by candleflow stack up; edit devstack/stack.py instead
 env.java.opts.all: "{opts}"
 jobmanager.bind-host: {s.host}
 jobmanager.rpc.address: {s.host}

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import importlib
 import time
-from types import ModuleType
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from candleflow.config import StackSettings
-from candleflow.jvm import JavaError
-from candleflow.procs import StackError
-from candleflow.stack import Stack
+from devstack import trino
+from devstack.jvm import JavaError
+from devstack.procs import StackError
+from devstack.stack import Stack
 
 app = typer.Typer(no_args_is_help=True)
 console = Console()
@@ -36,9 +35,6 @@ def up(
         ):
             stack.up(flink=flink, timeout=timeout)
         if with_trino:
-            trino = _trino()
-            if trino is None:
-                raise StackError("Trino support (serving/trino.py) is not installed")
             with console.status("starting Trino ..."):
                 trino.start(stack.settings)
     except (StackError, JavaError, FileNotFoundError) as exc:
@@ -55,9 +51,8 @@ def up(
 def down(grace: float = typer.Option(20.0, help="seconds between SIGTERM and SIGKILL")) -> None:
     """Stop every process of the stack (Flink, registry, Kafka). Data is kept."""
     stack = Stack(StackSettings())
-    trino = _trino()
     stopped = []
-    if trino is not None and trino.health(stack.settings):
+    if trino.health(stack.settings):
         trino.stop(stack.settings, grace=grace)
         stopped.append("trino")
     stopped += stack.down(grace=grace)
@@ -71,14 +66,6 @@ def status() -> None:
     _print_status(stack)
     if not all(s.healthy for s in stack.status() if s.pid is not None):
         raise typer.Exit(1)
-
-
-def _trino() -> ModuleType | None:
-    """serving/trino.py (the serving area owns the Trino install and lifecycle), if present."""
-    try:
-        return importlib.import_module("serving.trino")
-    except ModuleNotFoundError:
-        return None
 
 
 def _print_status(stack: Stack) -> None:
@@ -101,16 +88,13 @@ def _print_status(stack: Stack) -> None:
             state,
             str(st.log_file),
         )
-    trino = _trino()
-    if trino is not None:
-        up = trino.health(s)
-        table.add_row(
-            "trino",
-            "-",
-            str(s.trino_port),
-            "[green]healthy[/green]" if up else "[dim]stopped[/dim]",
-            "-",
-        )
+    table.add_row(
+        "trino",
+        "-",
+        str(s.trino_port),
+        "[green]healthy[/green]" if trino.health(s) else "[dim]stopped[/dim]",
+        "-",
+    )
     console.print(table)
     console.print(
         f"Kafka {s.bootstrap_servers} · registry {s.registry_url} · "

@@ -12,8 +12,8 @@ from rich.table import Table
 from candleflow.anomaly_rules import active_after
 from candleflow.config import StackSettings, Topics
 from candleflow.domain import Anomaly, Explanation
-from serving.explainer.context import utc
-from serving.explainer.service import read_topic_to_end
+from explainer.context import utc
+from explainer.service import read_topic_to_end
 
 
 @dataclass(frozen=True)

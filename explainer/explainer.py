@@ -14,10 +14,10 @@ import structlog
 
 from candleflow.anomaly_rules import RETRACTED
 from candleflow.domain import Anomaly, Explanation
-from serving.explainer.context import AnomalyContext
-from serving.explainer.llm import ClaudeExplainer
-from serving.explainer.metrics import ExplainerMetrics
-from serving.explainer.offline import explain_offline
+from explainer.context import AnomalyContext
+from explainer.llm import ClaudeExplainer
+from explainer.metrics import ExplainerMetrics
+from explainer.offline import explain_offline
 
 log = structlog.get_logger("candleflow.explainer")
 

@@ -22,8 +22,8 @@ def run(
     Online when ANTHROPIC_API_KEY is set (read from the environment only), otherwise the
     offline explainer. Stops cleanly on SIGTERM.
     """
-    from serving.explainer.service import configure_logging, serve
-    from serving.explainer.settings import ExplainerSettings
+    from explainer.service import configure_logging, serve
+    from explainer.settings import ExplainerSettings
 
     configure_logging(log_level)
     overrides: dict[str, object] = {}
@@ -45,7 +45,7 @@ def show(
 ) -> None:
     """Print anomalies (final status) with their explanations, from the topics."""
     from candleflow.config import StackSettings, Topics
-    from serving.explainer.report import explained_anomalies, render, wait_for_explanations
+    from explainer.report import explained_anomalies, render, wait_for_explanations
 
     stack, topics = StackSettings(), Topics()
     if wait > 0:

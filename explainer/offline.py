@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from candleflow import anomaly_rules as r
 from candleflow.domain import Anomaly, Explanation
-from serving.explainer.context import utc
+from explainer.context import utc
 
 OFFLINE_MODEL = "offline"
 

@@ -8,7 +8,7 @@ import zipfile
 from decimal import Decimal
 
 from candleflow.domain import Candle
-from candleflow.sample_data import COINM_DAY
+from devstack.sample_data import COINM_DAY
 
 MINUTE_US = 60_000_000
 T0 = 1_778_198_400_000_000  # 2026-05-08T00:00:00Z

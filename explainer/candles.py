@@ -13,12 +13,12 @@ import uuid
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
 from confluent_kafka.schema_registry.avro import AvroDeserializer
 
-from candleflow import avro
+from adapters import avro
 from candleflow.anomaly_rules import ALL_EXCHANGES
 from candleflow.config import StackSettings
 from candleflow.domain import Anomaly, Candle
 from candleflow.intervals import Interval
-from serving.explainer.context import AnomalyContext
+from explainer.context import AnomalyContext
 
 Key = tuple[str, str, str]
 
