@@ -117,9 +117,9 @@ def check_command(
         raise typer.BadParameter("give the range: --start (and --end) or --last")
 
     if every:
+        from explainer.service import HealthServer, configure_logging
         from serving.check.service import CheckMetrics, run_forever, stop_on_signals
         from serving.check.service import log as service_log
-        from explainer.service import HealthServer, configure_logging
 
         configure_logging("INFO")
         metrics = CheckMetrics()

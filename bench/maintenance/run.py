@@ -32,10 +32,10 @@ from pathlib import Path
 
 from adapters.catalog import catalog
 from candleflow.config import StackSettings
+from devstack import trino as trino_server
 from jobs.candle_iceberg import ensure_silver_table
 from lakehouse.maintain import Maintainer
 from lakehouse.settings import MaintenanceSettings
-from devstack import trino as trino_server
 from serving.settings import ServingSettings
 from tests.lakehouse.upserts import commit_upserts
 

@@ -23,9 +23,9 @@ from typing import Any
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from explainer.service import HealthServer
 from serving.check.invariants import INVARIANTS, by_invariant
 from serving.check.runner import Report
-from explainer.service import HealthServer
 
 log = structlog.get_logger("candleflow.check")
 MAX_LOGGED_VIOLATIONS = 50  # per cycle; the metrics count them all

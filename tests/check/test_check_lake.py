@@ -22,8 +22,8 @@ import pytest
 from typer.testing import CliRunner
 
 from adapters import avro
-from candleflow import reference
 from adapters.catalog import catalog
+from candleflow import reference
 from candleflow.config import StackSettings
 from candleflow.domain import Candle, Trade
 from candleflow.records import fit_decimal

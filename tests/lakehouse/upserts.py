@@ -9,9 +9,9 @@ from pathlib import Path
 
 from pyiceberg.manifest import DataFileContent
 
-from devstack import jvm
 from adapters.catalog import catalog
 from candleflow.config import StackSettings
+from devstack import jvm
 
 SOURCE = Path(__file__).with_name("UpsertCommits.java")
 
