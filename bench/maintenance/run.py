@@ -33,11 +33,11 @@ from pathlib import Path
 from adapters.catalog import catalog
 from candleflow.config import StackSettings
 from devstack import trino as trino_server
+from devstack.upsert_commits import commit_upserts
 from jobs.candle_iceberg import ensure_silver_table
 from lakehouse.maintain import Maintainer
 from lakehouse.settings import MaintenanceSettings
 from serving.settings import ServingSettings
-from tests.lakehouse.upserts import commit_upserts
 
 CHECKPOINTS_PER_HOUR = 720  # 5 s
 QUERY = (

@@ -18,6 +18,7 @@ import pytest
 from candleflow import binance_files, reference
 from candleflow.config import CandleSettings, StackSettings
 from devstack.sample_data import COINM_DAY
+from devstack.upsert_commits import sequence_numbers
 from jobs.candle_iceberg import ensure_silver_table
 from jobs.candles import run
 from jobs.flink_env import make_table_env
@@ -26,7 +27,6 @@ from lakehouse.settings import MaintenanceSettings
 from serving.settings import ServingSettings
 from tests.jobs.harness import job_config_for
 from tests.jobs.test_kafka_iceberg import arrival, iceberg_candles, produce
-from tests.lakehouse.upserts import sequence_numbers
 from tests.serving.conftest import kafka_stack, trino_server  # noqa: F401 (fixtures)
 
 pytestmark = [pytest.mark.integration, pytest.mark.flink, pytest.mark.trino, pytest.mark.slow]

@@ -21,11 +21,11 @@ import trino
 
 from adapters.catalog import catalog
 from candleflow.config import StackSettings
+from devstack.upsert_commits import Commit, commit_upserts, expected_revisions, sequence_numbers
 from jobs.candle_iceberg import ensure_silver_table
 from lakehouse.maintain import KEEP_MARGIN_MS, Maintainer
 from lakehouse.settings import MaintenanceSettings
 from serving.settings import ServingSettings
-from tests.lakehouse.upserts import Commit, commit_upserts, expected_revisions, sequence_numbers
 from tests.serving.conftest import kafka_stack, trino_server  # noqa: F401 (fixtures)
 
 pytestmark = [pytest.mark.integration, pytest.mark.trino, pytest.mark.slow]
