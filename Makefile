@@ -45,7 +45,7 @@ test-unit: setup-python ## only the tests that need no stack
 	@$(PY) -m pytest -q -m "not integration and not flink and not trino"
 
 lint: setup-python ## ruff + mypy
-	@.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy candleflow ingest jobs serving
+	@.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy candleflow ingest jobs serving verify
 
 stack-up: setup ## start Kafka, registry, Flink, catalog
 	@$(PY) -m candleflow.cli stack up
