@@ -28,6 +28,7 @@ COPY candleflow/ candleflow/
 COPY jobs/ jobs/
 COPY ingest/ ingest/
 COPY serving/ serving/
+COPY verify/ verify/
 # Editable install: jobs/flink_env.py finds the UDF jar relative to the source tree.
 RUN uv pip install --no-cache --no-deps -e .
 COPY udfs/target/candleflow-udfs.jar udfs/target/candleflow-udfs.jar

@@ -22,6 +22,7 @@ RUN uv pip sync --no-cache requirements.lock
 COPY candleflow/ candleflow/
 COPY ingest/ ingest/
 COPY serving/ serving/
+COPY verify/ verify/
 COPY jobs/ jobs/
 COPY proto/ proto/
 # serving/pb.py generates the protobuf stubs on first import: do it at build time.

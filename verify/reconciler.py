@@ -23,6 +23,7 @@ from candleflow.intervals import Interval
 from verify.client import Limiter, RetryPolicy, fetch_candles, limiter_key
 from verify.compare import Mismatch, compare_windows
 from verify.exchange_candles import (
+    COMPARABLE,
     BaseUrls,
     Market,
     RateLimited,
@@ -63,6 +64,16 @@ class Reconciler:
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     max_pages_per_cycle: int = 5  # per market and interval: a long backlog drains over cycles
     progress: dict[tuple[Market, str], int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # Every series at 0 from the start: increase() sees the first mismatch of a label set.
+        for market in self.markets:
+            for iv in self.intervals:
+                labels = self._labels(market, iv.name)
+                for name in [r.name for r in COMPARABLE[market.exchange]] + ["window"]:
+                    self.metrics.mismatches.labels(**labels, field=name)
+                for counter in (self.metrics.checked, self.metrics.matched):
+                    counter.labels(**labels)
 
     def _labels(self, market: Market, interval: str) -> dict[str, str]:
         return {"exchange": market.exchange, "symbol": market.symbol, "interval": interval}
