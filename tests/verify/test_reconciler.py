@@ -269,3 +269,17 @@ async def test_kraken_windows_beyond_its_720_entries_are_unverifiable_not_mismat
     labels = {"exchange": "kraken", "symbol": "XMR-USD", "interval": "1m"}
     assert counter(rec, "candleflow_reconcile_windows_unverifiable_total", **labels) == 1
     assert report.checked == sum(1 for c in ours[1:] if not c.is_empty)
+
+
+async def test_the_limiter_spends_the_documented_budget_and_no_more() -> None:
+    """Kraken's ~1 request/s: 4 calls take 3 s; a Binance spot budget of 6000 weight/min at
+    half share gives 25 kline calls (weight 2) a second at most."""
+    import time
+
+    kraken = limiters(1.0)["kraken"]
+    started = time.monotonic()
+    for _ in range(4):
+        await kraken.acquire(1)
+    assert 2.9 <= time.monotonic() - started < 4.0
+    spot = limiters(0.5)["binance"]
+    assert spot.capacity == 3000 and spot.rate == 50.0 and spot.hard_limit == 6000
