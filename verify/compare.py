@@ -14,10 +14,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from candleflow.domain import Candle
-from candleflow.reconcile import round_like
 from verify.exchange_candles import COMPARABLE, ExchangeCandle, FieldRule, Market
 
 FIELD, MISSING_OURS, MISSING_EXCHANGE = "FIELD", "MISSING_OURS", "MISSING_EXCHANGE"
@@ -48,10 +47,11 @@ class WindowsResult:
 def field_matches(rule: FieldRule, ours: Decimal | int, theirs: Decimal | int) -> bool:
     if rule.match == "exact" or isinstance(theirs, int):
         return Decimal(ours) == Decimal(theirs)
-    got = round_like(Decimal(ours), theirs)
     exponent = theirs.as_tuple().exponent
     assert isinstance(exponent, int)
-    return abs(got - theirs) <= Decimal(rule.tolerance_units).scaleb(exponent)
+    unit = Decimal(1).scaleb(exponent)  # the last decimal the exchange printed
+    got = Decimal(ours).quantize(unit, rounding=ROUND_HALF_UP)
+    return abs(got - theirs) <= unit * rule.tolerance_units
 
 
 def _traded(values: Mapping[str, Decimal | int]) -> bool:
