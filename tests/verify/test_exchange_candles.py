@@ -135,3 +135,23 @@ def test_exact_fields_ignore_printed_trailing_zeros(ours: Decimal, zeros: int) -
         FieldRule("volume"), ours, Decimal(text + ("0" * zeros if "." in text else ""))
     )
     assert not field_matches(FieldRule("volume"), ours, ours + Decimal("1E-16"))
+
+
+def test_a_mismatch_record_fits_the_reconcile_contract() -> None:
+    import io
+
+    import fastavro
+
+    from candleflow.contracts import schema
+    from verify.compare import MISSING_OURS, Mismatch
+    from verify.kafka_io import mismatch_record
+
+    parsed = fastavro.parse_schema(schema("reconcile"))
+    m = Mismatch(Market("binance", "BTC-USDT"), "1m", 1735689600_000000, "window", None, "8.2",
+                 MISSING_OURS)  # fmt: skip
+    buf = io.BytesIO()
+    fastavro.schemaless_writer(buf, parsed, mismatch_record(m, 60_000_000, 1735690000_000000))
+    back = fastavro.schemaless_reader(io.BytesIO(buf.getvalue()), parsed, None)
+    assert back["reconcile_id"] == "binance:BTC-USDT:1m:1735689600000000:window:None"
+    assert (back["kind"], back["ours"], back["theirs"]) == ("MISSING_OURS", None, "8.2")
+    assert back["window_end"].timestamp() - back["window_start"].timestamp() == 60

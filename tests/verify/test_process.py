@@ -14,11 +14,13 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
+from prometheus_client.parser import text_string_to_metric_families
 
 from candleflow import avro
 from candleflow.config import StackSettings
@@ -68,6 +70,14 @@ def get(url: str) -> tuple[int, str]:
         return 0, ""
 
 
+def sample(text: str, name: str, labels: dict[str, str]) -> float | None:
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            if s.name == name and s.labels == labels:
+                return float(s.value)
+    return None
+
+
 def started_port(log: Path) -> int | None:
     for line in log.read_text().splitlines():
         if '"verify.started"' in line:
@@ -101,10 +111,6 @@ async def test_verify_live_process(stack, unique_topic, tmp_path) -> None:
     log = tmp_path / "verify.log"
     args = ["--markets", "binance:BTC-USD-PERP", "--intervals", "1m,5m"]
     args += ["--cycle-seconds", "0.5", "--metrics-port", "0", "--binance-coinm-url", fake.url]
-    metric = (
-        "candleflow_reconcile_windows_checked_total"
-        '{exchange="binance",interval="1m",symbol="BTC-USD-PERP"}'
-    )
     with log.open("w") as fh:
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "candleflow.cli", "verify", "live", *args,
@@ -112,24 +118,27 @@ async def test_verify_live_process(stack, unique_topic, tmp_path) -> None:
         )  # fmt: skip
         try:
             metrics, port = "", None
+            m1 = {"exchange": "binance", "symbol": "BTC-USD-PERP", "interval": "1m"}
+            m5 = {**m1, "interval": "5m"}
+            checked = "candleflow_reconcile_windows_checked_total"
             deadline = time.monotonic() + 90
             while time.monotonic() < deadline:
                 assert proc.returncode is None, log.read_text()[-3000:]
                 port = port or started_port(log)
                 if port:
                     _, metrics = await asyncio.to_thread(get, f"http://127.0.0.1:{port}/metrics")
-                    five = metric.replace("1m", "5m")
-                    if f"{metric} 120.0" in metrics and f"{five} 24.0" in metrics:
+                    if sample(metrics, checked, m1) == 120 and sample(metrics, checked, m5) == 24:
                         break
                 await asyncio.sleep(0.3)
-            assert f"{metric} 120.0" in metrics, log.read_text()[-3000:]
+            assert sample(metrics, checked, m1) == 120, log.read_text()[-3000:]
+            assert sample(metrics, checked, m5) == 24
+            assert sample(metrics, "candleflow_reconcile_windows_matched_total", m1) == 119
+            assert sample(metrics, "candleflow_reconcile_windows_matched_total", m5) == 24
+            wrong = "candleflow_reconcile_mismatches_total"
+            assert sample(metrics, wrong, {**m1, "field": "close"}) == 1
+            assert sample(metrics, wrong, {**m1, "field": "volume"}) == 0  # at 0 from the start
             code, body = await asyncio.to_thread(get, f"http://127.0.0.1:{port}/healthz")
             assert code == 200 and json.loads(body)["healthy"], body
-            matched = metric.replace("checked", "matched")
-            assert f"{matched} 119.0" in metrics
-            assert f"{metric.replace('1m', '5m')} 24.0" in metrics
-            wrong = 'candleflow_reconcile_mismatches_total{exchange="binance",field="close"'
-            assert f'{wrong},interval="1m",symbol="BTC-USD-PERP"}} 1.0' in metrics
             proc.send_signal(signal.SIGTERM)
             assert await asyncio.wait_for(proc.wait(), 30) == 0, log.read_text()[-3000:]
         finally:
@@ -149,5 +158,5 @@ async def test_verify_live_process(stack, unique_topic, tmp_path) -> None:
         "close",
         "FIELD",
     )
-    assert r["ours"] == str(target.close) and r["theirs"] == "1.0"
+    assert Decimal(r["ours"]) == target.close and r["theirs"] == "1.0"
     assert r["candle_revision"] == 0
