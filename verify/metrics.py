@@ -1,20 +1,13 @@
-"""Prometheus metrics of the reconciler (own registry) and its /metrics + /healthz endpoint."""
+"""Prometheus metrics of the reconciler, in their own registry (one per reconciler)."""
 
 from __future__ import annotations
 
-import json
-import threading
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import (
-    CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
     Gauge,
-    generate_latest,
 )
 
 
@@ -74,51 +67,3 @@ class ReconcileMetrics:
         self.cycles = Counter(
             "candleflow_reconcile_cycles", "Reconcile cycles by outcome", ["outcome"], registry=r
         )
-
-
-class Health:
-    """/healthz: healthy while the loop beat within `max_silence_s` and every check passes."""
-
-    def __init__(self, max_silence_s: float = 120.0) -> None:
-        self.max_silence_s = max_silence_s
-        self.last_beat = time.monotonic()
-        self.checks: dict[str, Callable[[], bool]] = {}
-
-    def beat(self) -> None:
-        self.last_beat = time.monotonic()
-
-    def report(self) -> tuple[bool, dict[str, bool]]:
-        results = {"loop": time.monotonic() - self.last_beat < self.max_silence_s}
-        for name, check in self.checks.items():
-            try:
-                results[name] = bool(check())
-            except Exception:  # a failing check is unhealthy, never a crashed endpoint
-                results[name] = False
-        return all(results.values()), results
-
-
-def serve(port: int, registry: CollectorRegistry, health: Health) -> ThreadingHTTPServer:
-    """/metrics and /healthz on a daemon thread; port 0 picks a free port."""
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
-            if self.path.startswith("/metrics"):
-                body, status, kind = generate_latest(registry), 200, CONTENT_TYPE_LATEST
-            elif self.path.startswith("/healthz"):
-                ok, checks = health.report()
-                body = json.dumps({"healthy": ok, "checks": checks}).encode()
-                status, kind = (200 if ok else 503), "application/json"
-            else:
-                body, status, kind = b"not found\n", 404, "text/plain"
-            self.send_response(status)
-            self.send_header("Content-Type", kind)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:  # scrapes are not news
-            pass
-
-    server = ThreadingHTTPServer(("0.0.0.0", port), Handler)  # noqa: S104 (a pod's port)
-    threading.Thread(target=server.serve_forever, name="verify-metrics", daemon=True).start()
-    return server

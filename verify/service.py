@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import signal
-import sys
 import time
+from typing import Any, cast
 
 import aiohttp
 import structlog
@@ -23,26 +22,11 @@ from candleflow.config import StackSettings, Topics
 from verify.client import limiters
 from verify.compare import Mismatch
 from verify.kafka_io import CandleView, MismatchPublisher, mismatch_record
-from verify.metrics import Health, ReconcileMetrics, serve
+from verify.metrics import ReconcileMetrics
 from verify.reconciler import Reconciler
 from verify.settings import VerifySettings
 
 log = structlog.get_logger("candleflow.verify")
-
-
-def configure_logging(level: str = "INFO") -> None:
-    """JSON lines on stderr (structlog), library loggers through the same stream."""
-    lvl = logging.getLevelName(level.upper())
-    logging.basicConfig(level=lvl, stream=sys.stderr, format="%(name)s %(levelname)s %(message)s")
-    structlog.configure(
-        processors=[
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.JSONRenderer(),
-        ],
-        wrapper_class=structlog.make_filtering_bound_logger(lvl),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
-    )
 
 
 def now_us() -> int:
@@ -60,7 +44,7 @@ class VerifyService:
         self.stack = stack or StackSettings()
         self.topics = topics or Topics()
         self.metrics = ReconcileMetrics()
-        self.health = Health(max_silence_s=max(120.0, 4 * s.cycle_seconds))
+        self.max_silence_s = max(120.0, 4 * s.cycle_seconds)
         start = now_us() - int(s.lookback_seconds * 1_000_000)
         self.reconciler = Reconciler(
             markets=s.market_list(),
@@ -90,9 +74,16 @@ class VerifyService:
         self.metrics.published.inc(len(mismatches))
 
     async def run(self, stop: asyncio.Event, port: int | None = None) -> None:
+        # /healthz (200 while cycles complete) and /metrics: the explainer's server, one copy.
+        from serving.explainer.service import HealthServer
+
         s = self.settings
-        server = serve(s.metrics_port if port is None else port, self.metrics.registry, self.health)
-        self.port = server.server_address[1]
+        port = s.metrics_port if port is None else port
+        # Typed on ExplainerMetrics on main; it only reads `.registry` (branch check types it
+        # on a Protocol), so the cast goes away with that.
+        metrics = cast(Any, self.metrics)
+        self.health = HealthServer(port, metrics, self.max_silence_s).start()
+        self.port = self.health.port
         log.info(
             "verify.started",
             markets=[str(m) for m in self.reconciler.markets],
@@ -113,8 +104,7 @@ class VerifyService:
             log.info("verify.stopping")
             self.view.close()
             self.publisher.producer.flush(10)
-            server.shutdown()
-            server.server_close()
+            self.health.stop()
 
     async def _cycle(self, session: aiohttp.ClientSession) -> None:
         if not await asyncio.to_thread(self.view.catch_up):
@@ -136,6 +126,8 @@ class VerifyService:
 
 
 def main(settings: VerifySettings | None = None) -> None:
+    from serving.explainer.service import configure_logging  # JSON lines, as every service
+
     service = VerifyService(settings)
     configure_logging(service.settings.log_level)
 
