@@ -12,8 +12,6 @@ import os
 import signal
 import sys
 import time
-import urllib.error
-import urllib.request
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -25,6 +23,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from candleflow import avro
 from candleflow.config import StackSettings
 from candleflow.domain import Candle
+from tests.explainer.test_process import get
 from tests.fakes.exchange_candles import FakeCandleExchange
 from tests.verify.markets import candles
 
@@ -58,16 +57,6 @@ def read_all(s: StackSettings, topic: str, timeout_s: float = 30.0) -> list[dict
     finally:
         consumer.close()
     return out
-
-
-def get(url: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
-    except OSError:
-        return 0, ""
 
 
 def sample(text: str, name: str, labels: dict[str, str]) -> float | None:
