@@ -61,6 +61,9 @@ def default_topics(topics: Topics | None = None) -> list[TopicSpec]:
         TopicSpec(
             t.explanations, partitions=1, retention_ms=30 * DAY_MS, cleanup_policy="compact,delete"
         ),
+        # Every difference the live reconciler found (keyed by market), kept for the
+        # investigation like the DLQ: a month, never compacted (a re-check repeats an id).
+        TopicSpec(t.reconcile, partitions=1, retention_ms=30 * DAY_MS),
     ]
 
 

@@ -34,6 +34,7 @@ _SUBCOMMANDS = [
         "Explain anomalies in plain language (Claude or offline).",
     ),
     ("serve", "serving.server_cli", "Run the gRPC MarketData service."),
+    ("verify", "verify.cli", "Reconcile our candles with the exchanges' own candles, live."),
 ]
 # Modules adding single commands (backfill, reconcile, watch, history, sql, check, lakehouse)
 # via register(app).

@@ -216,6 +216,7 @@ class Stack:
                 ("candles", "candle"),
                 ("anomalies", "anomaly"),
                 ("explanations", "explanation"),
+                ("reconcile", "reconcile"),
             )
         }
         avro.register_contracts(avro.registry_client(self.settings), topic_contracts)

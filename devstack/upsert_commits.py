@@ -90,7 +90,8 @@ def sequence_numbers(settings: StackSettings, table: str) -> tuple[int, int]:
     t = catalog(settings).load_table(table)
     snap = t.current_snapshot()
     assert snap is not None
-    deletes, data = [-1], []
+    deletes: list[int] = [-1]
+    data: list[int] = []
     for manifest in snap.manifests(t.io):
         for entry in manifest.fetch_manifest_entry(t.io, discard_deleted=True):
             is_data = entry.data_file.content == DataFileContent.DATA

@@ -32,6 +32,7 @@ COPY explainer/ explainer/
 COPY jobs/ jobs/
 COPY ingest/ ingest/
 COPY serving/ serving/
+COPY verify/ verify/
 # Editable install: jobs/flink_env.py finds the UDF jar relative to the source tree.
 RUN uv pip install --no-cache --no-deps -e .
 COPY udfs/target/candleflow-udfs.jar udfs/target/candleflow-udfs.jar

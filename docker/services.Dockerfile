@@ -26,6 +26,7 @@ COPY verify/ verify/
 COPY explainer/ explainer/
 COPY ingest/ ingest/
 COPY serving/ serving/
+COPY verify/ verify/
 COPY jobs/ jobs/
 COPY proto/ proto/
 # The protobuf stubs are checked in (serving/market_data_pb2.py): importing them checks the runtime.

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 CONTRACTS_DIR = Path(__file__).parent
-CONTRACT_NAMES = ("trade", "candle", "late_trade", "anomaly", "explanation")
+CONTRACT_NAMES = ("trade", "candle", "late_trade", "anomaly", "explanation", "reconcile")
 
 # Which contract each topic carries; the registry subject is "<topic>-value".
 TOPIC_CONTRACTS = {
@@ -22,6 +22,7 @@ TOPIC_CONTRACTS = {
     "candles.v1": "candle",
     "anomalies.v1": "anomaly",
     "explanations.v1": "explanation",
+    "reconcile.v1": "reconcile",
 }
 
 DECIMAL_SCALE = 18

@@ -65,8 +65,39 @@ def cases(v: dict[str, Any]) -> list[Alert]:
     violations = "candleflow_check_violations"
     checked = "candleflow_check_last_success_timestamp_seconds"
     late_op = "late_sink__writer"
+    mismatch = "candleflow_reconcile_mismatches_total"
+    fetch = "candleflow_reconcile_fetch_events_total"
+    market = {"exchange": "binance", "symbol": "BTC-USDT", "interval": "1m"}
+    differs = "differs from the exchange's own candle"
     per_min = dlq * 60  # the DLQ threshold as records per 1m step
     return [
+        # First in the list (not appended) so it merges beside other branches' new alerts.
+        Alert(
+            "CandleflowReconcileMismatch",
+            # candleflow verify live counted a wrong close in the last 30 minutes...
+            fires=[
+                Case(
+                    [(ns(mismatch, **market, field="close"), "0 0 0 1x20")],
+                    "10m",
+                    [{**market, "field": "close"}],
+                    {"summary": f"binance:BTC-USDT 1m: close {differs}"},
+                )
+            ],
+            quiet=[
+                # ...not when the last one is older than that,
+                Case([(ns(mismatch, **market, field="close"), "0 0 1x60")], "50m"),
+                # nor during an outage or rate limiting: those are fetch events, never
+                # mismatches (the series sit at 0 from the start).
+                Case(
+                    [
+                        (ns(mismatch, **market, field="close"), "0x40"),
+                        (ns(fetch, exchange="binance", event="rate_limited"), "0+3x40"),
+                        (ns(fetch, exchange="binance", event="unavailable"), "0+1x40"),
+                    ],
+                    "30m",
+                ),
+            ],
+        ),
         Alert(
             "CandleflowCandlesStale",
             # The watermark (ms) advances with time() but trails it by more than `fresh` s,
