@@ -392,8 +392,9 @@ def run_anomalies(
         from devstack import jvm
         from devstack.stack import Stack
 
-        for key, value in jvm.client_classpath_env(stack).items():
-            os.environ.setdefault(key, value)
+        # Replace, not setdefault: a HADOOP_CLASSPATH inherited from a parent that set only the
+        # Hadoop jars (flink_env.hadoop_on_gateway_classpath) hid the Iceberg catalog factory.
+        os.environ.update(jvm.client_classpath_env(stack))
         extra = Stack(stack).flink_remote_options()
         if parallelism is None:  # not the client's core count (jobs/flink_env.py)
             parallelism = cluster_parallelism(stack)

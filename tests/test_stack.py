@@ -17,6 +17,7 @@ from confluent_kafka.admin import ConfigResource, ResourceType
 
 from adapters import avro, catalog, topics
 from candleflow.config import StackSettings
+from candleflow.contracts import TOPIC_CONTRACTS
 from devstack.procs import Proc, StackError, alive, pids_with_marker, port_in_use
 from devstack.stack import Stack
 from devstack.testing import Lease, unique_name
@@ -191,7 +192,7 @@ def test_up_is_idempotent_and_down_leaves_no_java_of_ours(tmp_path: Path) -> Non
         assert {st.name: st.pid for st in stack.status()} == pids
         # Schema ids survive a registry restart (records in Kafka carry them).
         ids = _subject_ids(settings)
-        assert len(ids) == 5, ids
+        assert len(ids) == len(TOPIC_CONTRACTS), ids  # one subject per contract topic
         stack.procs["registry"].stop()
         stack.up(flink=True)  # restarts only the registry
         assert {st.name: st.pid for st in stack.status()}["kafka"] == pids["kafka"]
