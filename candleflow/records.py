@@ -150,11 +150,13 @@ def _trade_from(d: Mapping[str, Any]) -> Trade:
         last_trade_id=d.get("last_trade_id"),
         kind=InstrumentKind(d.get("kind", "SPOT")),
         contract_size=_dec_in(d.get("contract_size")),
+        sequence=d.get("sequence"),
     )
 
 
 def trade_to_avro(t: Trade) -> AvroDict:
-    return _trade_fields(t)
+    # sequence: Trade v2 (a v1 writer schema ignores the key; LateTrade stays v1).
+    return {**_trade_fields(t), "sequence": t.sequence}
 
 
 def trade_from_avro(d: Mapping[str, Any]) -> Trade:
@@ -206,13 +208,15 @@ def candle_to_avro(c: Candle) -> AvroDict:
         last_trade_id=c.last_trade_id,
         revision=c.revision,
         is_empty=c.is_empty,
+        # Candle v2, derived from the fields above (a v1 writer schema ignores the key).
+        volatility=_dec_out(c.volatility, "volatility"),
     )
     return out
 
 
 def candle_from_avro(d: Mapping[str, Any]) -> Candle:
     decs = {name: _dec_in(d[name]) for name in _CANDLE_DECIMALS}
-    return Candle(
+    c = Candle(
         exchange=d["exchange"],
         symbol=d["symbol"],
         interval=d["interval"],
@@ -226,6 +230,15 @@ def candle_from_avro(d: Mapping[str, Any]) -> Candle:
         is_empty=d["is_empty"],
         **decs,  # type: ignore[arg-type]
     )
+    # v2 carries the volatility it derived from the same fields: a writer that disagrees
+    # with Candle.volatility wrote another contract, not a rounding choice.
+    written = _dec_in(d.get("volatility"))
+    if written is not None and written != c.volatility:
+        raise ValueError(
+            f"candle {c.exchange}:{c.symbol} {c.interval} {c.window_start_us}: volatility "
+            f"{written} written, {c.volatility} from its high/low/open"
+        )
+    return c
 
 
 # --- Anomaly / Explanation ---------------------------------------------------------------

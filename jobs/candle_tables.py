@@ -55,6 +55,34 @@ CANDLE_COLUMNS = [
     ("is_empty", "BOOLEAN NOT NULL"),
 ]
 
+# Columns each contract version added, after the v1 columns above (the Avro fields of the
+# same names; docs/operations.md "Evolving a contract"). A candle's added columns are figures
+# of its own fields computed at emission (Candle.volatility), outside the candle PTF.
+TRADE_ADDED = {2: [("sequence", "BIGINT")]}
+CANDLE_ADDED = {2: [("volatility", DEC)]}
+CONTRACT_VERSION = 2  # the newest version of the Trade and Candle contracts
+
+
+def _versioned(
+    base: list[tuple[str, str]], added: dict[int, list[tuple[str, str]]], version: int | None
+) -> list[tuple[str, str]]:
+    v = CONTRACT_VERSION if version is None else version
+    if not 1 <= v <= CONTRACT_VERSION:
+        raise ValueError(f"contract version {v}: this build knows 1..{CONTRACT_VERSION}")
+    return base + [col for n in sorted(added) if n <= v for col in added[n]]
+
+
+def trade_columns(version: int | None = None) -> list[tuple[str, str]]:
+    """The Trade contract's columns at `version` (default the newest)."""
+    return _versioned(TRADE_COLUMNS, TRADE_ADDED, version)
+
+
+def candle_columns(version: int | None = None) -> list[tuple[str, str]]:
+    """The Candle contract's columns at `version` (default the newest)."""
+    return _versioned(CANDLE_COLUMNS, CANDLE_ADDED, version)
+
+
+# The late-trade DLQ carries the v1 trade columns: the PTF emits those (LateTrade stays v1).
 LATE_COLUMNS = TRADE_COLUMNS + [
     ("interval", "STRING NOT NULL"),
     ("window_start", "TIMESTAMP(6) NOT NULL"),
@@ -69,6 +97,17 @@ CANDLE_SELECT = """exchange, symbol, ivl, window_start, window_end, `open`, high
 TRADE_SELECT = """exchange, symbol, t_native_symbol, t_trade_id, t_price, t_quantity, t_side,
   t_event_time, t_ingest_time, t_first_trade_id, t_last_trade_id, t_kind, t_contract_size"""
 LATE_SELECT = f"{TRADE_SELECT}, ivl, window_start, reason, clock"
+# Candle v2's volatility (Candle.volatility, per candle in Python: Flink SQL's DECIMAL division
+# keeps only 6 places of (38,18) / (38,18)).
+CANDLE_ADDED_SELECT = {2: "candle_volatility(high, low, `open`, is_empty)"}
+
+
+def candle_select(version: int | None = None) -> str:
+    """CANDLE_SELECT plus the expressions of the columns added up to `version`."""
+    v = CONTRACT_VERSION if version is None else version
+    return ", ".join(
+        [CANDLE_SELECT, *(e for n, e in sorted(CANDLE_ADDED_SELECT.items()) if n <= v)]
+    )
 
 
 # Flink 2.1's avro format maps TIMESTAMP only to timestamp-millis (it rejects TIMESTAMP(6)),
@@ -166,6 +205,10 @@ class KafkaSource:
     bounded: bool = False  # stop at the latest offsets (tests, replays)
     # Kafka client security; None: CANDLEFLOW_KAFKA_* of the process building the DDL.
     security: KafkaSecurity | None = field(default=None, repr=False, compare=False)
+    # The Trade version read (its columns; None: the newest): records of every version are
+    # resolved to it by their writer schema (Avro), older ones get NULL in the columns they
+    # lack. The candles job reads v1: it uses none of the fields added since.
+    contract_version: int | None = 1
 
     def ddl(self, name: str) -> str:
         """CREATE TABLE with the client's credentials in it: never log the statement."""
@@ -187,7 +230,7 @@ class KafkaSource:
             options["properties.auto.offset.reset"] = "earliest"
         if self.bounded:
             options["scan.bounded.mode"] = "latest-offset"
-        cols = columns_sql(micros_columns(TRADE_COLUMNS), nullable=True)
+        cols = columns_sql(micros_columns(trade_columns(self.contract_version)), nullable=True)
         delay = f"{self.watermark_delay_ms / 1000:.3f}"
         return (
             f"CREATE TEMPORARY TABLE `{name}` (\n{cols},\n"
@@ -230,6 +273,9 @@ class KafkaSink:
     transaction_timeout_ms: int = 900_000
     # Kafka client security; None: CANDLEFLOW_KAFKA_* of the process building the DDL.
     security: KafkaSecurity | None = field(default=None, repr=False, compare=False)
+    # The contract version written (None: the newest); an older one keeps the producer on
+    # it until every reader is upgraded (docs/operations.md "Evolving a contract").
+    contract_version: int | None = None
 
     def ddl(self, name: str, columns: list[tuple[str, str]]) -> str:
         # Keyed by market: a market's candles stay in one partition, in order.
@@ -246,7 +292,9 @@ class KafkaSink:
 
     def schema_id(self) -> int:
         """Register the contract under "<topic>-value" (idempotent) and return its id."""
-        return register_contract(self.registry_url, self.topic, self.contract)
+        return register_contract(
+            self.registry_url, self.topic, self.contract, self.contract_version
+        )
 
     keyed = True
     micros = True

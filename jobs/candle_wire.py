@@ -14,7 +14,8 @@ from decimal import Decimal
 from pyflink.table import DataTypes, TableEnvironment
 from pyflink.table.udf import udf
 
-# Argument order = micros_select(CANDLE_SELECT) / micros_select(LATE_SELECT) + schema id.
+# Argument order = micros_select(CANDLE_SELECT) / micros_select(LATE_SELECT) + schema id +
+# contract version (0: the newest).
 
 
 def _header(schema_id: int) -> bytes:
@@ -47,6 +48,7 @@ def candle_avro(
     revision,
     is_empty,
     schema_id,
+    version,
 ):
     from candleflow import avro
     from candleflow.domain import Candle
@@ -72,7 +74,7 @@ def candle_avro(
         int(revision),
         bool(is_empty),
     )
-    return _header(schema_id) + avro.encode(c, "candle")
+    return _header(schema_id) + avro.encode(c, "candle", version or None)
 
 
 @udf(result_type=DataTypes.BYTES())
@@ -95,6 +97,7 @@ def late_avro(
     reason,
     clock_us,
     schema_id,
+    version,
 ):
     from candleflow import avro
     from candleflow.domain import InstrumentKind, LateTrade, Side, Trade
@@ -115,7 +118,16 @@ def late_avro(
         _dec(contract_size),
     )
     lt = LateTrade(t, interval, int(window_start_us), reason, int(clock_us))
-    return _header(schema_id) + avro.encode(lt, "late_trade")
+    return _header(schema_id) + avro.encode(lt, "late_trade", version or None)
+
+
+@udf(result_type=DataTypes.DECIMAL(38, 18))
+def candle_volatility(high, low, open_, is_empty):
+    """Candle v2's volatility column: Candle.volatility of these fields, the same figure the
+    Kafka encoder writes (the domain's one definition, exact Decimal arithmetic)."""
+    from candleflow.domain import volatility
+
+    return volatility(_dec(high), _dec(low), _dec(open_), bool(is_empty))
 
 
 ENCODERS = {"candle": "candle_avro", "late_trade": "late_avro"}
@@ -127,6 +139,10 @@ def register(t_env: TableEnvironment) -> None:
     t_env.get_config().set("python.executable", sys.executable)
     t_env.get_config().set("python.client.executable", sys.executable)
     existing = set(t_env.list_user_defined_functions())
-    for name, fn in (("candle_avro", candle_avro), ("late_avro", late_avro)):
+    for name, fn in (
+        ("candle_avro", candle_avro),
+        ("late_avro", late_avro),
+        ("candle_volatility", candle_volatility),
+    ):
         if name not in existing:
             t_env.create_temporary_function(name, fn)

@@ -20,7 +20,6 @@ from candleflow.config import CandleSettings, StackSettings, Topics
 from candleflow.intervals import parse_intervals
 from jobs import flink_env
 from jobs.candle_tables import (
-    CANDLE_COLUMNS,
     CANDLE_SELECT,
     LATE_COLUMNS,
     LATE_SELECT,
@@ -29,6 +28,8 @@ from jobs.candle_tables import (
     KafkaSink,
     KafkaSource,
     Sinks,
+    candle_columns,
+    candle_select,
     micros_select,
 )
 from jobs.operator_uids import SubmittedJob, execute
@@ -50,6 +51,9 @@ class CandleJobConfig:
     emit_trades: bool = False  # the PTF's TRADE rows (deduplicated trades); no sink reads them
     catalog_ddl: list[str] = field(default_factory=list)  # Iceberg catalog/table DDL
     uid: str = PTF_UID
+    # The Candle version written to every sink (None: the newest); docs/operations.md
+    # "Evolving a contract" says when to hold it back.
+    contract_version: int | None = None
 
 
 def spec_string(settings: CandleSettings, *, emit_trades: bool) -> str:
@@ -80,19 +84,24 @@ def _insert(
     columns: list[tuple[str, str]],
     select: str,
     kind: str,
+    version: int | None = None,
 ) -> None:
     if isinstance(sink, IcebergSink):
-        target = sink.qualified
+        # Named columns: a table evolved by a newer version (more columns) still takes
+        # this version's rows, NULL in the columns it does not know.
+        target = f"{sink.qualified} ({', '.join(f'`{n}`' for n, _ in columns)})"
     else:
         t_env.execute_sql(sink.ddl(name, columns))
         target = f"`{name}`"
     if isinstance(sink, KafkaSink):
         from jobs import candle_wire
 
-        candle_wire.register(t_env)
         encoder = candle_wire.ENCODERS[sink.contract]
+        # The encoder derives the added fields itself (candleflow.records): v1 arguments.
+        base = CANDLE_SELECT if sink.contract == "candle" else select
         select = (
-            f"CONCAT(exchange, ':', symbol), {encoder}({micros_select(select)}, {sink.schema_id()})"
+            f"CONCAT(exchange, ':', symbol), {encoder}({micros_select(base)}, "
+            f"{sink.schema_id()}, {sink.contract_version or 0})"
         )
     stmts.add_insert_sql(
         f"INSERT INTO {target} SELECT {select} FROM candle_events WHERE kind = '{kind}'"
@@ -111,9 +120,14 @@ def build(t_env: TableEnvironment, config: CandleJobConfig) -> StatementSet:
     # A view over the PTF call (CREATE VIEW ... AS cannot parse a PTF's PARTITION BY in 2.1).
     events = t_env.sql_query(ptf_query_sql(config, "trades_src"))
     t_env.create_temporary_view("candle_events", events)
+    from jobs import candle_wire
+
+    candle_wire.register(t_env)  # the Kafka encoders and the volatility of Candle v2
     stmts = t_env.create_statement_set()
+    v = config.contract_version
+    cols, select = candle_columns(v), candle_select(v)
     for n, sink in enumerate(config.sinks.candles):
-        _insert(stmts, t_env, sink, f"candles_sink_{n}", CANDLE_COLUMNS, CANDLE_SELECT, "CANDLE")
+        _insert(stmts, t_env, sink, f"candles_sink_{n}", cols, select, "CANDLE", v)
     for n, sink in enumerate(config.sinks.late):
         _insert(stmts, t_env, sink, f"late_sink_{n}", LATE_COLUMNS, LATE_SELECT, "LATE")
     return stmts
@@ -135,6 +149,9 @@ class CandleJobSettings(flink_env.JobSettings):
     transaction_timeout_ms: int = 900_000  # <= broker transaction.max.timeout.ms (1 h)
     iceberg: bool = True
     silver_namespace: str = "silver"  # <namespace>.candles
+    # The Candle contract version written (None: the newest this build knows). Hold it at
+    # the old version until every reader of candles.v1 is upgraded (docs/operations.md).
+    contract_version: int | None = None
 
 
 def production_config(
@@ -160,6 +177,7 @@ def production_config(
             stack.registry_url,
             f"{job.transactional_id_prefix}-{suffix}",
             job.transaction_timeout_ms,
+            contract_version=job.contract_version if contract == "candle" else None,
         )
 
     sinks = Sinks(
@@ -170,7 +188,7 @@ def production_config(
     if job.iceberg:
         from jobs.candle_iceberg import ensure_silver_table
 
-        ensure_silver_table(stack, silver)
+        ensure_silver_table(stack, silver, job.contract_version)
         ddl.append(shared_catalog.flink_catalog_ddl(stack))
         sinks.candles.append(IcebergSink(stack.catalog_name, silver, "candles"))
     source = KafkaSource(
@@ -181,7 +199,13 @@ def production_config(
         startup_mode=job.startup_mode,
         bounded=bounded,
     )
-    return CandleJobConfig(source=source, sinks=sinks, candles=candles, catalog_ddl=ddl)
+    return CandleJobConfig(
+        source=source,
+        sinks=sinks,
+        candles=candles,
+        catalog_ddl=ddl,
+        contract_version=job.contract_version,
+    )
 
 
 def job_table_env(stack: StackSettings, job: CandleJobSettings) -> TableEnvironment:
