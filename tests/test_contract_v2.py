@@ -36,6 +36,20 @@ KLINE = Candle(
     4359938016,
 )
 
+# A real Coinbase Exchange match (shared/data/captures/coinbase_exchange_matches_2021-04-17).
+MATCH = Trade(
+    "coinbase",
+    "BAND-GBP",
+    "BAND-GBP",
+    881613,
+    Decimal("14.7775"),
+    Decimal("0.04"),
+    Side.BUY,
+    1618677810244075,
+    1618677810244075,
+    sequence=333938798,
+)
+
 prices = st.decimals(Decimal("1E-8"), Decimal("1E9"), places=8)
 
 
@@ -72,18 +86,7 @@ def test_candle_v1_and_v2_records_read_back_the_same_candle() -> None:
 
 
 def test_trade_sequence_round_trips_and_v1_drops_it() -> None:
-    t = Trade(
-        "coinbase",
-        "BAND-GBP",
-        "BAND-GBP",
-        881613,
-        Decimal("14.7775"),
-        Decimal("0.04"),
-        Side.BUY,
-        1618677810244075,
-        1618677810244075,
-        sequence=333938798,
-    )
+    t = MATCH
     assert avro.decode("trade", avro.encode(t)) == t
     v1 = avro.decode("trade", avro.encode(t, "trade", 1), 1)
     assert v1 == dataclasses.replace(t, sequence=None) != t
@@ -92,18 +95,7 @@ def test_trade_sequence_round_trips_and_v1_drops_it() -> None:
 def test_ingest_encoder_writes_the_sequence_as_fastavro_does() -> None:
     from ingest.avro_trade import encode_body
 
-    t = Trade(
-        "coinbase",
-        "BAND-GBP",
-        "BAND-GBP",
-        881613,
-        Decimal("14.7775"),
-        Decimal("0.04"),
-        Side.BUY,
-        1618677810244075,
-        1618677810244075,
-        sequence=333938798,
-    )
+    t = MATCH
     for seq in (333938798, 0, 2**63 - 1, None):
         u = dataclasses.replace(t, sequence=seq)
         assert encode_body(u) == avro.encode(u)
