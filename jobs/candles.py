@@ -20,6 +20,7 @@ from candleflow.config import CandleSettings, StackSettings, Topics
 from candleflow.intervals import parse_intervals
 from jobs import flink_env
 from jobs.candle_tables import (
+    CANDLE_COLUMNS,
     CANDLE_SELECT,
     LATE_COLUMNS,
     LATE_SELECT,
@@ -84,7 +85,6 @@ def _insert(
     columns: list[tuple[str, str]],
     select: str,
     kind: str,
-    version: int | None = None,
 ) -> None:
     if isinstance(sink, IcebergSink):
         # Named columns: a table evolved by a newer version (more columns) still takes
@@ -93,14 +93,16 @@ def _insert(
     else:
         t_env.execute_sql(sink.ddl(name, columns))
         target = f"`{name}`"
-    if isinstance(sink, KafkaSink):
+    if isinstance(sink, KafkaSink) or "candle_volatility(" in select:
         from jobs import candle_wire
 
+        candle_wire.register(t_env)  # the Kafka encoders and Candle v2's volatility
+    if isinstance(sink, KafkaSink):
+        # The encoder writes the contract version's fields, deriving the added ones itself
+        # (candleflow.records), from the v1 columns.
         encoder = candle_wire.ENCODERS[sink.contract]
-        # The encoder derives the added fields itself (candleflow.records): v1 arguments.
-        base = CANDLE_SELECT if sink.contract == "candle" else select
         select = (
-            f"CONCAT(exchange, ':', symbol), {encoder}({micros_select(base)}, "
+            f"CONCAT(exchange, ':', symbol), {encoder}({micros_select(select)}, "
             f"{sink.schema_id()}, {sink.contract_version or 0})"
         )
     stmts.add_insert_sql(
@@ -120,14 +122,17 @@ def build(t_env: TableEnvironment, config: CandleJobConfig) -> StatementSet:
     # A view over the PTF call (CREATE VIEW ... AS cannot parse a PTF's PARTITION BY in 2.1).
     events = t_env.sql_query(ptf_query_sql(config, "trades_src"))
     t_env.create_temporary_view("candle_events", events)
-    from jobs import candle_wire
-
-    candle_wire.register(t_env)  # the Kafka encoders and the volatility of Candle v2
     stmts = t_env.create_statement_set()
     v = config.contract_version
-    cols, select = candle_columns(v), candle_select(v)
     for n, sink in enumerate(config.sinks.candles):
-        _insert(stmts, t_env, sink, f"candles_sink_{n}", cols, select, "CANDLE", v)
+        # Candle v2's volatility is a column of silver; Kafka's encoder and the files' readers
+        # derive it from the candle (candleflow.domain.volatility), so the files (tests,
+        # backfill) keep the v1 columns and run no Python.
+        if isinstance(sink, IcebergSink):
+            cols, select = candle_columns(v), candle_select(v)
+        else:
+            cols, select = CANDLE_COLUMNS, CANDLE_SELECT
+        _insert(stmts, t_env, sink, f"candles_sink_{n}", cols, select, "CANDLE")
     for n, sink in enumerate(config.sinks.late):
         _insert(stmts, t_env, sink, f"late_sink_{n}", LATE_COLUMNS, LATE_SELECT, "LATE")
     return stmts
