@@ -12,7 +12,7 @@ from the old proto and a current one are then both served, history and live.
 Bronze: the same savepoint upgrade of the bronze job on real Coinbase matches, which carry
 the exchange's sequence: bronze.trades gains the column, rows landed before read NULL.
 
-Cost: ~3-4 min on the shared stack's session cluster (four job submissions).
+Cost: 48 s + 42 s on the shared stack's session cluster (four job submissions).
 """
 
 from __future__ import annotations
