@@ -10,7 +10,7 @@ import pickle
 import time
 
 from candleflow.anomaly_rules import DetectorConfig, SeriesDetector
-from tests.anomalies.series import coinm_1m_candles
+from devstack.candle_series import coinm_1m_candles
 
 
 def main() -> None:

@@ -18,77 +18,47 @@ candles twice emits nothing the second time. See docs/semantics.md "Anomalies".
 
 from __future__ import annotations
 
-import hashlib
 import math
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
+from typing import Any
 
-from pydantic_settings import SettingsConfigDict
-
+from candleflow.anomaly_common import (
+    ACTIVE,
+    ALL_EXCHANGES,
+    CROSS_EXCHANGE_DIVERGENCE,
+    GAP,
+    PRICE_MOVE,
+    RETRACTED,
+    RULES,
+    VOLATILITY_SPIKE,
+    VOLUME_SPIKE,
+    DetectorConfig,
+    _num,
+    _severity,
+    anomaly_id,
+)
 from candleflow.domain import Anomaly, Candle
-from candleflow.env_settings import EnvSettings
 from candleflow.intervals import Interval
 
-VOLUME_SPIKE = "VOLUME_SPIKE"
-PRICE_MOVE = "PRICE_MOVE"
-VOLATILITY_SPIKE = "VOLATILITY_SPIKE"
-GAP = "GAP"
-CROSS_EXCHANGE_DIVERGENCE = "CROSS_EXCHANGE_DIVERGENCE"
-RULES = (VOLUME_SPIKE, PRICE_MOVE, VOLATILITY_SPIKE, GAP, CROSS_EXCHANGE_DIVERGENCE)
-ACTIVE = "ACTIVE"
-RETRACTED = "RETRACTED"
-# The exchange field of a cross-exchange anomaly: it belongs to the symbol, not to one venue,
-# so its id does not change when a third exchange's candle arrives later.
-ALL_EXCHANGES = "*"
-
-
-class DetectorConfig(EnvSettings):
-    """Thresholds and window sizes. Override with CANDLEFLOW_ANOMALY_<FIELD>.
-
-    Each rule fires at its threshold with `*_severity` and is HIGH from `*_high`.
-    """
-
-    model_config = SettingsConfigDict(env_prefix="CANDLEFLOW_ANOMALY_", extra="ignore")
-
-    window: int = 60  # baseline: the previous N windows (event time)
-    min_samples: int = 20  # non-empty candles needed in the baseline before a z-score rule fires
-    # Windows kept beyond the baseline so a correction can re-evaluate later windows.
-    correction_horizon: int = 16
-    volume_z: float = 6.0
-    volume_severity: str = "MEDIUM"
-    volume_high: float = 10.0
-    price_z: float = 6.0
-    price_pct: float = 0.2  # AND |close / previous close - 1| >= this many percent
-    price_severity: str = "MEDIUM"
-    price_high: float = 10.0
-    volatility_z: float = 6.0
-    volatility_severity: str = "MEDIUM"
-    volatility_high: float = 10.0
-    gap_windows: int = 3  # fires at the window where a run of empty windows reaches this
-    gap_severity: str = "LOW"
-    gap_high: float = 10.0
-    divergence_bps: float = 50.0
-    divergence_severity: str = "MEDIUM"
-    divergence_high: float = 200.0
-
-
-def anomaly_id(rule: str, exchange: str, symbol: str, interval: str, window_start_us: int) -> str:
-    """Deterministic id: the same anomaly gets the same id on every run and replay."""
-    key = f"{rule}|{exchange}|{symbol}|{interval}|{window_start_us}"
-    return hashlib.sha256(key.encode()).hexdigest()[:32]
-
-
-def _num(x: float | Decimal) -> str:
-    """Numbers in `details` as stable text (same input, same string)."""
-    if isinstance(x, Decimal):
-        return format(x.normalize(), "f")
-    return repr(round(x, 6))
-
-
-def _severity(value: float, threshold: float, severity: str, high: float) -> str | None:
-    if not value >= threshold:  # also False for NaN
-        return None
-    return "HIGH" if value >= high else severity
+# The rule names and config live in anomaly_common.py; callers keep importing them here.
+__all__ = [
+    "ACTIVE",
+    "ALL_EXCHANGES",
+    "CROSS_EXCHANGE_DIVERGENCE",
+    "DetectorConfig",
+    "DivergenceDetector",
+    "GAP",
+    "PRICE_MOVE",
+    "RETRACTED",
+    "RULES",
+    "SeriesDetector",
+    "VOLATILITY_SPIKE",
+    "VOLUME_SPIKE",
+    "active_after",
+    "anomaly_id",
+    "detect_all",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +92,7 @@ class _Point:
         return float((self.high - self.low) / self.close) if self.close > 0 else 0.0
 
 
-def _anomaly_tuple(a: Anomaly) -> tuple:
+def _anomaly_tuple(a: Anomaly) -> tuple[Any, ...]:
     return (
         a.anomaly_id,
         a.rule,
@@ -180,7 +150,7 @@ class SeriesDetector:
     active: dict[int, dict[str, Anomaly]] = field(default_factory=dict)
     ignored_too_old: int = 0
 
-    def __getstate__(self) -> dict:
+    def __getstate__(self) -> dict[str, Any]:
         return {
             "key": (self.exchange, self.symbol, self.interval),
             # Decimals as text: exact, and far cheaper to pickle than Decimal objects
@@ -204,7 +174,7 @@ class SeriesDetector:
             "ignored_too_old": self.ignored_too_old,
         }
 
-    def __setstate__(self, state: dict) -> None:
+    def __setstate__(self, state: dict[str, Any]) -> None:
         self.exchange, self.symbol, self.interval = state["key"]
         self.config = None  # type: ignore[assignment]  # set by the owner
         self.points = {
@@ -420,7 +390,7 @@ class DivergenceDetector:
     closes: dict[int, dict[str, tuple[int, Decimal, int, bool]]] = field(default_factory=dict)
     active: dict[int, Anomaly] = field(default_factory=dict)
 
-    def __getstate__(self) -> dict:
+    def __getstate__(self) -> dict[str, Any]:
         return {
             "key": (self.symbol, self.interval),
             "closes": {
@@ -432,7 +402,7 @@ class DivergenceDetector:
             "active": {w: _anomaly_tuple(a) for w, a in self.active.items()},
         }
 
-    def __setstate__(self, state: dict) -> None:
+    def __setstate__(self, state: dict[str, Any]) -> None:
         self.symbol, self.interval = state["key"]
         self.config = None  # type: ignore[assignment]  # set by the owner
         self.closes = {

@@ -23,20 +23,28 @@ app = typer.Typer(
 _SUBCOMMANDS = [
     (
         "stack",
-        "candleflow.stack_cli",
+        "devstack.cli",
         "Start, stop and inspect the local stack (Kafka, registry, Flink, catalog).",
     ),
     ("ingest", "ingest.cli", "Capture trades from exchanges or replay recorded files into Kafka."),
     ("jobs", "jobs.cli", "Run, list, cancel and savepoint the Flink jobs."),
     (
         "explainer",
-        "serving.explainer_cli",
+        "explainer.cli",
         "Explain anomalies in plain language (Claude or offline).",
     ),
     ("serve", "serving.server_cli", "Run the gRPC MarketData service."),
+    ("verify", "verify.cli", "Reconcile our candles with the exchanges' own candles, live."),
 ]
-# Modules adding single commands (backfill, reconcile, watch, history, sql) via register(app).
-_SINGLE_COMMANDS = ("jobs.backfill_cli", "candleflow.reconcile", "serving.client_cli")
+# Modules adding single commands (backfill, reconcile, watch, history, sql, check, lakehouse)
+# via register(app).
+_SINGLE_COMMANDS = (
+    "jobs.backfill_cli",
+    "verify.reconcile",
+    "serving.client_cli",
+    "serving.check_cli",
+    "lakehouse.cli",
+)
 
 for name, module, help_text in _SUBCOMMANDS:
     app.add_typer(importlib.import_module(module).app, name=name, help=help_text)

@@ -127,6 +127,7 @@ class Topics(EnvSettings):
     rejects: str = "ingest.rejects"
     anomalies: str = "anomalies.v1"
     explanations: str = "explanations.v1"
+    reconcile: str = "reconcile.v1"  # candleflow verify live: differences from the exchanges
 
 
 class CandleSettings(EnvSettings):

@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Context, Decimal, Inexact, InvalidOperation
 from typing import Any
 
+from candleflow.candle_map import DERIVED_COLUMNS, candle_from_row
 from candleflow.contracts import DECIMAL_PRECISION, DECIMAL_SCALE
 from candleflow.domain import (
     KLINE_DECIMALS,
@@ -208,37 +209,17 @@ def candle_to_avro(c: Candle) -> AvroDict:
         last_trade_id=c.last_trade_id,
         revision=c.revision,
         is_empty=c.is_empty,
-        # Candle v2, derived from the fields above (a v1 writer schema ignores the key).
-        volatility=_dec_out(c.volatility, "volatility"),
     )
+    # Fields added since v1 that are figures of the fields above (Candle v2's volatility):
+    # a writer schema of an older version ignores the keys.
+    for col in DERIVED_COLUMNS:
+        value = getattr(c, col.attr)
+        out[col.name] = _dec_out(value, col.name) if col.kind == "decimal" else value
     return out
 
 
 def candle_from_avro(d: Mapping[str, Any]) -> Candle:
-    decs = {name: _dec_in(d[name]) for name in _CANDLE_DECIMALS}
-    c = Candle(
-        exchange=d["exchange"],
-        symbol=d["symbol"],
-        interval=d["interval"],
-        window_start_us=micros_in(d["window_start"]),
-        window_end_us=micros_in(d["window_end"]),
-        trade_count=d["trade_count"],
-        vwap=_dec_in(d.get("vwap")),
-        first_trade_id=d.get("first_trade_id"),
-        last_trade_id=d.get("last_trade_id"),
-        revision=d["revision"],
-        is_empty=d["is_empty"],
-        **decs,  # type: ignore[arg-type]
-    )
-    # v2 carries the volatility it derived from the same fields: a writer that disagrees
-    # with Candle.volatility wrote another contract, not a rounding choice.
-    written = _dec_in(d.get("volatility"))
-    if written is not None and written != c.volatility:
-        raise ValueError(
-            f"candle {c.exchange}:{c.symbol} {c.interval} {c.window_start_us}: volatility "
-            f"{written} written, {c.volatility} from its high/low/open"
-        )
-    return c
+    return candle_from_row(d, timestamp=micros_in, decimal=_dec_in)
 
 
 # --- Anomaly / Explanation ---------------------------------------------------------------

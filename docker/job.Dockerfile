@@ -25,9 +25,14 @@ WORKDIR /opt/candleflow
 COPY requirements.lock pyproject.toml ./
 RUN uv pip sync --no-cache requirements.lock
 COPY candleflow/ candleflow/
+COPY adapters/ adapters/
+COPY devstack/ devstack/
+COPY verify/ verify/
+COPY explainer/ explainer/
 COPY jobs/ jobs/
 COPY ingest/ ingest/
 COPY serving/ serving/
+COPY verify/ verify/
 # Editable install: jobs/flink_env.py finds the UDF jar relative to the source tree.
 RUN uv pip install --no-cache --no-deps -e .
 COPY udfs/target/candleflow-udfs.jar udfs/target/candleflow-udfs.jar

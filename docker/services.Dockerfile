@@ -20,11 +20,16 @@ WORKDIR /opt/candleflow
 COPY requirements.lock pyproject.toml ./
 RUN uv pip sync --no-cache requirements.lock
 COPY candleflow/ candleflow/
+COPY adapters/ adapters/
+COPY devstack/ devstack/
+COPY verify/ verify/
+COPY explainer/ explainer/
 COPY ingest/ ingest/
 COPY serving/ serving/
+COPY verify/ verify/
 COPY jobs/ jobs/
 COPY proto/ proto/
-# serving/pb.py generates the protobuf stubs on first import: do it at build time.
+# The protobuf stubs are checked in (serving/market_data_pb2.py): importing them checks the runtime.
 RUN uv pip install --no-cache --no-deps -e . \
  && python -c "import serving.pb" \
  && chown -R candleflow:candleflow /opt/candleflow

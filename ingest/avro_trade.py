@@ -135,6 +135,16 @@ _NULL = b"\x00"  # branch 0 of a ["null", ...] union
 
 _SIDE_BYTES = {side: _string(side.value) for side in Side}
 
+# The encoding API of the Binance lane (ingest/lane.py), which writes a trade's record from
+# the frame's fields without building a Trade: the same pieces encode_body joins, so both
+# write the same bytes (tests/ingest/test_lane.py).
+varint = _varint  # an Avro long's zig-zag varint bytes
+LOW14 = _LOW14  # the first two varint bytes of each 14-bit value (multi-byte longs)
+cached_decimal = _cached_decimal  # a decimal(38,18) field's bytes, cached by value
+market_head = _head  # exchange, symbol, native symbol
+market_tail = _tail  # kind, contract size, a null sequence (Trade v2)
+SIDE_BYTES = _SIDE_BYTES  # side -> its string's bytes
+
 
 # µs times from 1970-01-26 to year 3111 zig-zag to [2^42, 2^56): exactly four varint
 # pieces, written straight into the join (no intermediate bytes objects).

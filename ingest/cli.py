@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from candleflow import topics
+from adapters import topics
 from candleflow.binance_files import BinanceFileError, usage_error
 from candleflow.binance_kind import FileKind
 from candleflow.config import StackSettings, Topics
@@ -22,6 +22,7 @@ from candleflow.symbols import is_canonical
 from ingest import ADAPTERS, binance, metrics
 from ingest.common import LIVE_MAX_SKEW_US, ParseOptions
 from ingest.connection import Connection, LoopSettings, endpoint
+from ingest.lane import fast_lane
 from ingest.producer import DeliveryError, TradeProducer
 from ingest.resume import ResumeError
 
@@ -113,6 +114,7 @@ def live(
             options=options,
             settings=settings,
             rest_base=rest_url,
+            fast_lane=fast_lane(exchange, producer),
         )
         for i in range(0, len(wanted), chunk)
     ]

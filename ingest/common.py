@@ -36,6 +36,10 @@ except ImportError:  # pragma: no cover
 
     _JSON_ERRORS = (ValueError,)
 
+# The connection loop's clock (ingest/connection.py and its Binance lane, ingest/lane.py).
+METRICS_SYNC_S = 0.5  # how stale the hot path's Prometheus counters may get
+SINK_POLL_S = 0.02  # the longest a frame's delivery reports wait for the loop's poll
+
 
 def loads_exact(frame: str | bytes) -> Any:
     """JSON with every non-integer number read as Decimal (Kraken v2 sends prices as numbers)."""

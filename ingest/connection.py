@@ -26,9 +26,8 @@ from aiohttp import WSMsgType
 from candleflow.domain import Trade
 from ingest import ADAPTERS, binance, coinbase, kraken, metrics
 from ingest.backfill import fetch_gap
-from ingest.common import ParseOptions, Reject, now_us
+from ingest.common import METRICS_SYNC_S, SINK_POLL_S, ParseOptions, Reject, now_us
 from ingest.gaps import Gap, GapTracker
-from ingest.lane import binance_receiver
 from ingest.rest import RestError
 
 log = logging.getLogger(__name__)
@@ -38,10 +37,6 @@ class Sink(Protocol):
     def produce_many(self, trades: list[Trade]) -> None: ...
     def produce_reject(self, reject: Reject) -> None: ...
     def poll(self, timeout: float = 0) -> int: ...
-
-
-METRICS_SYNC_S = 0.5  # how stale the hot path's Prometheus counters may get
-SINK_POLL_S = 0.02  # the longest a frame's delivery reports wait for the loop's poll
 
 
 @dataclass(slots=True)
@@ -151,6 +146,7 @@ class Connection:
         rest_base: str | None = None,
         tracker: GapTracker | None = None,
         seed: int | None = None,
+        fast_lane: Callable[[Connection], Callable[[str | bytes], None]] | None = None,
     ) -> None:
         self.endpoint = endpoint
         self.sink = sink
@@ -173,11 +169,10 @@ class Connection:
         self._synced = (0, 0, 0, 0)
         self._synced_at = self._polled_at = time.monotonic()
         self._before_sync: Callable[[], None] | None = None  # the lane's fold of its counts
-        # Binance frames into a sink that takes Avro bytes: the fast lane (ingest/lane.py),
-        # the same checks and bytes without a Trade object; it falls back to handle().
-        avro_lane = getattr(sink, "avro_lane", None)
-        if endpoint.exchange == "binance" and avro_lane is not None:
-            self.receive = binance_receiver(self, avro_lane())  # type: ignore[method-assign,assignment]
+        # A fast lane chosen by the caller (ingest.lane.fast_lane: Binance frames into a sink
+        # that takes Avro bytes) replaces receive(); it falls back to handle().
+        if fast_lane is not None:
+            self.receive = fast_lane(self)  # type: ignore[method-assign,assignment]
 
     # --- frames ---------------------------------------------------------------------
 

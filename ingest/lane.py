@@ -26,15 +26,49 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from candleflow.domain import Side
 from ingest import binance
-from ingest.avro_trade import _LOW14, _SIDE_BYTES, _cached_decimal, _head, _tail, _varint
+from ingest.avro_trade import (
+    LOW14,
+    SIDE_BYTES,
+    cached_decimal,
+    market_head,
+    market_tail,
+    varint,
+)
 from ingest.common import _MS_US_BOUNDARY, MAX_LONG, decimals, new_decimal
 
 if TYPE_CHECKING:
-    from ingest.connection import Connection
+    from ingest.common import ParseOptions
+    from ingest.gaps import GapTracker
+
+
+class _Counts(Protocol):
+    frames: int
+    trades: int
+    last_activity: float
+
+
+class LaneHost(Protocol):
+    """What the lane uses of the Connection it serves (ingest/connection.py), named here so
+    the lane does not import the connection (which installs the lane)."""
+
+    @property
+    def stats(self) -> _Counts: ...
+
+    options: ParseOptions
+    tracker: GapTracker
+    _trade_frames: int
+    _stream_trades: int
+    _polled_at: float
+    _synced_at: float
+    _before_sync: Callable[[], None] | None
+
+    def handle(self, frame: str | bytes) -> None: ...
+
+    def sync_metrics(self) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +96,7 @@ def decimal_bytes(text: str) -> bytes:
     """The DECIMAL(38,18) bytes of a price or size text; raises (InvalidOperation,
     ValueError, DecimalRangeError) exactly when parse or the encoder would refuse it."""
     value = decimals.get(text) or new_decimal(text)
-    out = _cached_decimal(value, "price")
+    out = cached_decimal(value, "price")
     if len(_decimal_bytes) >= _CACHE_MAX:
         _decimal_bytes.clear()
     _decimal_bytes[text] = out
@@ -86,7 +120,19 @@ class _Native:
 _TIME_LO, _TIME_HI = 1 << 41, 1 << 55
 
 
-def binance_receiver(conn: Connection, lane: AvroLane) -> Callable[[str | bytes], None]:
+def fast_lane(
+    exchange: str, sink: object
+) -> Callable[[LaneHost], Callable[[str | bytes], None]] | None:
+    """The receive path for a Connection of `exchange` into `sink`, for its `fast_lane`
+    argument: Binance frames into a sink that takes Avro bytes (a TradeProducer) go through
+    the lane (the same checks and bytes without a Trade object); None: Connection.handle."""
+    avro_lane = getattr(sink, "avro_lane", None)
+    if exchange != "binance" or avro_lane is None:
+        return None
+    return lambda conn: binance_receiver(conn, avro_lane())
+
+
+def binance_receiver(conn: LaneHost, lane: AvroLane) -> Callable[[str | bytes], None]:
     """A `receive(frame)` for this connection: the lane, falling back to conn.handle.
 
     Costs are in CPython's big-int arithmetic (every id and µs time is a 2-digit int):
@@ -94,7 +140,7 @@ def binance_receiver(conn: Connection, lane: AvroLane) -> Callable[[str | bytes]
     z >> 14, which consecutive trades share (ids count up, times move slowly), so that
     part is kept per field from the previous trade. Housekeeping (activity time for the
     watchdog, delivery reports, metrics) runs every SINK_POLL_S of the ingest clock."""
-    from ingest.connection import METRICS_SYNC_S, SINK_POLL_S
+    from ingest.common import METRICS_SYNC_S, SINK_POLL_S  # locals: closure cells
 
     decode = binance.decode_combined
     agg = binance._AggTrade
@@ -109,8 +155,8 @@ def binance_receiver(conn: Connection, lane: AvroLane) -> Callable[[str | bytes]
         raise ValueError("poll_every must be a power of two")
     markets: dict[str, _Native] = {}
     texts = _decimal_bytes
-    low14, time_lo, time_hi = _LOW14, _TIME_LO, _TIME_HI
-    sell, buy = _SIDE_BYTES[Side.SELL], _SIDE_BYTES[Side.BUY]
+    low14, time_lo, time_hi = LOW14, _TIME_LO, _TIME_HI
+    sell, buy = SIDE_BYTES[Side.SELL], SIDE_BYTES[Side.BUY]
     no_ids = b"\x00\x00"  # first_trade_id, last_trade_id: null
     monotonic, time_ns, join = time.monotonic, time.time_ns, b"".join
     poll_us = int(SINK_POLL_S * 1_000_000)
@@ -129,9 +175,9 @@ def binance_receiver(conn: Connection, lane: AvroLane) -> Callable[[str | bytes]
             return None
         found = _Native(
             symbol,
-            header + _head(exchange, symbol, native),
+            header + market_head(exchange, symbol, native),
             f"{exchange}:{symbol}".encode(),
-            _tail(kind, contract_size),
+            market_tail(kind, contract_size),
         )
         if len(markets) < 4096:  # bounded like binance._markets
             markets[native] = found
@@ -173,17 +219,17 @@ def binance_receiver(conn: Connection, lane: AvroLane) -> Callable[[str | bytes]
                     z = tid << 1
                     hi = z >> 14
                     if hi != t_hi:
-                        t_hi, t_rest = hi, _varint(hi)
+                        t_hi, t_rest = hi, varint(hi)
                     tid_bytes = low14[z & 0x3FFF]
                     z = ev << 1
                     hi = z >> 14
                     if hi != e_hi:
-                        e_hi, e_rest = hi, _varint(hi)
+                        e_hi, e_rest = hi, varint(hi)
                     ev_bytes = low14[z & 0x3FFF]
                     z = ingest << 1
                     hi = z >> 14
                     if hi != i_hi:
-                        i_hi, i_rest = hi, _varint(hi)
+                        i_hi, i_rest = hi, varint(hi)
                     side = sell if d.m else buy
                     if first < 0:
                         value = join(
@@ -206,11 +252,11 @@ def binance_receiver(conn: Connection, lane: AvroLane) -> Callable[[str | bytes]
                         zf = first << 1
                         hi = zf >> 14
                         if hi != f_hi:
-                            f_hi, f_rest = hi, _varint(hi)
+                            f_hi, f_rest = hi, varint(hi)
                         zl = last << 1
                         hi = zl >> 14
                         if hi != l_hi:
-                            l_hi, l_rest = hi, _varint(hi)
+                            l_hi, l_rest = hi, varint(hi)
                         value = join(
                             (
                                 m.prefix,

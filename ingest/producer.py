@@ -23,7 +23,7 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from confluent_kafka.schema_registry import Schema
 from pydantic_settings import SettingsConfigDict
 
-from candleflow.avro import registry_client
+from adapters.avro import registry_client
 from candleflow.config import StackSettings, Topics
 from candleflow.contracts import schema_text, subject
 from candleflow.domain import Trade

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from confluent_kafka import Consumer, TopicPartition
 
-from candleflow import avro
+from adapters import avro
 from candleflow.config import StackSettings
 from candleflow.domain import Trade
 

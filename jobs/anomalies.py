@@ -28,7 +28,6 @@ import pickle
 import sys
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 from pyflink.common import Row
@@ -38,6 +37,7 @@ from pyflink.datastream.state import ValueStateDescriptor
 from pyflink.table import StatementSet, StreamTableEnvironment
 
 from candleflow.anomaly_rules import DetectorConfig, DivergenceDetector, SeriesDetector
+from candleflow.candle_map import candle_from_row
 from candleflow.config import StackSettings, Topics
 from candleflow.domain import Anomaly, Candle
 from jobs.anomaly_tables import (
@@ -50,7 +50,7 @@ from jobs.anomaly_tables import (
     iceberg_catalog_ddl,
 )
 from jobs.candle_tables import CANDLE_COLUMNS
-from jobs.flink_env import hadoop_on_gateway_classpath
+from jobs.flink_env import RestartSettings, cluster_parallelism, hadoop_on_gateway_classpath
 from jobs.operator_uids import execute
 
 log = logging.getLogger(__name__)
@@ -126,38 +126,8 @@ def _micros(value: Any) -> int:
     return calendar.timegm(base.timetuple()) * 1_000_000 + int((frac + "000000")[:6])
 
 
-def _dec(value: Any) -> Decimal | None:
-    return None if value is None else Decimal(str(value))
-
-
-def _dec1(value: Any) -> Decimal:
-    """A NOT NULL decimal column."""
-    return Decimal(str(value))
-
-
 def row_to_candle(row: Row) -> Candle:
-    d = row.as_dict()
-    return Candle(
-        exchange=d["exchange"],
-        symbol=d["symbol"],
-        interval=d["interval"],
-        window_start_us=_micros(d["window_start"]),
-        window_end_us=_micros(d["window_end"]),
-        open=_dec1(d["open"]),
-        high=_dec1(d["high"]),
-        low=_dec1(d["low"]),
-        close=_dec1(d["close"]),
-        volume=_dec1(d["volume"]),
-        quote_volume=_dec1(d["quote_volume"]),
-        trade_count=d["trade_count"],
-        taker_buy_volume=_dec1(d["taker_buy_volume"]),
-        taker_buy_quote_volume=_dec1(d["taker_buy_quote_volume"]),
-        vwap=_dec(d["vwap"]),
-        first_trade_id=d["first_trade_id"],
-        last_trade_id=d["last_trade_id"],
-        revision=d["revision"],
-        is_empty=d["is_empty"],
-    )
+    return candle_from_row(row.as_dict(), timestamp=_micros)
 
 
 def anomaly_row(a: Anomaly) -> Row:
@@ -221,7 +191,7 @@ def wire_encoder(schema_id: int):
     header = b"\x00" + schema_id.to_bytes(4, "big")
 
     def encode(row: Row) -> Row:
-        from candleflow import avro  # on the Python worker
+        from adapters import avro  # on the Python worker
 
         a = row_to_anomaly(row)
         return Row(a.anomaly_id.encode(), header + avro.encode(a, "anomaly"))
@@ -347,7 +317,7 @@ def make_stream_table_env(
         )
         if checkpoint_dir:
             conf.set("execution.checkpointing.dir", checkpoint_dir)
-    for key, value in (extra or {}).items():
+    for key, value in {**RestartSettings().flink_options(), **(extra or {})}.items():
         conf.set(key, value)
     return t_env
 
@@ -419,12 +389,15 @@ def run_anomalies(
         checkpoint_dir = (stack.data_dir / "checkpoints" / "anomalies").as_uri()
     extra: dict[str, str] = {}
     if remote:
-        from candleflow import jvm
-        from candleflow.stack import Stack
+        from devstack import jvm
+        from devstack.stack import Stack
 
-        for key, value in jvm.client_classpath_env(stack).items():
-            os.environ.setdefault(key, value)
+        # Replace, not setdefault: a HADOOP_CLASSPATH inherited from a parent that set only the
+        # Hadoop jars (flink_env.hadoop_on_gateway_classpath) hid the Iceberg catalog factory.
+        os.environ.update(jvm.client_classpath_env(stack))
         extra = Stack(stack).flink_remote_options()
+        if parallelism is None:  # not the client's core count (jobs/flink_env.py)
+            parallelism = cluster_parallelism(stack)
     if savepoint_path:
         # Restore from a savepoint or retained checkpoint; never drop state silently.
         extra["execution.savepoint.path"] = savepoint_path

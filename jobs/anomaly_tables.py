@@ -9,11 +9,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from candleflow.avro import register_contract
+from adapters.avro import register_contract
 from candleflow.config import StackSettings
-from candleflow.contracts import subject
-from candleflow.kafka_security import KafkaSecurity, flink_kafka_options
-from jobs.candle_tables import CANDLE_COLUMNS, _with, columns_sql, exactly_once_raw_sink_ddl
+from candleflow.kafka_security import KafkaSecurity
+from jobs.candle_tables import (
+    CANDLE_COLUMNS,
+    _with,
+    columns_sql,
+    exactly_once_raw_sink_ddl,
+    kafka_source_options,
+)
 
 ANOMALY_COLUMNS = [
     ("anomaly_id", "STRING NOT NULL"),
@@ -65,22 +70,7 @@ class KafkaCandles:
 
     def ddl(self, name: str) -> str:
         """CREATE TABLE with the client's credentials in it: never log the statement."""
-        options = {
-            "connector": "kafka",
-            "topic": self.topic,
-            "properties.bootstrap.servers": self.bootstrap_servers,
-            "properties.group.id": self.group_id,
-            "properties.isolation.level": "read_committed",
-            "scan.startup.mode": self.startup_mode,
-            "value.format": "avro-confluent",
-            "value.avro-confluent.url": self.registry_url,
-            "value.avro-confluent.subject": subject(self.topic),
-            **flink_kafka_options(self.security),
-        }
-        if self.startup_mode == "group-offsets":
-            options["properties.auto.offset.reset"] = "earliest"
-        if self.bounded:
-            options["scan.bounded.mode"] = "latest-offset"
+        options = kafka_source_options(self)
         cols = columns_sql(KAFKA_CANDLE_COLUMNS, nullable=True)
         return f"CREATE TEMPORARY TABLE `{name}` (\n{cols}\n) {_with(options)}"
 
@@ -107,7 +97,7 @@ class KafkaAnomalies:
     """anomalies.v1, exactly-once (transactions committed on checkpoints), key = anomaly_id.
 
     The value is the Avro contract in the Confluent wire format, encoded in the detector's
-    Python step (candleflow/avro.py, byte-equal to the Python producers) and written with
+    Python step (adapters/avro.py, byte-equal to the Python producers) and written with
     the `raw` format: Flink's avro-confluent encoder would write timestamp-micros fields as
     milliseconds (see KAFKA_CANDLE_COLUMNS).
     """
@@ -181,6 +171,6 @@ class IcebergAnomalies:
 
 def iceberg_catalog_ddl(stack: StackSettings) -> str:
     """The shared JDBC (SQLite) Iceberg catalog, as the candles job and PyIceberg see it."""
-    from candleflow.catalog import flink_catalog_ddl
+    from adapters.catalog import flink_catalog_ddl
 
     return flink_catalog_ddl(stack)

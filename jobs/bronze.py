@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pydantic_settings import SettingsConfigDict
 from pyflink.table import StatementSet, TableEnvironment
 
-from candleflow import catalog as shared_catalog
+from adapters import catalog as shared_catalog
 from candleflow.config import CandleSettings, StackSettings, Topics
 from jobs.candle_tables import (
     TRADE_COLUMNS,

@@ -15,6 +15,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import BinaryIO
 
+from candleflow.candle_map import candle_from_row
 from candleflow.domain import Candle, InstrumentKind, LateTrade, Side, Trade
 
 _EPOCH_FMT = "%Y-%m-%d %H:%M:%S"
@@ -30,7 +31,10 @@ def parse_ts(text: str) -> int:
     """ISO-8601 TIMESTAMP from Flink's JSON format -> epoch µs (UTC)."""
     text = text.replace("T", " ").rstrip("Z")
     whole, _, frac = text.partition(".")
-    base = dt.datetime.strptime(whole, _EPOCH_FMT).replace(tzinfo=dt.UTC)
+    if len(whole) != 19:  # "YYYY-MM-DD HH:MM:SS": anything else is not Flink's format
+        raise ValueError(f"not an ISO-8601 timestamp: {text!r}")
+    # fromisoformat: 6x faster than strptime (a backfill reads ~2 per candle, 100k's of them)
+    base = dt.datetime.fromisoformat(whole).replace(tzinfo=dt.UTC)
     return int(base.timestamp()) * 1_000_000 + int((frac + "000000")[:6])
 
 
@@ -372,27 +376,7 @@ def _req(v) -> Decimal:
 
 
 def to_candle(r: dict) -> Candle:
-    return Candle(
-        r["exchange"],
-        r["symbol"],
-        r["interval"],
-        parse_ts(r["window_start"]),
-        parse_ts(r["window_end"]),
-        _req(r["open"]),
-        _req(r["high"]),
-        _req(r["low"]),
-        _req(r["close"]),
-        _req(r["volume"]),
-        _req(r["quote_volume"]),
-        int(r["trade_count"]),
-        _req(r["taker_buy_volume"]),
-        _req(r["taker_buy_quote_volume"]),
-        _dec(r["vwap"]),
-        r["first_trade_id"],
-        r["last_trade_id"],
-        int(r["revision"]),
-        bool(r["is_empty"]),
-    )
+    return candle_from_row(r, timestamp=parse_ts)
 
 
 def to_trade(r: dict) -> Trade:

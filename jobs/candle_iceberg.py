@@ -7,7 +7,7 @@ to its equality delta writer (a key map and delete files per checkpoint), which 
 of the job's CPU in the profile (docs/benchmarks.md "Candles").
 
 Created with PyIceberg (Flink DDL cannot declare a day() partition transform); the job then
-writes them through the shared JDBC catalog (candleflow.catalog). silver.candles upserts on
+writes them through the shared JDBC catalog (adapters.catalog). silver.candles upserts on
 its identifier fields (exchange, symbol, interval, window_start): the last revision wins.
 """
 
@@ -30,7 +30,7 @@ from pyiceberg.types import (
     TimestampType,
 )
 
-from candleflow import catalog as shared_catalog
+from adapters import catalog as shared_catalog
 from candleflow.config import StackSettings
 from jobs.candle_tables import candle_columns, trade_columns
 

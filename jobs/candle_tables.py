@@ -9,78 +9,47 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
-from candleflow.avro import register_contract
+from adapters.avro import register_contract
+from candleflow import candle_map
 from candleflow.contracts import subject
 from candleflow.kafka_security import KafkaSecurity, flink_kafka_options
 
 DEC = "DECIMAL(38, 18)"
 
-# The trades.v1 contract as Flink columns (Avro timestamp-micros <-> TIMESTAMP(6)).
-TRADE_COLUMNS = [
-    ("exchange", "STRING NOT NULL"),
-    ("symbol", "STRING NOT NULL"),
-    ("native_symbol", "STRING NOT NULL"),
-    ("trade_id", "BIGINT NOT NULL"),
-    ("price", f"{DEC} NOT NULL"),
-    ("quantity", f"{DEC} NOT NULL"),
-    ("side", "STRING NOT NULL"),
-    ("event_time", "TIMESTAMP(6) NOT NULL"),
-    ("ingest_time", "TIMESTAMP(6) NOT NULL"),
-    ("first_trade_id", "BIGINT"),
-    ("last_trade_id", "BIGINT"),
-    ("kind", "STRING NOT NULL"),
-    ("contract_size", DEC),
-]
-
-CANDLE_COLUMNS = [
-    ("exchange", "STRING NOT NULL"),
-    ("symbol", "STRING NOT NULL"),
-    ("interval", "STRING NOT NULL"),
-    ("window_start", "TIMESTAMP(6) NOT NULL"),
-    ("window_end", "TIMESTAMP(6) NOT NULL"),
-    ("open", f"{DEC} NOT NULL"),
-    ("high", f"{DEC} NOT NULL"),
-    ("low", f"{DEC} NOT NULL"),
-    ("close", f"{DEC} NOT NULL"),
-    ("volume", f"{DEC} NOT NULL"),
-    ("quote_volume", f"{DEC} NOT NULL"),
-    ("trade_count", "BIGINT NOT NULL"),
-    ("taker_buy_volume", f"{DEC} NOT NULL"),
-    ("taker_buy_quote_volume", f"{DEC} NOT NULL"),
-    ("vwap", DEC),
-    ("first_trade_id", "BIGINT"),
-    ("last_trade_id", "BIGINT"),
-    ("revision", "INT NOT NULL"),
-    ("is_empty", "BOOLEAN NOT NULL"),
-]
-
-# Columns each contract version added, after the v1 columns above (the Avro fields of the
-# same names; docs/operations.md "Evolving a contract"). A candle's added columns are figures
-# of its own fields computed at emission (Candle.volatility), outside the candle PTF.
-TRADE_ADDED = {2: [("sequence", "BIGINT")]}
-CANDLE_ADDED = {2: [("volatility", DEC)]}
-CONTRACT_VERSION = 2  # the newest version of the Trade and Candle contracts
+# The contracts as Flink columns, generated from them (candleflow/candle_map.py; Avro
+# timestamp-micros <-> TIMESTAMP(6)).
+_FLINK_TYPES = {
+    "string": "STRING",
+    "timestamp": "TIMESTAMP(6)",
+    "decimal": DEC,
+    "long": "BIGINT",
+    "int": "INT",
+    "boolean": "BOOLEAN",
+}
 
 
-def _versioned(
-    base: list[tuple[str, str]], added: dict[int, list[tuple[str, str]]], version: int | None
-) -> list[tuple[str, str]]:
-    v = CONTRACT_VERSION if version is None else version
-    if not 1 <= v <= CONTRACT_VERSION:
-        raise ValueError(f"contract version {v}: this build knows 1..{CONTRACT_VERSION}")
-    return base + [col for n in sorted(added) if n <= v for col in added[n]]
+def _flink(columns: tuple[candle_map.Column, ...]) -> list[tuple[str, str]]:
+    return [(c.name, _FLINK_TYPES[c.kind] + ("" if c.nullable else " NOT NULL")) for c in columns]
 
 
 def trade_columns(version: int | None = None) -> list[tuple[str, str]]:
     """The Trade contract's columns at `version` (default the newest)."""
-    return _versioned(TRADE_COLUMNS, TRADE_ADDED, version)
+    return _flink(candle_map.columns(version, "trade"))
 
 
 def candle_columns(version: int | None = None) -> list[tuple[str, str]]:
-    """The Candle contract's columns at `version` (default the newest)."""
-    return _versioned(CANDLE_COLUMNS, CANDLE_ADDED, version)
+    """The Candle contract's columns at `version` (default the newest), derived ones too:
+    silver's columns (docs/operations.md "Evolving a contract")."""
+    return _flink(candle_map.columns(version))
 
+
+# Trade v1: what the candle PTF reads and the late-trade DLQ carries (LateTrade stays v1).
+TRADE_COLUMNS = trade_columns(1)
+# The Candle's stored columns: what the PTF emits and the file sinks hold (readers derive
+# the rest, candle_map.DERIVED_COLUMNS).
+CANDLE_COLUMNS = _flink(candle_map.CANDLE_COLUMNS)
 
 # The late-trade DLQ carries the v1 trade columns: the PTF emits those (LateTrade stays v1).
 LATE_COLUMNS = TRADE_COLUMNS + [
@@ -91,23 +60,84 @@ LATE_COLUMNS = TRADE_COLUMNS + [
 ]
 
 # How each sink's columns are selected from the PTF output (view candle_events).
-CANDLE_SELECT = """exchange, symbol, ivl, window_start, window_end, `open`, high, low, `close`,
-  volume, quote_volume, trade_count, taker_buy_volume, taker_buy_quote_volume, vwap,
-  first_trade_id, last_trade_id, revision, is_empty"""
+# (the PTF names the interval `ivl`; `open` and `close` are reserved words in Flink SQL).
+_SELECT_AS = {"interval": "ivl", "open": "`open`", "close": "`close`"}
+CANDLE_SELECT = ", ".join(_SELECT_AS.get(n, n) for n in candle_map.CANDLE_COLUMN_NAMES)
 TRADE_SELECT = """exchange, symbol, t_native_symbol, t_trade_id, t_price, t_quantity, t_side,
   t_event_time, t_ingest_time, t_first_trade_id, t_last_trade_id, t_kind, t_contract_size"""
 LATE_SELECT = f"{TRADE_SELECT}, ivl, window_start, reason, clock"
-# Candle v2's volatility (Candle.volatility, per candle in Python: Flink SQL's DECIMAL division
-# keeps only 6 places of (38,18) / (38,18)).
-CANDLE_ADDED_SELECT = {2: "candle_volatility(high, low, `open`, is_empty)"}
 
 
 def candle_select(version: int | None = None) -> str:
-    """CANDLE_SELECT plus the expressions of the columns added up to `version`."""
-    v = CONTRACT_VERSION if version is None else version
+    """How the Candle contract's columns at `version` are selected from the PTF output: the
+    stored ones as named, each derived one by its Python function of the stored columns
+    (jobs/candle_wire.py; exact Decimals, where Flink SQL's DECIMAL(38,18) division keeps 6
+    places)."""
+    stored = micros_select(CANDLE_SELECT)
     return ", ".join(
-        [CANDLE_SELECT, *(e for n, e in sorted(CANDLE_ADDED_SELECT.items()) if n <= v)]
+        f"{derived_function(c.name)}({stored})" if c.derived else _SELECT_AS.get(c.name, c.name)
+        for c in candle_map.columns(version)
     )
+
+
+def derived_function(column: str) -> str:
+    """The SQL name of the Python function computing a derived candle column."""
+    return f"candle_{column}"
+
+
+class KafkaAvroSource(Protocol):
+    """What a Kafka source table's config holds (KafkaSource here, KafkaCandles in
+    jobs/anomaly_tables.py)."""
+
+    @property
+    def topic(self) -> str: ...
+
+    @property
+    def bootstrap_servers(self) -> str: ...
+
+    @property
+    def registry_url(self) -> str: ...
+
+    @property
+    def group_id(self) -> str: ...
+
+    @property
+    def startup_mode(self) -> str: ...
+
+    @property
+    def bounded(self) -> bool: ...
+
+    @property
+    def security(self) -> KafkaSecurity | None: ...
+
+
+def kafka_source_options(
+    source: KafkaAvroSource, *, idle_timeout_ms: int | None = None
+) -> dict[str, str]:
+    """The WITH options of a read_committed Avro (registry) Kafka source: the one place for
+    both jobs' sources (trades.v1 here, candles.v1 in jobs/anomaly_tables.py). They hold the
+    client's credentials: never log them."""
+    options = {
+        "connector": "kafka",
+        "topic": source.topic,
+        "properties.bootstrap.servers": source.bootstrap_servers,
+        "properties.group.id": source.group_id,
+        "properties.isolation.level": "read_committed",
+        "scan.startup.mode": source.startup_mode,
+    }
+    if idle_timeout_ms is not None:
+        options["scan.watermark.idle-timeout"] = f"{idle_timeout_ms} ms"
+    options |= {
+        "value.format": "avro-confluent",
+        "value.avro-confluent.url": source.registry_url,
+        "value.avro-confluent.subject": subject(source.topic),
+        **flink_kafka_options(source.security),
+    }
+    if source.startup_mode == "group-offsets":
+        options["properties.auto.offset.reset"] = "earliest"
+    if source.bounded:
+        options["scan.bounded.mode"] = "latest-offset"
+    return options
 
 
 # Flink 2.1's avro format maps TIMESTAMP only to timestamp-millis (it rejects TIMESTAMP(6)),
@@ -212,24 +242,8 @@ class KafkaSource:
 
     def ddl(self, name: str) -> str:
         """CREATE TABLE with the client's credentials in it: never log the statement."""
-        options = {
-            "connector": "kafka",
-            "topic": self.topic,
-            "properties.bootstrap.servers": self.bootstrap_servers,
-            "properties.group.id": self.group_id,
-            "properties.isolation.level": "read_committed",
-            "scan.startup.mode": self.startup_mode,
-            # An idle partition must not hold the global watermark (idle flush).
-            "scan.watermark.idle-timeout": f"{self.idle_timeout_ms} ms",
-            "value.format": "avro-confluent",
-            "value.avro-confluent.url": self.registry_url,
-            "value.avro-confluent.subject": subject(self.topic),
-            **flink_kafka_options(self.security),
-        }
-        if self.startup_mode == "group-offsets":
-            options["properties.auto.offset.reset"] = "earliest"
-        if self.bounded:
-            options["scan.bounded.mode"] = "latest-offset"
+        # An idle partition must not hold the global watermark (idle flush).
+        options = kafka_source_options(self, idle_timeout_ms=self.idle_timeout_ms)
         cols = columns_sql(micros_columns(trade_columns(self.contract_version)), nullable=True)
         delay = f"{self.watermark_delay_ms / 1000:.3f}"
         return (
@@ -248,16 +262,30 @@ class FileSource:
     watermark_delay_ms: int = 0
 
     def ddl(self, name: str) -> str:
-        options = {
-            "connector": "filesystem",
-            "path": str(self.path),
-            "format": "csv",
-            "csv.null-literal": "",
-        }
-        return (
-            f"CREATE TEMPORARY TABLE `{name}` (\n{columns_sql(TRADE_COLUMNS, nullable=True)}"
-            f"{_watermark(self.watermark_delay_ms)}\n) {_with(options)}"
-        )
+        options = {"format": "csv", "csv.null-literal": ""}
+        return _trade_files_ddl(name, self.path, options, self.watermark_delay_ms)
+
+
+def _trade_files_ddl(name: str, path: Path, options: dict[str, str], delay_ms: int) -> str:
+    """A bounded filesystem table of trades (TRADE_COLUMNS) with the idle-flush watermark."""
+    options = {"connector": "filesystem", "path": str(path), **options}
+    return (
+        f"CREATE TEMPORARY TABLE `{name}` (\n{columns_sql(TRADE_COLUMNS, nullable=True)}"
+        f"{_watermark(delay_ms)}\n) {_with(options)}"
+    )
+
+
+@dataclass(frozen=True)
+class BinanceFilesSource:
+    """Bounded: data.binance.vision trades files read by the job itself (backfill). `manifest`
+    lists them (jobs/backfill_files.py); the UDF jar's format parses and orders-checks them."""
+
+    manifest: Path
+    watermark_delay_ms: int = 0
+
+    def ddl(self, name: str) -> str:
+        options = {"format": "candleflow-binance-trades"}
+        return _trade_files_ddl(name, self.manifest, options, self.watermark_delay_ms)
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 Flink 2.1's avro-confluent encoder cannot write the contracts' timestamp-micros fields
 (it maps TIMESTAMP to timestamp-millis and rejects the explicit contract schema for BIGINT
 columns), so the Kafka sinks use the `raw` format and these Python scalar functions encode
-each record with candleflow.avro (byte-equal to what Python producers write). They run per
+each record with adapters.avro (byte-equal to what Python producers write). They run per
 candle / per late trade, never per trade, so the per-trade path stays in the JVM.
 """
 
@@ -13,6 +13,9 @@ from decimal import Decimal
 
 from pyflink.table import DataTypes, TableEnvironment
 from pyflink.table.udf import udf
+
+from candleflow.candle_map import DERIVED_COLUMNS, Column
+from jobs.candle_tables import derived_function
 
 # Argument order = micros_select(CANDLE_SELECT) / micros_select(LATE_SELECT) + schema id +
 # contract version (0: the newest).
@@ -27,54 +30,16 @@ def _dec(v) -> Decimal | None:
 
 
 @udf(result_type=DataTypes.BYTES())
-def candle_avro(
-    exchange,
-    symbol,
-    interval,
-    window_start_us,
-    window_end_us,
-    open_,
-    high,
-    low,
-    close,
-    volume,
-    quote_volume,
-    trade_count,
-    taker_buy_volume,
-    taker_buy_quote_volume,
-    vwap,
-    first_trade_id,
-    last_trade_id,
-    revision,
-    is_empty,
-    schema_id,
-    version,
-):
-    from candleflow import avro
-    from candleflow.domain import Candle
+def candle_avro(*args):
+    """The candle's stored columns in contract order (candle_map.CANDLE_COLUMN_NAMES), the
+    schema id and the contract version (0: the newest): the Confluent-framed Avro record,
+    its derived fields computed from the candle (candleflow.records)."""
+    from adapters import avro
+    from candleflow.candle_map import candle_from_values
 
-    c = Candle(
-        exchange,
-        symbol,
-        interval,
-        window_start_us,
-        window_end_us,
-        _dec(open_),
-        _dec(high),
-        _dec(low),
-        _dec(close),
-        _dec(volume),
-        _dec(quote_volume),
-        int(trade_count),
-        _dec(taker_buy_volume),
-        _dec(taker_buy_quote_volume),
-        _dec(vwap),
-        first_trade_id,
-        last_trade_id,
-        int(revision),
-        bool(is_empty),
-    )
-    return _header(schema_id) + avro.encode(c, "candle", version or None)
+    *values, schema_id, version = args
+    candle = candle_from_values(values, decimal=_dec)
+    return _header(schema_id) + avro.encode(candle, "candle", version or None)
 
 
 @udf(result_type=DataTypes.BYTES())
@@ -99,7 +64,7 @@ def late_avro(
     schema_id,
     version,
 ):
-    from candleflow import avro
+    from adapters import avro
     from candleflow.domain import InstrumentKind, LateTrade, Side, Trade
 
     t = Trade(
@@ -121,13 +86,26 @@ def late_avro(
     return _header(schema_id) + avro.encode(lt, "late_trade", version or None)
 
 
-@udf(result_type=DataTypes.DECIMAL(38, 18))
-def candle_volatility(high, low, open_, is_empty):
-    """Candle v2's volatility column: Candle.volatility of these fields, the same figure the
-    Kafka encoder writes (the domain's one definition, exact Decimal arithmetic)."""
-    from candleflow.domain import volatility
+_RESULT_TYPES = {
+    "string": DataTypes.STRING(),
+    "decimal": DataTypes.DECIMAL(38, 18),
+    "long": DataTypes.BIGINT(),
+    "int": DataTypes.INT(),
+    "boolean": DataTypes.BOOLEAN(),
+}
 
-    return volatility(_dec(high), _dec(low), _dec(open_), bool(is_empty))
+
+def _derived(column: Column):  # a PyFlink UserDefinedFunctionWrapper
+    """The Python function of a derived candle column: the Candle property of the stored
+    columns' values (candle_tables.candle_select passes them), the same figure the Kafka
+    encoder writes (the domain's one definition, exact Decimal arithmetic)."""
+
+    def derive(*values):
+        from candleflow.candle_map import candle_from_values
+
+        return getattr(candle_from_values(values, decimal=_dec), column.attr)
+
+    return udf(derive, result_type=_RESULT_TYPES[column.kind])
 
 
 ENCODERS = {"candle": "candle_avro", "late_trade": "late_avro"}
@@ -139,10 +117,9 @@ def register(t_env: TableEnvironment) -> None:
     t_env.get_config().set("python.executable", sys.executable)
     t_env.get_config().set("python.client.executable", sys.executable)
     existing = set(t_env.list_user_defined_functions())
-    for name, fn in (
-        ("candle_avro", candle_avro),
-        ("late_avro", late_avro),
-        ("candle_volatility", candle_volatility),
-    ):
+    functions = {"candle_avro": candle_avro, "late_avro": late_avro}
+    for column in DERIVED_COLUMNS:
+        functions[derived_function(column.name)] = _derived(column)
+    for name, fn in functions.items():
         if name not in existing:
             t_env.create_temporary_function(name, fn)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pydantic_settings import SettingsConfigDict
 from pyflink.table import StatementSet, TableEnvironment
 
-from candleflow import catalog as shared_catalog
+from adapters import catalog as shared_catalog
 from candleflow.config import CandleSettings, StackSettings, Topics
 from candleflow.intervals import parse_intervals
 from jobs import flink_env
@@ -24,6 +24,7 @@ from jobs.candle_tables import (
     CANDLE_SELECT,
     LATE_COLUMNS,
     LATE_SELECT,
+    BinanceFilesSource,
     FileSource,
     IcebergSink,
     KafkaSink,
@@ -46,7 +47,7 @@ PTF_UID = "candles-ptf-v2"
 
 @dataclass
 class CandleJobConfig:
-    source: KafkaSource | FileSource
+    source: KafkaSource | FileSource | BinanceFilesSource
     sinks: Sinks
     candles: CandleSettings = field(default_factory=CandleSettings)
     emit_trades: bool = False  # the PTF's TRADE rows (deduplicated trades); no sink reads them
@@ -85,7 +86,9 @@ def _insert(
     columns: list[tuple[str, str]],
     select: str,
     kind: str,
+    derived: bool = False,
 ) -> None:
+    """`derived`: the select computes derived candle columns (Python functions)."""
     if isinstance(sink, IcebergSink):
         # Named columns: a table evolved by a newer version (more columns) still takes
         # this version's rows, NULL in the columns it does not know.
@@ -93,13 +96,13 @@ def _insert(
     else:
         t_env.execute_sql(sink.ddl(name, columns))
         target = f"`{name}`"
-    if isinstance(sink, KafkaSink) or "candle_volatility(" in select:
+    if isinstance(sink, KafkaSink) or derived:
         from jobs import candle_wire
 
-        candle_wire.register(t_env)  # the Kafka encoders and Candle v2's volatility
+        candle_wire.register(t_env)  # the Kafka encoders and the derived columns' functions
     if isinstance(sink, KafkaSink):
-        # The encoder writes the contract version's fields, deriving the added ones itself
-        # (candleflow.records), from the v1 columns.
+        # The encoder writes the contract version's fields from the stored columns,
+        # deriving the others itself (candleflow.records).
         encoder = candle_wire.ENCODERS[sink.contract]
         select = (
             f"CONCAT(exchange, ':', symbol), {encoder}({micros_select(select)}, "
@@ -125,14 +128,15 @@ def build(t_env: TableEnvironment, config: CandleJobConfig) -> StatementSet:
     stmts = t_env.create_statement_set()
     v = config.contract_version
     for n, sink in enumerate(config.sinks.candles):
-        # Candle v2's volatility is a column of silver; Kafka's encoder and the files' readers
-        # derive it from the candle (candleflow.domain.volatility), so the files (tests,
-        # backfill) keep the v1 columns and run no Python.
+        # Derived columns (Candle v2's volatility) are columns of silver; Kafka's encoder and
+        # the files' readers derive them from the candle (candleflow.candle_map), so the
+        # files (tests, backfill) keep the stored columns and run no Python.
         if isinstance(sink, IcebergSink):
             cols, select = candle_columns(v), candle_select(v)
+            derived = len(cols) > len(CANDLE_COLUMNS)
         else:
-            cols, select = CANDLE_COLUMNS, CANDLE_SELECT
-        _insert(stmts, t_env, sink, f"candles_sink_{n}", cols, select, "CANDLE")
+            cols, select, derived = CANDLE_COLUMNS, CANDLE_SELECT, False
+        _insert(stmts, t_env, sink, f"candles_sink_{n}", cols, select, "CANDLE", derived)
     for n, sink in enumerate(config.sinks.late):
         _insert(stmts, t_env, sink, f"late_sink_{n}", LATE_COLUMNS, LATE_SELECT, "LATE")
     return stmts

@@ -8,22 +8,27 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
 from pyflink.table import EnvironmentSettings, TableEnvironment
 
-from candleflow import jvm
 from candleflow.config import StackSettings
 from candleflow.env_settings import EnvSettings
+from devstack import jvm
 
 ROOT = Path(__file__).resolve().parent.parent
 UDF_JAR = ROOT / "udfs" / "target" / "candleflow-udfs.jar"
 
 
 def udf_jar() -> Path:
-    if not UDF_JAR.exists():
+    """udfs/target's jar, or the one CANDLEFLOW_UDF_JAR names (tests/jobs/test_upgrade_layout.py
+    runs an earlier build of the operator to take a savepoint in its state layout)."""
+    jar = Path(os.environ.get("CANDLEFLOW_UDF_JAR") or UDF_JAR)
+    if not jar.exists():
         raise FileNotFoundError(
-            f"{UDF_JAR} is missing: build it with scripts/build_udfs.sh (make setup-udfs)"
+            f"{jar} is missing: build it with scripts/build_udfs.sh (make setup-udfs)"
         )
-    return UDF_JAR
+    return jar
 
 
 def connector_jars(stack: StackSettings | None = None) -> list[Path]:
@@ -44,6 +49,29 @@ def hadoop_on_gateway_classpath(stack: StackSettings | None = None) -> None:
     jars += sorted(str(p) for p in jar_dir.glob("commons-logging-*.jar"))
     if jars and "HADOOP_CLASSPATH" not in os.environ:
         os.environ["HADOOP_CLASSPATH"] = os.pathsep.join(jars)
+
+
+class RestartSettings(EnvSettings):
+    """How often a failing job is restarted before it stays FAILED (Flink's failure-rate
+    restart strategy). Transient faults (a TaskManager lost, the broker away for a while)
+    restart the job from its latest checkpoint; a fault that repeats on every attempt, such
+    as a record on trades.v1 that fails the Avro contract (docs/semantics.md "Bad input"),
+    exhausts the budget and the job ends FAILED with that error instead of restarting for
+    ever. CANDLEFLOW_RESTART_<FIELD>."""
+
+    model_config = SettingsConfigDict(env_prefix="CANDLEFLOW_RESTART_", extra="ignore")
+
+    max_failures: int = Field(default=10, ge=1)  # restarts allowed within interval_s ...
+    interval_s: float = Field(default=300, gt=0)  # ... a failure beyond that fails the job
+    delay_s: float = Field(default=10, ge=0)  # wait before each restart
+
+    def flink_options(self) -> dict[str, str]:
+        return {
+            "restart-strategy.type": "failure-rate",
+            "restart-strategy.failure-rate.max-failures-per-interval": str(self.max_failures),
+            "restart-strategy.failure-rate.failure-rate-interval": f"{self.interval_s:g} s",
+            "restart-strategy.failure-rate.delay": f"{self.delay_s:g} s",
+        }
 
 
 def make_table_env(
@@ -83,16 +111,32 @@ def make_table_env(
     conf.set("pipeline.object-reuse", "true")
     # Source watermarks every 200 ms; the PTF's own clock does not depend on it.
     conf.set("pipeline.auto-watermark-interval", "200 ms")
-    for k, v in (extra or {}).items():
+    for k, v in {**RestartSettings().flink_options(), **(extra or {})}.items():
         conf.set(k, v)
     return t_env
+
+
+def cluster_parallelism(stack: StackSettings) -> int:
+    """The session cluster's `parallelism.default` (its REST API).
+
+    A job submitted from PyFlink without a parallelism of its own would otherwise get the
+    client JVM's local default, the number of cores of the submitting machine, whatever
+    the cluster says: on this 2-core host every job took 2 slots, and the three jobs
+    (candles, bronze, anomalies) did not fit the stack's 4 slots: one never ran."""
+    import json
+    import urllib.request
+
+    with urllib.request.urlopen(f"{stack.flink_rest_url}/jobmanager/config", timeout=15) as r:
+        entries = json.loads(r.read())
+    found = [e["value"] for e in entries if e.get("key") == "parallelism.default"]
+    return int(found[0]) if found else 1
 
 
 class JobSettings(EnvSettings):
     """How a Flink job runs, common to every job (CANDLEFLOW_JOB_* for candles,
     CANDLEFLOW_BRONZE_* for bronze: each subclass sets its env_prefix and its own fields)."""
 
-    parallelism: int | None = None  # default: the cluster's
+    parallelism: int | None = None  # default: the cluster's parallelism.default
     checkpoint_interval_s: float = 10
     checkpoint_timeout_s: float = 120
     checkpoint_dir: str | None = None  # default: the cluster's execution.checkpointing.dir
@@ -107,7 +151,10 @@ def job_table_env(stack: StackSettings, job: JobSettings, name: str) -> TableEnv
     or a client of the session cluster (the cluster has the connector jars; only the UDF jar
     is shipped)."""
     extra = {"pipeline.name": name}
+    parallelism = job.parallelism
     if job.remote:
+        if parallelism is None:
+            parallelism = cluster_parallelism(stack)
         # The gateway JVM needs the connector classes to plan the tables.
         os.environ.update(jvm.client_classpath_env(stack))
         extra.update(
@@ -119,7 +166,7 @@ def job_table_env(stack: StackSettings, job: JobSettings, name: str) -> TableEnv
             }
         )
     return make_table_env(
-        parallelism=job.parallelism,
+        parallelism=parallelism,
         checkpoint_interval_ms=int(job.checkpoint_interval_s * 1000),
         checkpoint_timeout_ms=int(job.checkpoint_timeout_s * 1000),
         # In-process there is no cluster default: keep checkpoints (retained on cancel,

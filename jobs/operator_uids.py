@@ -101,9 +101,16 @@ class SubmittedJob:
     def get_job_client(self) -> JobClient:
         return self._client
 
-    def wait(self) -> None:
-        """Until the job ends; raises (a Py4JJavaError) if it failed."""
-        self._client._j_job_client.getJobExecutionResult().get()
+    def wait(self, timeout_ms: int | None = None) -> None:
+        """Until the job ends; raises (a Py4JJavaError) if it failed, or (wrapping a
+        TimeoutException) if it has not ended within `timeout_ms`."""
+        result = self._client._j_job_client.getJobExecutionResult()
+        if timeout_ms is None:
+            result.get()
+            return
+        from pyflink.java_gateway import get_gateway
+
+        result.get(timeout_ms, get_gateway().jvm.java.util.concurrent.TimeUnit.MILLISECONDS)
 
 
 def translate(t_env: TableEnvironment, statements: StatementSet) -> tuple[Any, dict[str, str]]:

@@ -24,3 +24,10 @@ if [ ! -f "$stamp" ] || ! cmp -s requirements.lock "$stamp"; then
   VIRTUAL_ENV="$PWD/.venv" "$UV" pip install --quiet --no-deps -e .
   cp requirements.lock "$stamp"
 fi
+# The editable install maps the project's top-level packages (pyproject.toml): redo it
+# when that list changes, or a package added since would not import outside the checkout.
+pkg_stamp=.venv/.pyproject-stamp
+if [ ! -f "$pkg_stamp" ] || ! cmp -s pyproject.toml "$pkg_stamp"; then
+  VIRTUAL_ENV="$PWD/.venv" "$UV" pip install --quiet --no-deps -e .
+  cp pyproject.toml "$pkg_stamp"
+fi

@@ -160,7 +160,8 @@ def register(app: typer.Typer) -> None:
 
             candles = asyncio.run(fetch())
         else:
-            from serving.history import CandleQuery, NotFound, Tables, make_history
+            from serving.history import CandleQuery, NotFound, Tables
+            from serving.history_backend import make_history
 
             try:
                 candles, _ = make_history(via, StackSettings(), Tables(candles=table)).get_candles(

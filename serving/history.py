@@ -13,27 +13,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any, Protocol
 
+from candleflow import candle_map
 from candleflow.config import StackSettings
-from candleflow.domain import KLINE_FIELDS, Anomaly, Candle, Explanation
-from serving.settings import ServingSettings
+from candleflow.domain import Anomaly, Candle, Explanation
 
 DEFAULT_LIMIT = 10_000
-CANDLE_COLUMNS = (
-    "exchange",
-    "symbol",
-    "interval",
-    "window_start",
-    "window_end",
-    *KLINE_FIELDS,
-    "vwap",
-    "first_trade_id",
-    "last_trade_id",
-    "revision",
-    "is_empty",
-)
+CANDLE_COLUMNS = candle_map.CANDLE_COLUMN_NAMES
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,36 +56,7 @@ class Tables:
 
 def candle_from_row(row: dict[str, Any]) -> Candle:
     """A Candle from a query row whose window_start/window_end are epoch microseconds."""
-
-    def dec(v: Any) -> Decimal | None:
-        return None if v is None else Decimal(v)
-
-    def req(v: Any) -> Decimal:
-        if v is None:  # NOT NULL in the table: a null is a broken row, say so
-            raise ValueError(f"candle row with a null required column: {row}")
-        return Decimal(v)
-
-    return Candle(
-        exchange=row["exchange"],
-        symbol=row["symbol"],
-        interval=row["interval"],
-        window_start_us=int(row["window_start"]),
-        window_end_us=int(row["window_end"]),
-        open=req(row["open"]),
-        high=req(row["high"]),
-        low=req(row["low"]),
-        close=req(row["close"]),
-        volume=req(row["volume"]),
-        quote_volume=req(row["quote_volume"]),
-        trade_count=int(row["trade_count"]),  # type: ignore[call-overload]
-        taker_buy_volume=req(row["taker_buy_volume"]),
-        taker_buy_quote_volume=req(row["taker_buy_quote_volume"]),
-        vwap=dec(row["vwap"]),
-        first_trade_id=row["first_trade_id"],
-        last_trade_id=row["last_trade_id"],
-        revision=int(row["revision"]),
-        is_empty=bool(row["is_empty"]),
-    )
+    return candle_map.candle_from_row(row)
 
 
 def record_from_row(contract: str, row: dict[str, Any]) -> Any:
@@ -121,25 +79,6 @@ def record_from_row(contract: str, row: dict[str, Any]) -> Any:
 
 def load_catalog(settings: StackSettings) -> Any:
     """The stack's JDBC (SQLite) catalog through PyIceberg's SqlCatalog."""
-    from candleflow.catalog import catalog
+    from adapters.catalog import catalog
 
     return catalog(settings)
-
-
-def make_history(
-    backend: str,
-    settings: StackSettings,
-    tables: Tables | None = None,
-    serving: ServingSettings | None = None,
-) -> History:
-    """`serving` carries the Trino endpoint (default: CANDLEFLOW_SERVING_* from env)."""
-    tables = tables or Tables()
-    if backend == "duckdb":
-        from serving.history_duckdb import DuckDBHistory
-
-        return DuckDBHistory(settings, tables)
-    if backend == "trino":
-        from serving.history_trino import TrinoHistory
-
-        return TrinoHistory(settings, tables, serving)
-    raise ValueError(f"unknown history backend {backend!r}: duckdb or trino")

@@ -8,7 +8,7 @@ from typing import Any
 import duckdb
 from pyiceberg.exceptions import NoSuchTableError
 
-from candleflow import iceberg_files
+from adapters import iceberg_files
 from candleflow.config import StackSettings
 from candleflow.domain import Anomaly, Candle, Explanation
 from serving.history import (

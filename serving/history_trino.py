@@ -13,7 +13,6 @@ import trino.auth
 
 from candleflow.config import StackSettings
 from candleflow.domain import Anomaly, Candle, Explanation
-from serving import trino as trino_server
 from serving.history import (
     CANDLE_COLUMNS,
     CandleQuery,
@@ -25,6 +24,11 @@ from serving.history import (
 from serving.settings import ServingSettings
 
 log = logging.getLogger(__name__)
+
+# The Trino catalog on the Iceberg tables (devstack/trino.py writes the local one by this
+# name), and the error Trino answers while its workers are still announcing themselves.
+CATALOG = "iceberg"
+NO_NODES = "NO_NODES_AVAILABLE"
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NO_NODES_STEP_S = 1.0
@@ -50,7 +54,7 @@ def _ts_literal(us: int) -> str:
 
 def _table_ref(name: str) -> str:
     schema, table = name.split(".", 1)
-    return f'{trino_server.CATALOG}."{schema}"."{table}"'
+    return f'{CATALOG}."{schema}"."{table}"'
 
 
 def time_travel(q: CandleQuery) -> str:
@@ -95,16 +99,14 @@ class TrinoHistory:
         self._connect_args = connect_args(settings, serving or ServingSettings())
 
     def connect(self) -> Any:
-        return trino.dbapi.connect(
-            **self._connect_args, catalog=trino_server.CATALOG, timezone="UTC"
-        )
+        return trino.dbapi.connect(**self._connect_args, catalog=CATALOG, timezone="UTC")
 
     def query(self, sql: str, params: list[Any] | None = None) -> tuple[list[str], list[list]]:
         """Run one statement; NO_NODES_AVAILABLE is retried for up to `no_nodes_retry_s`.
 
         A coordinator that has just started (or a new worker) answers every query, but
         schedules a catalog's splits only once its node manager has seen the catalog in the
-        nodes' announcements, which takes up to about ten seconds (see serving.trino.health).
+        nodes' announcements, which takes up to about ten seconds (see devstack.trino.health).
         That error, and only that one, is worth waiting out; the retries are logged.
         """
         waited = 0.0
@@ -112,13 +114,13 @@ class TrinoHistory:
             try:
                 return self._query_once(sql, params)
             except trino.exceptions.TrinoQueryError as exc:
-                if exc.error_name != trino_server.NO_NODES or waited >= self.no_nodes_retry_s:
+                if exc.error_name != NO_NODES or waited >= self.no_nodes_retry_s:
                     raise
                 log.warning(
                     "Trino %s (catalog %s not scheduled on a node yet): retrying in %.1fs "
                     "(%.1fs of %.0fs waited)",
                     exc.error_name,
-                    trino_server.CATALOG,
+                    CATALOG,
                     _NO_NODES_STEP_S,
                     waited,
                     self.no_nodes_retry_s,

@@ -15,7 +15,7 @@ from typing import Any
 from confluent_kafka import Consumer, IsolationLevel, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, OffsetSpec
 
-from candleflow import avro
+from adapters import avro
 from candleflow.kafka_security import client_config
 
 Positions = dict[tuple[str, int], int]

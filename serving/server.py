@@ -15,7 +15,8 @@ from prometheus_client import start_http_server
 from candleflow.config import StackSettings, Topics
 from candleflow.contracts import TOPIC_CONTRACTS
 from serving.auth import BearerAuth
-from serving.history import History, Tables, make_history
+from serving.history import History, Tables
+from serving.history_backend import make_history
 from serving.kafka_io import Decoder
 from serving.pb import SERVICE
 from serving.service import MarketDataService

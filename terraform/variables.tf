@@ -110,7 +110,7 @@ variable "kafka_memory_gib" {
 }
 
 variable "kafka_topics" {
-  description = "Topics: partitions, retention (ms; -1 = forever) and cleanup.policy, as candleflow/topics.py (why: docs/semantics.md)."
+  description = "Topics: partitions, retention (ms; -1 = forever) and cleanup.policy, as adapters/topics.py (why: docs/semantics.md)."
   type = map(object({
     partitions     = number
     retention_ms   = number

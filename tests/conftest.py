@@ -1,4 +1,4 @@
-"""Session fixtures on the real local stack (see candleflow/testing.py for the sharing rules).
+"""Session fixtures on the real local stack (see devstack/testing.py for the sharing rules).
 
 - `stack`: Kafka + registry + Iceberg catalog on the test ports (no Flink cluster).
 - `flink_cluster`: additionally the Flink session cluster, started on demand.
@@ -16,9 +16,9 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from candleflow import catalog, topics
-from candleflow.stack import Stack
-from candleflow.testing import acquire_stack, release_stack, unique_name
+from adapters import catalog, topics
+from devstack.stack import Stack
+from devstack.testing import acquire_stack, release_stack, unique_name
 
 
 @pytest.fixture(autouse=True)

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
-from candleflow import avro
+from adapters import avro
 from candleflow.config import StackSettings
 from candleflow.domain import Candle
 

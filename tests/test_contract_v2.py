@@ -12,7 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from candleflow import avro, records
+from adapters import avro
+from candleflow import records
 from candleflow.domain import VOLATILITY_SCALE, Candle, Side, Trade, volatility
 
 # The official 2025-01-01 00:00 BTCUSDT 1m kline (shared/data/binance, Binance public data).

@@ -16,12 +16,12 @@ import pytest
 from confluent_kafka.schema_registry import Schema
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
-from candleflow import avro
+from adapters import avro
 from candleflow.contracts import CONTRACT_NAMES, TOPIC_CONTRACTS, schema, subject, versions
 from candleflow.contracts.compat import backward_problems
 from candleflow.domain import InstrumentKind, Side, Trade
-from candleflow.stack import Stack
-from candleflow.testing import unique_name
+from devstack.stack import Stack
+from devstack.testing import unique_name
 
 PAIRS = [(name, v) for name in CONTRACT_NAMES for v in versions(name)[1:]]
 

@@ -12,8 +12,8 @@ from collections.abc import Callable
 
 import pytest
 
-from candleflow import jvm
-from candleflow.stack import Stack
+from devstack import jvm
+from devstack.stack import Stack
 from tests.test_stack import _consume_all
 
 JOB = textwrap.dedent("""
@@ -70,3 +70,22 @@ def test_session_cluster_runs_exactly_once_kafka_job(
     ]
     assert sorted(r["id"] for r in rows) == list(range(1, 41))
     assert {r["label"] for r in rows} == {f"trade-{i}" for i in range(1, 41)}
+
+
+@pytest.mark.integration
+@pytest.mark.flink
+def test_remote_job_takes_the_cluster_parallelism(
+    flink_cluster: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without a parallelism of its own a job gets the cluster's parallelism.default, not
+    the submitting machine's core count (PyFlink's local default): with the latter each job
+    took 2 slots on a 2-core host and the stack's 4 slots ran only two of the three jobs
+    (found by the chaos run, docs/reliability.md)."""
+    from jobs.bronze import BronzeJobSettings
+    from jobs.flink_env import cluster_parallelism, job_table_env
+
+    monkeypatch.setattr(os, "environ", dict(os.environ))  # job_table_env sets the classpath
+    s = flink_cluster.settings
+    assert cluster_parallelism(s) == 1  # candleflow/stack_config.py
+    t_env = job_table_env(s, BronzeJobSettings(), "parallelism-probe")
+    assert t_env.get_config().get("parallelism.default", "?") == "1"

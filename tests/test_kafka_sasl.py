@@ -13,10 +13,10 @@ import pytest
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient
 
-from candleflow import topics
+from adapters import topics
 from candleflow.config import StackSettings
 from candleflow.kafka_security import KafkaSecurity, client_config
-from candleflow.stack import SASL_USERS, Stack
+from devstack.stack import SASL_USERS, Stack
 from serving.kafka_io import consumer_config
 
 pytestmark = pytest.mark.integration

@@ -23,10 +23,10 @@ import pytest
 from confluent_kafka import KafkaError
 from pydantic import SecretStr
 
-from candleflow import topics
+from adapters import topics
 from candleflow.config import StackSettings
 from candleflow.kafka_security import KafkaSecurity, client_config
-from candleflow.stack import SASL_USERS, Stack, tls_material
+from devstack.stack import SASL_USERS, Stack, tls_material
 from tests.test_kafka_sasl import _refusal, round_trip
 
 pytestmark = pytest.mark.integration

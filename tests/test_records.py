@@ -11,9 +11,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from candleflow import avro, records
+from adapters import avro
+from candleflow import records
 from candleflow.domain import Anomaly, Candle, Explanation, InstrumentKind, LateTrade, Side, Trade
-from candleflow.sample_data import COINM_DAY
+from devstack.sample_data import COINM_DAY
 
 # Every value DECIMAL(38,18) can hold: up to 20 integer and 18 fractional digits.
 decimals_38_18 = st.decimals(

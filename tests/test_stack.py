@@ -15,11 +15,12 @@ import pytest
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import ConfigResource, ResourceType
 
-from candleflow import avro, catalog, topics
+from adapters import avro, catalog, topics
 from candleflow.config import StackSettings
-from candleflow.procs import Proc, StackError, alive, pids_with_marker, port_in_use
-from candleflow.stack import Stack
-from candleflow.testing import Lease, unique_name
+from candleflow.contracts import TOPIC_CONTRACTS
+from devstack.procs import Proc, StackError, alive, pids_with_marker, port_in_use
+from devstack.stack import Stack
+from devstack.testing import Lease, unique_name
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -191,7 +192,7 @@ def test_up_is_idempotent_and_down_leaves_no_java_of_ours(tmp_path: Path) -> Non
         assert {st.name: st.pid for st in stack.status()} == pids
         # Schema ids survive a registry restart (records in Kafka carry them).
         ids = _subject_ids(settings)
-        assert len(ids) == 5, ids
+        assert len(ids) == len(TOPIC_CONTRACTS), ids  # one subject per contract topic
         stack.procs["registry"].stop()
         stack.up(flink=True)  # restarts only the registry
         assert {st.name: st.pid for st in stack.status()}["kafka"] == pids["kafka"]

@@ -5,7 +5,7 @@ the data.binance.vision files and write the job's input CSV in exchange order.
 
 - old: every trade of the files as a `Trade` in one list, sorted, `write_trades_csv`
   (the code before this change, kept here verbatim as the baseline);
-- new: `jobs.backfill_cli.prepare_trades` — straight through when the rows are in exchange
+- new: `jobs.backfill_prepare.prepare_trades` — straight through when the rows are in exchange
   order, an external merge sort (default run size) when they are not.
 
 Input: a synthetic large aggTrades zip built from real rows, the COIN-M day
@@ -35,7 +35,7 @@ import time
 import zipfile
 from pathlib import Path
 
-from candleflow.sample_data import COINM_DAY
+from devstack.sample_data import COINM_DAY
 
 ROOT = Path(__file__).resolve().parents[2]
 NAME = "BTCUSD_PERP-aggTrades-2026-05"  # a monthly file's name: symbol and kind from it
@@ -79,7 +79,7 @@ def _status(name: str) -> int:
 def child(mode: str, src: Path, dest: Path) -> None:
     """One measurement in this (fresh) process; prints a JSON line."""
     from candleflow import binance_files
-    from jobs.backfill_cli import prepare_trades
+    from jobs.backfill_prepare import prepare_trades
     from jobs.candle_files import write_trades_csv
 
     def old() -> int:  # the preparation before this change (load_trades + write_trades_csv)

@@ -6,10 +6,11 @@ import dataclasses
 
 from confluent_kafka import Producer
 
-from candleflow import avro, binance_files, catalog, topics
+from adapters import avro, catalog, topics
+from candleflow import binance_files
 from candleflow.config import StackSettings
-from candleflow.sample_data import COINM_DAY
-from candleflow.testing import unique_name
+from devstack.sample_data import COINM_DAY
+from devstack.testing import unique_name
 from ingest.avro_trade import TradeEncoder
 from jobs.candle_iceberg import ensure_bronze_table, ensure_silver_table
 from jobs.candle_tables import IcebergSink, KafkaSink, Sinks

@@ -19,13 +19,14 @@ from statistics import median
 
 from confluent_kafka import Consumer, Producer
 
+from adapters import avro, topics
 from bench.candles.data import market_names, production_sinks
-from candleflow import avro, binance_files, topics
+from candleflow import binance_files
 from candleflow.config import CandleSettings, StackSettings
 from candleflow.domain import Candle
 from candleflow.intervals import parse_intervals
-from candleflow.sample_data import COINM_DAY
-from candleflow.testing import unique_name
+from devstack.sample_data import COINM_DAY
+from devstack.testing import unique_name
 from jobs.candle_tables import KafkaSource
 from jobs.candles import CandleJobConfig, run
 from jobs.flink_env import make_table_env

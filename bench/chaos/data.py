@@ -15,7 +15,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from candleflow.binance_files import parse_file_name
-from candleflow.sample_data import COINM_DAY
+from devstack.sample_data import COINM_DAY
 
 DAY_MS = 86_400_000
 HEADER = "agg_trade_id,price,quantity,first_trade_id,last_trade_id,transact_time,is_buyer_maker"

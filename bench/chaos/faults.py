@@ -80,6 +80,26 @@ def _checkpoint_counts(p: Pipeline) -> dict[str, int]:
     return {job.name: max(0, p.checkpoints_completed(job.name)) for job in p.jobs}
 
 
+def _jobs_recovered(p: Pipeline) -> str:
+    """Until every job is RUNNING again and has completed a checkpoint since. A job that
+    spent its restart budget (jobs/flink_env.py RestartSettings) and stays FAILED is
+    resubmitted from its latest retained checkpoint, as an operator would."""
+    resubmitted: list[str] = []
+
+    def running() -> bool:
+        failed = p.failed_jobs()
+        if failed:
+            p.note(f"jobs FAILED ({', '.join(failed)}): resubmitted from their checkpoints")
+            p.submit_jobs(restore=True, only=failed)
+            resubmitted.extend(failed)
+        return p.jobs_healthy(since={})
+
+    _wait(running, RECOVERY_TIMEOUT_S, "jobs RUNNING again")
+    counts = _checkpoint_counts(p)
+    _wait(lambda: p.jobs_healthy(since=counts), RECOVERY_TIMEOUT_S, "a checkpoint completed")
+    return f"jobs FAILED and resubmitted: {', '.join(resubmitted)}" if resubmitted else ""
+
+
 def taskmanager(p: Pipeline, fault: Fault) -> str:
     """kill -9 the TaskManager; start it again; Flink restarts the jobs from their latest
     checkpoint by itself (restart strategy)."""
@@ -87,10 +107,7 @@ def taskmanager(p: Pipeline, fault: Fault) -> str:
     # `stack up` would see the JobManager still listing the dead TaskManager (until its
     # heartbeat times out) and start nothing: start the TaskManager itself.
     p.start_taskmanager()
-    _wait(lambda: p.jobs_healthy(since={}), RECOVERY_TIMEOUT_S, "jobs RUNNING again")
-    counts = _checkpoint_counts(p)
-    _wait(lambda: p.jobs_healthy(since=counts), RECOVERY_TIMEOUT_S, "a checkpoint completed")
-    return ""
+    return _jobs_recovered(p)
 
 
 def jobmanager(p: Pipeline, fault: Fault) -> str:
@@ -101,9 +118,7 @@ def jobmanager(p: Pipeline, fault: Fault) -> str:
     p.stack.up(flink=True)
     restored = {job.name: str(p.latest_checkpoint(job.name)) for job in p.jobs}
     p.submit_jobs(restore=True)
-    _wait(lambda: p.jobs_healthy(since={}), RECOVERY_TIMEOUT_S, "resubmitted jobs RUNNING")
-    counts = _checkpoint_counts(p)
-    _wait(lambda: p.jobs_healthy(since=counts), RECOVERY_TIMEOUT_S, "a checkpoint completed")
+    _jobs_recovered(p)
     return "restored " + ", ".join(f"{k} from {v.rsplit('/', 2)[-2:]}" for k, v in restored.items())
 
 
@@ -114,16 +129,7 @@ def broker(p: Pipeline, fault: Fault) -> str:
     p.kill_stack_service("kafka")
     time.sleep(fault.pause_s)
     p.stack.up(flink=True)
-    failed = p.failed_jobs()
-    detail = ""
-    if failed:
-        # A job that exhausted its restarts: recovered by hand from its checkpoint.
-        detail = f"jobs FAILED ({', '.join(failed)}), resubmitted from checkpoints"
-        p.submit_jobs(restore=True)
-    _wait(lambda: p.jobs_healthy(since={}), RECOVERY_TIMEOUT_S, "jobs RUNNING again")
-    counts = _checkpoint_counts(p)
-    _wait(lambda: p.jobs_healthy(since=counts), RECOVERY_TIMEOUT_S, "a checkpoint completed")
-    return detail
+    return _jobs_recovered(p)
 
 
 def ingest(p: Pipeline, fault: Fault) -> str:

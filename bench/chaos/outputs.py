@@ -17,11 +17,11 @@ from datetime import UTC
 from pathlib import Path
 from typing import Any
 
-from candleflow import catalog
+from adapters import catalog
 from candleflow.config import StackSettings, Topics
 from candleflow.domain import Anomaly, Candle
-from serving.explainer.context import utc
-from serving.explainer.service import read_topic_to_end
+from explainer.context import utc
+from explainer.service import read_topic_to_end
 
 CandleKey = tuple[str, str, str, int]  # exchange, symbol, interval, window_start_us
 Revision = tuple[str, str, str, int, int]  # ... + revision
@@ -77,7 +77,7 @@ def _rows(settings: StackSettings, table: str) -> list[tuple[int, dict[str, Any]
     show a row written twice, which the upsert would hide."""
     import duckdb
 
-    from candleflow import iceberg_files
+    from adapters import iceberg_files
 
     tbl = catalog.catalog(settings).load_table(table)
     snapshot = tbl.current_snapshot()

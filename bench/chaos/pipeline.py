@@ -24,11 +24,12 @@ from pathlib import Path
 from typing import Any
 
 from candleflow.config import StackSettings
-from candleflow.procs import alive
-from candleflow.stack import Stack
+from devstack.procs import alive
+from devstack.stack import Stack
 
 ROOT = Path(__file__).resolve().parents[2]
 _SUBMITTED = re.compile(r"job ([0-9a-f]{32}) submitted")
+_DROPPED = "Unable to commit transaction"  # KafkaCommitter: fenced or invalid state
 
 
 @dataclass(frozen=True)
@@ -39,10 +40,10 @@ class JobSpec:
     run: tuple[str, ...]
 
 
-# The pipeline's Flink jobs, in submission order. A job added to the pipeline (bronze as
-# its own job) is one more entry here.
+# The pipeline's Flink jobs, in submission order.
 JOBS: tuple[JobSpec, ...] = (
     JobSpec("candles", ("jobs", "run", "candles")),
+    JobSpec("bronze", ("jobs", "run", "bronze")),
     JobSpec("anomalies", ("jobs", "run", "anomalies")),
 )
 
@@ -91,6 +92,7 @@ class Pipeline:
             "PYTHONPATH": str(ROOT),
             "CANDLEFLOW_JOB_TRANSACTION_TIMEOUT_MS": str(self.transaction_timeout_ms),
             "CANDLEFLOW_JOB_CHECKPOINT_INTERVAL_S": str(self.checkpoint_interval_s),
+            "CANDLEFLOW_BRONZE_CHECKPOINT_INTERVAL_S": str(self.checkpoint_interval_s),
             "ANTHROPIC_API_KEY": "sk-ant-chaos-fake",
             "CANDLEFLOW_EXPLAINER_BASE_URL": self.model_url,
             "CANDLEFLOW_EXPLAINER_METRICS_PORT": "0",
@@ -154,13 +156,16 @@ class Pipeline:
         self.stack.up(flink=True)
 
     def start_taskmanager(self) -> None:
-        from candleflow import jvm
+        from devstack import jvm
 
         self.stack._start_flink_tm(jvm.java_bin())
 
-    def submit_jobs(self, restore: bool = False) -> None:
-        """Submit every job; with `restore`, each from its own latest retained checkpoint."""
+    def submit_jobs(self, restore: bool = False, only: list[str] | None = None) -> None:
+        """Submit every job (or those named in `only`); with `restore`, each from its own
+        latest retained checkpoint."""
         for job in self.jobs:
+            if only is not None and job.name not in only:
+                continue
             args = list(job.run)
             if restore:
                 chk = self.latest_checkpoint(job.name)
@@ -263,6 +268,20 @@ class Pipeline:
     def failed_jobs(self) -> list[str]:
         states = self.flink_jobs()
         return [j.name for j in self.jobs if states.get(self.job_ids[j.name]) == "FAILED"]
+
+    def dropped_commits(self) -> list[str]:
+        """The Flink Kafka sink's committer lines for a transaction it could not commit
+        (fenced, or aborted by the broker, e.g. after its transaction.timeout.ms): the
+        connector logs them and goes on without that checkpoint's records, so they are
+        searched for here (docs/reliability.md, "Kafka transactions that time out")."""
+        out = []
+        for service in ("flink-taskmanager", "flink-jobmanager"):
+            log = self.stack.procs[service].log_file  # appended across restarts
+            if not log.exists():
+                continue
+            with log.open(errors="replace") as f:
+                out += [line.strip()[:300] for line in f if _DROPPED in line]
+        return out
 
     def stop_all(self) -> None:
         for proc in self.procs.values():

@@ -34,7 +34,7 @@ from bench.chaos.outputs import Check, RunOutputs, collect, compare
 from bench.chaos.pipeline import JOBS, Pipeline, PipelineError
 from candleflow.binance_files import read_trades
 from candleflow.config import StackSettings
-from tests.fakes.anthropic_server import FakeAnthropic
+from devstack.fakes.anthropic_server import FakeAnthropic
 
 console = Console()
 POLL_S = 5.0  # how often the outputs are polled at the end of a run
@@ -45,6 +45,7 @@ class RunResult:
     outputs: RunOutputs
     outcomes: list[Outcome]
     seconds: float
+    dropped_commits: list[str]  # the Kafka sink's "Unable to commit transaction" lines
 
 
 def _offsets(p: Pipeline) -> tuple[object, ...]:
@@ -148,7 +149,10 @@ def run_pipeline(
         p.stop_all()
         fake.stop()
     (settings.data_dir / "chaos-log.txt").write_text("\n".join(p.log) + "\n")
-    return RunResult(outputs, outcomes, time.monotonic() - t0)
+    dropped = p.dropped_commits()
+    for line in dropped:
+        console.print(f"[yellow]Kafka sink commit failed:[/] {line}")
+    return RunResult(outputs, outcomes, time.monotonic() - t0, dropped)
 
 
 def fault_table(outcomes: list[Outcome]) -> Table:
@@ -294,6 +298,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{sum(o.recovered for o in chaos.outcomes)} recovered, trades lost {lost}, "
         f"rows duplicated {dup}, candle revisions {len(baseline.candles):,}, "
         f"subscribers {args.subscribers}, jobs {', '.join(j.name for j in JOBS)}, "
+        f"failed Kafka sink commits (log) {len(chaos.dropped_commits)}, "
         f"chaos run {chaos.seconds:.0f} s"
     )
     if not all(c.ok for c in base_check[:-1]):

@@ -29,7 +29,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from candleflow.sample_data import COINM_DAY
+from devstack.sample_data import COINM_DAY
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -59,7 +59,7 @@ def day_candles(trades_limit: int) -> list[Any]:
 def setup_topics(settings: Any) -> Any:
     from confluent_kafka.admin import AdminClient, NewTopic
 
-    from candleflow import avro
+    from adapters import avro
     from candleflow.config import Topics
 
     sfx = uuid.uuid4().hex[:8]
@@ -184,7 +184,7 @@ def produce(settings: Any, topic: str, candles: list[Any], speed: float, stop_at
     """Commit each candle when its window closes, at `speed` x real time."""
     from confluent_kafka import Producer
 
-    from candleflow import avro
+    from adapters import avro
 
     ser = avro.serializer(avro.registry_client(settings), "candle")
     p = Producer(
@@ -434,7 +434,7 @@ def main() -> None:
     args = ap.parse_args()
     candles = day_candles(args.trades)
     if args.test_stack:
-        from candleflow.testing import acquire_stack, release_stack
+        from devstack.testing import acquire_stack, release_stack
 
         stack, started = acquire_stack(flink=False)
         settings = stack.settings

@@ -1,5 +1,5 @@
 """The live path over a real WebSocket, one core: the fake Binance server of the tests
-(tests/fakes/exchange.py, its own process on the other core) sends the frames as fast as
+(devstack/fakes/exchange.py, its own process on the other core) sends the frames as fast as
 it can; `Connection.run`, the loop `candleflow ingest live` runs, reads them (websockets),
 parses, dedups, encodes and produces to the test stack's Kafka. Timed from the start of
 the loop until every trade is acknowledged. Binance frames only (coinm-day).
@@ -20,10 +20,11 @@ import uuid
 from pathlib import Path
 
 from ingest.connection import Connection, Endpoint
+from ingest.lane import fast_lane
 
 
 async def serve(frames: list[str]) -> None:
-    from tests.fakes.exchange import FakeExchange
+    from devstack.fakes.exchange import FakeExchange
 
     async with FakeExchange("binance", frames) as fake:
         print(fake.ws_url, flush=True)
@@ -31,9 +32,9 @@ async def serve(frames: list[str]) -> None:
 
 
 async def consume(url: str, expected: int) -> dict:
-    from candleflow import topics
+    from adapters import topics
     from candleflow.config import Topics
-    from candleflow.testing import stack_test_settings
+    from devstack.testing import stack_test_settings
     from ingest.producer import TradeProducer
 
     settings = stack_test_settings()
@@ -45,7 +46,12 @@ async def consume(url: str, expected: int) -> dict:
             settings, Topics(), trades_topic=topic, rejects_topic=f"{topic}-rejects"
         )
         ep = Endpoint("binance", f"{url}/stream?streams=btcusd_perp@aggTrade", [], aggregate=True)
-        conn = Connection(ep, producer, rest_base=url.replace("ws://", "http://"))
+        conn = Connection(
+            ep,
+            producer,
+            rest_base=url.replace("ws://", "http://"),
+            fast_lane=fast_lane("binance", producer),
+        )
         stop = asyncio.Event()
         cpu0, t0 = time.process_time(), time.perf_counter()
         task = asyncio.create_task(conn.run(stop))

@@ -43,10 +43,11 @@ def main(path: str, mode: str) -> dict:
             "cpu_seconds": _cpu() - cpu0,
         }
 
-    from candleflow import topics
+    from adapters import topics
     from candleflow.config import Topics
-    from candleflow.testing import stack_test_settings
+    from devstack.testing import stack_test_settings
     from ingest.connection import Connection, Endpoint
+    from ingest.lane import fast_lane
     from ingest.producer import ProducerSettings, TradeProducer
 
     settings = stack_test_settings()
@@ -66,7 +67,9 @@ def main(path: str, mode: str) -> dict:
     # (Connection._session calls receive(frame)): parse, dedup/gap check, batched
     # metrics, Avro, produce, delivery reports. Only the socket read is not measured.
     conns = {
-        x: Connection(Endpoint(x, "ws://bench.invalid", []), producer)
+        x: Connection(
+            Endpoint(x, "ws://bench.invalid", []), producer, fast_lane=fast_lane(x, producer)
+        )
         for x in {f["x"] for f in frames}
     }
     feed = [(conns[f["x"]].receive, f["f"]) for f in frames]

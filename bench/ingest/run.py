@@ -31,9 +31,9 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from candleflow.binance_files import read_trades  # noqa: E402
-from candleflow.sample_data import CAPTURES, COINM_DAY  # noqa: E402
+from devstack.fakes.exchange import binance_agg_frames  # noqa: E402
+from devstack.sample_data import CAPTURES, COINM_DAY  # noqa: E402
 from ingest.captures import read_frames  # noqa: E402
-from tests.fakes.exchange import binance_agg_frames  # noqa: E402
 
 OURS = [str(ROOT / ".venv" / "bin" / "python"), str(ROOT / "bench" / "ingest" / "ours.py")]
 LIVE = [str(ROOT / ".venv" / "bin" / "python"), str(ROOT / "bench" / "ingest" / "live.py")]
@@ -91,14 +91,14 @@ def main() -> None:
     stack = None
     if not args.no_produce:
         # the produce side needs Kafka + registry: the shared test stack, reused or started
-        from candleflow.testing import acquire_stack
+        from devstack.testing import acquire_stack
 
         stack, started = acquire_stack(flink=False)
     try:
         measure(args, results)
     finally:
         if stack is not None:
-            from candleflow.testing import release_stack
+            from devstack.testing import release_stack
 
             release_stack(stack, started)
     report(results)

@@ -39,12 +39,12 @@ import orjson  # noqa: E402
 
 from candleflow.binance_files import read_trades  # noqa: E402
 from candleflow.domain import Trade  # noqa: E402
-from candleflow.sample_data import COINM_DAY  # noqa: E402
+from devstack.fakes.exchange import binance_agg_frames  # noqa: E402
+from devstack.sample_data import COINM_DAY  # noqa: E402
 from ingest import binance, lane  # noqa: E402
 from ingest.avro_trade import TradeEncoder  # noqa: E402
 from ingest.common import DEFAULT_OPTIONS, Reject  # noqa: E402
 from ingest.connection import Connection, Endpoint, Sink  # noqa: E402
-from tests.fakes.exchange import binance_agg_frames  # noqa: E402
 
 
 class DropSink:
@@ -86,15 +86,16 @@ class NoopLaneSink(DropSink):
 
 
 def _feed(frames: list[str], sink: Sink) -> None:
-    receive = Connection(Endpoint("binance", "ws://bench.invalid", []), sink).receive
+    ep = Endpoint("binance", "ws://bench.invalid", [])
+    receive = Connection(ep, sink, fast_lane=lane.fast_lane("binance", sink)).receive
     for frame in frames:
         receive(frame)
 
 
 def _produce(frames: list[str], reports: str = "all") -> None:
-    from candleflow import topics
+    from adapters import topics
     from candleflow.config import Topics
-    from candleflow.testing import stack_test_settings
+    from devstack.testing import stack_test_settings
     from ingest.producer import ProducerSettings, TradeProducer
 
     settings = stack_test_settings()
@@ -148,7 +149,7 @@ def main() -> None:
     }
     stack = None
     if not args.no_produce:
-        from candleflow.testing import acquire_stack, release_stack
+        from devstack.testing import acquire_stack, release_stack
 
         stack, started = acquire_stack(flink=False)
         stages["produce"] = lambda: _produce(frames)

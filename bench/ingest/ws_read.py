@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/ingest/ws_read.py [--cpu 1]
 
-The fake Binance server (tests/fakes, via live.py, on the other core) sends run.py's
+The fake Binance server (devstack/fakes, via live.py, on the other core) sends run.py's
 coinm-day frames; the client only reads them (no parsing). CPU time per frame:
   websockets: what Connection uses today (its Python frame parser, permessage-deflate)
   aiohttp:    aiohttp's client (a compiled frame reader; aiohttp is already a dependency)
@@ -27,8 +27,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))
 
 from candleflow.binance_files import read_trades  # noqa: E402
-from candleflow.sample_data import COINM_DAY  # noqa: E402
-from tests.fakes.exchange import binance_agg_frames  # noqa: E402
+from devstack.fakes.exchange import binance_agg_frames  # noqa: E402
+from devstack.sample_data import COINM_DAY  # noqa: E402
 
 
 async def with_websockets(url: str, n: int) -> None:

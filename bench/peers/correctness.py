@@ -21,12 +21,13 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Producer, TopicPartition
 
-from candleflow import avro, binance_files, topics
+from adapters import avro, topics
+from candleflow import binance_files
 from candleflow.config import StackSettings
 from candleflow.domain import KLINE_FIELDS, Candle, Trade
 from candleflow.reference import batch_candles, candle_key
-from candleflow.sample_data import COINM_DAY
-from candleflow.testing import unique_name
+from devstack.sample_data import COINM_DAY
+from devstack.testing import unique_name
 from ingest.avro_trade import TradeEncoder
 
 # The fields of a candle a peer computes (revision and is_empty are Candleflow's own).

@@ -18,14 +18,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from adapters import topics
 from bench.candles import thread_cpu
 from bench.candles.bench import Run, _env, _source, _timed
 from bench.candles.data import production_sinks
 from bench.candles.flink_metrics import SourceProgress
 from bench.peers.spark_env import cache_dir
-from candleflow import topics
 from candleflow.config import CandleSettings, StackSettings
-from candleflow.testing import unique_name
+from devstack.testing import unique_name
 from jobs.candles import CandleJobConfig, build
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -31,13 +31,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from adapters import topics
 from bench.candles.bench import run_ceiling
 from bench.candles.data import produce
 from bench.peers import correctness as cx
 from bench.peers.peers import PeerRun, candles_job, out_topic, plain, spark
-from candleflow import topics
 from candleflow.config import StackSettings
-from candleflow.testing import unique_name
+from devstack.testing import unique_name
 
 
 @dataclass
@@ -253,7 +253,7 @@ def main() -> None:
     ap.add_argument("--no-correctness", action="store_true")
     args = ap.parse_args()
 
-    from candleflow.testing import acquire_stack, release_stack
+    from devstack.testing import acquire_stack, release_stack
 
     stack, started = acquire_stack(flink=False)
     try:

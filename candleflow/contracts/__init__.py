@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 CONTRACTS_DIR = Path(__file__).parent
-CONTRACT_NAMES = ("trade", "candle", "late_trade", "anomaly", "explanation")
+CONTRACT_NAMES = ("trade", "candle", "late_trade", "anomaly", "explanation", "reconcile")
 
 # Which contract each topic carries; the registry subject is "<topic>-value".
 TOPIC_CONTRACTS = {
@@ -22,6 +22,7 @@ TOPIC_CONTRACTS = {
     "candles.v1": "candle",
     "anomalies.v1": "anomaly",
     "explanations.v1": "explanation",
+    "reconcile.v1": "reconcile",
 }
 
 DECIMAL_SCALE = 18
@@ -43,7 +44,8 @@ def versions(name: str) -> list[int]:
 def schema(name: str, version: int | None = None) -> dict[str, Any]:
     """The parsed Avro schema of a contract (newest version by default)."""
     v = version if version is not None else versions(name)[-1]
-    return json.loads((CONTRACTS_DIR / name / f"v{v}.avsc").read_text())
+    parsed: dict[str, Any] = json.loads((CONTRACTS_DIR / name / f"v{v}.avsc").read_text())
+    return parsed
 
 
 def schema_text(name: str, version: int | None = None) -> str:

@@ -3,7 +3,7 @@ any test of the session creates a Flink environment (the Iceberg catalog needs H
 
 from __future__ import annotations
 
-from candleflow.testing import stack_test_settings
+from devstack.testing import stack_test_settings
 from jobs.flink_env import hadoop_on_gateway_classpath
 
 hadoop_on_gateway_classpath(stack_test_settings())

@@ -19,14 +19,14 @@ from collections import defaultdict
 
 import pytest
 
-from candleflow import topics
+from adapters import topics
 from candleflow.anomaly_rules import detect_all
 from candleflow.config import Topics
 from candleflow.domain import Candle
-from candleflow.testing import unique_name
+from devstack.testing import unique_name
+from explainer.service import read_topic_to_end
 from jobs.anomalies import build, make_stream_table_env, production_config
 from jobs.operator_uids import execute
-from serving.explainer.service import read_topic_to_end
 from tests.anomalies.test_job_local import crafted
 from tests.kafka_cleaner import (
     CLEANER_NOW,

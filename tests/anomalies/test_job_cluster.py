@@ -12,8 +12,8 @@ import pytest
 
 from candleflow.anomaly_rules import active_after, detect_all
 from candleflow.config import Topics
-from candleflow.testing import unique_name
-from serving.explainer.service import read_topic_to_end
+from devstack.testing import unique_name
+from explainer.service import read_topic_to_end
 from tests.anomalies.test_job_local import crafted
 from tests.anomalies.test_job_stack import gold_rows, produce_candles
 

@@ -9,8 +9,8 @@ from decimal import Decimal
 import pytest
 
 from candleflow.anomaly_rules import RETRACTED, detect_all
+from devstack.candle_series import candle, noisy_series
 from tests.anomalies.flink_harness import normalise, run_job
-from tests.anomalies.series import candle, noisy_series
 
 pytestmark = pytest.mark.flink
 
@@ -56,8 +56,8 @@ def test_replaying_the_same_candles_twice_adds_nothing():
 def test_job_on_the_real_coinm_day_finds_the_expected_anomalies():
     """The 1m candles of the real COIN-M day through the job: the 19 anomalies of
     tests/anomalies/test_real_day.py (explained there), values and numbers included."""
-    from candleflow.sample_data import COINM_DAY
-    from tests.anomalies.series import coinm_1m_candles
+    from devstack.candle_series import coinm_1m_candles
+    from devstack.sample_data import COINM_DAY
     from tests.anomalies.test_real_day import EXPECTED, _minute
 
     if not COINM_DAY.exists():

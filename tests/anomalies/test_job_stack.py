@@ -10,14 +10,14 @@ import pytest
 from confluent_kafka import Producer
 from pyflink.table import EnvironmentSettings, TableEnvironment
 
-from candleflow import avro
-from candleflow.catalog import flink_catalog_ddl
+from adapters import avro
+from adapters.catalog import flink_catalog_ddl
 from candleflow.config import Topics
-from candleflow.testing import unique_name
+from devstack.testing import unique_name
+from explainer.service import read_topic_to_end
 from jobs.anomalies import build, make_stream_table_env, production_config
 from jobs.flink_env import connector_jars
 from jobs.operator_uids import execute
-from serving.explainer.service import read_topic_to_end
 from tests.anomalies.test_job_local import crafted
 
 pytestmark = [pytest.mark.integration, pytest.mark.flink]

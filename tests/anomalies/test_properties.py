@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from candleflow.anomaly_rules import active_after, detect_all
-from tests.anomalies.series import noisy_series
+from devstack.candle_series import noisy_series
 
 N = 70  # below the retention (76 windows), so no window is pruned: every value counts
 

@@ -29,8 +29,8 @@ from datetime import UTC, datetime
 import pytest
 
 from candleflow.anomaly_rules import ACTIVE, active_after, detect_all
-from candleflow.sample_data import COINM_DAY
-from tests.anomalies.series import coinm_1m_candles
+from devstack.candle_series import coinm_1m_candles
+from devstack.sample_data import COINM_DAY
 
 EXPECTED = [  # (UTC minute, rule, severity, value)
     ("02:01", "VOLATILITY_SPIKE", "MEDIUM", 7.705647),

@@ -18,7 +18,7 @@ from candleflow.anomaly_rules import (
     anomaly_id,
     detect_all,
 )
-from tests.anomalies.series import MINUTE_US, T0, candle, noisy_series
+from devstack.candle_series import MINUTE_US, T0, candle, noisy_series
 
 CFG = DetectorConfig()
 

@@ -30,12 +30,13 @@ from pathlib import Path
 
 import pytest
 
-from candleflow import avro, jvm
+from adapters import avro
 from candleflow.binance_files import read_trades
 from candleflow.config import CandleSettings
 from candleflow.domain import Candle, Trade
 from candleflow.reference import batch_candles, candle_key
-from candleflow.sample_data import COINM_DAY
+from devstack import jvm
+from devstack.sample_data import COINM_DAY
 from tests.deploy.tools import ROOT, find, render
 
 PHASE_US = 10 * 60 * 1_000_000  # each phase: ten minutes of trades

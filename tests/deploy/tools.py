@@ -39,7 +39,12 @@ def tool(name: str) -> Path:
     found = shutil.which(name)
     if found:
         return Path(found)
-    pytest.skip(f"{name} not installed: run scripts/setup_helm.sh (make setup-helm)")
+    setup = (
+        "setup_promtool.sh (make setup-promtool)"
+        if name == "promtool"
+        else "setup_helm.sh (make setup-helm)"
+    )
+    pytest.skip(f"{name} not installed: run scripts/{setup}")
 
 
 def deploy_python() -> Path:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.fakes.anthropic_server import FakeAnthropic
+from devstack.fakes.anthropic_server import FakeAnthropic
 
 
 @pytest.fixture

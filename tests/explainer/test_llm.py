@@ -10,14 +10,14 @@ import structlog
 
 from candleflow.anomaly_rules import RETRACTED, detect_all
 from candleflow.domain import Anomaly
-from serving.explainer.budget import Budget
-from serving.explainer.context import AnomalyContext
-from serving.explainer.explainer import Explainer
-from serving.explainer.llm import ClaudeExplainer
-from serving.explainer.metrics import ExplainerMetrics
-from serving.explainer.prompt import system_prompt
-from serving.explainer.settings import ExplainerSettings
-from tests.anomalies.series import noisy_series
+from devstack.candle_series import noisy_series
+from explainer.budget import Budget
+from explainer.context import AnomalyContext
+from explainer.explainer import Explainer
+from explainer.llm import ClaudeExplainer
+from explainer.metrics import ExplainerMetrics
+from explainer.prompt import system_prompt
+from explainer.settings import ExplainerSettings
 
 KEY = "sk-ant-" + "test-0123456789-SECRET-abcdef"  # fake; split so secret scanners stay quiet
 
@@ -228,7 +228,7 @@ def test_api_key_never_appears_in_logs(fake_anthropic, monkeypatch, capfd, caplo
     caplog.set_level(logging.DEBUG)
     logging.getLogger().setLevel(logging.DEBUG)
     monkeypatch.setenv("ANTHROPIC_LOG", "debug")
-    from serving.explainer.service import configure_logging
+    from explainer.service import configure_logging
 
     configure_logging("DEBUG")
     try:

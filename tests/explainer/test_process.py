@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from candleflow.testing import unique_name
-from serving.explainer.service import read_topic_to_end
+from devstack.testing import unique_name
+from explainer.service import read_topic_to_end
 from tests.explainer.test_service_stack import events, produce
 
 pytestmark = pytest.mark.integration

@@ -1,7 +1,7 @@
 """Prompt caching engages: the cached prefix (tool definition + system prompt) is at or
 above the documented minimum of the configured model, so the second explanation reads it
 from the cache; the fake Messages API applies those minimums, so a short prefix does not
-pass here either. Real anthropic SDK against tests/fakes/anthropic_server.py."""
+pass here either. Real anthropic SDK against devstack/fakes/anthropic_server.py."""
 
 from __future__ import annotations
 
@@ -11,15 +11,15 @@ from dataclasses import replace
 import anthropic
 import pytest
 
-from serving.explainer.llm import TOOL
-from serving.explainer.prompt import rule_catalogue, system_prompt
-from serving.explainer.settings import ExplainerSettings
-from tests.explainer.test_llm import KEY, make, value
-from tests.fakes.anthropic_server import (
+from devstack.fakes.anthropic_server import (
     MIN_CACHEABLE_TOKENS,
     estimate_tokens,
     min_cacheable_tokens,
 )
+from explainer.llm import TOOL
+from explainer.prompt import rule_catalogue, system_prompt
+from explainer.settings import ExplainerSettings
+from tests.explainer.test_llm import KEY, make, value
 
 
 def prefix_tokens(system: str) -> int:

@@ -10,14 +10,14 @@ from decimal import Decimal
 import pytest
 from confluent_kafka import Producer
 
-from candleflow import avro
+from adapters import avro
 from candleflow.anomaly_rules import ACTIVE, RETRACTED, detect_all
 from candleflow.config import Topics
-from candleflow.testing import unique_name
-from serving.explainer.iceberg import ExplanationsTable
-from serving.explainer.service import ExplainerService, read_topic_to_end
-from serving.explainer.settings import ExplainerSettings
-from tests.anomalies.series import noisy_series
+from devstack.candle_series import noisy_series
+from devstack.testing import unique_name
+from explainer.iceberg import ExplanationsTable
+from explainer.service import ExplainerService, read_topic_to_end
+from explainer.settings import ExplainerSettings
 
 pytestmark = pytest.mark.integration
 
@@ -125,7 +125,7 @@ def test_one_call_per_anomaly_across_restart_and_replay(
     # what the demo shows: each anomaly once, its final status, its explanation
     from rich.console import Console
 
-    from serving.explainer.report import explained_anomalies, render, wait_for_explanations
+    from explainer.report import explained_anomalies, render, wait_for_explanations
 
     shown = explained_anomalies(s, topics)
     assert wait_for_explanations(s, topics, timeout_s=30, settle_s=0) == shown

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from candleflow.sample_data import CAPTURES
+from devstack.sample_data import CAPTURES
 from ingest import ADAPTERS
 from ingest.captures import read_frames
 from ingest.common import Reject

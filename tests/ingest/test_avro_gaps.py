@@ -9,11 +9,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from candleflow import avro
+from adapters import avro
 from candleflow.binance_files import read_trades
 from candleflow.domain import Side, Trade
 from candleflow.records import DecimalRangeError
-from candleflow.sample_data import CAPTURES, COINM_DAY
+from devstack.sample_data import CAPTURES, COINM_DAY
 from ingest import ADAPTERS
 from ingest.avro_trade import TradeEncoder, encode_body
 from ingest.captures import read_frames

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from candleflow.domain import Side
-from candleflow.sample_data import CAPTURES
+from devstack.sample_data import CAPTURES
 from ingest import ADAPTERS, binance, coinbase, kraken
 from ingest.captures import read_frames
 from ingest.common import ParseOptions, Reject, RejectReason, TradeBatch

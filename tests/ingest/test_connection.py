@@ -12,11 +12,11 @@ import pytest
 
 from candleflow.binance_files import read_trades
 from candleflow.domain import Trade
-from candleflow.sample_data import CAPTURES, COINM_DAY
+from devstack.fakes.exchange import FakeExchange, Faults, binance_agg_frames
+from devstack.sample_data import CAPTURES, COINM_DAY
 from ingest.captures import read_frames
 from ingest.common import Reject, RejectReason
 from ingest.connection import Connection, LoopSettings, endpoint
-from tests.fakes.exchange import FakeExchange, Faults, binance_agg_frames
 
 COINBASE_FRAMES = [
     f.data for f in read_frames(CAPTURES / "coinbase_advanced_market_trades_2026-08-09.jsonl")
@@ -81,7 +81,7 @@ async def _run(
 
 
 def _lost(frames: list[str], start: int, count: int) -> int:
-    from tests.fakes.exchange import raw_trades
+    from devstack.fakes.exchange import raw_trades
 
     return len(raw_trades("coinbase", frames[start : start + count]))
 
@@ -225,7 +225,7 @@ async def test_dead_peer_is_detected_by_the_watchdog_and_reconnected() -> None:
 
 
 async def test_circuit_opens_after_repeated_failures() -> None:
-    from tests.fakes.exchange import _free_port
+    from devstack.fakes.exchange import _free_port
 
     url = f"ws://127.0.0.1:{_free_port()}"  # nothing listens there
     conn = Connection(

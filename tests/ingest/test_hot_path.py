@@ -22,7 +22,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from prometheus_client import REGISTRY
 
-from candleflow import avro
+from adapters import avro
 from candleflow.domain import InstrumentKind, Side, Trade
 from candleflow.records import DecimalRangeError
 from ingest import binance, common

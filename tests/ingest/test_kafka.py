@@ -15,19 +15,21 @@ import pytest
 from confluent_kafka import Consumer
 from prometheus_client import REGISTRY
 
-from candleflow import avro, jvm
+from adapters import avro
 from candleflow.binance_files import read_trades
 from candleflow.config import StackSettings, Topics
 from candleflow.domain import Trade
-from candleflow.procs import port_in_use
-from candleflow.sample_data import CAPTURES, COINM_DAY
-from candleflow.stack import Stack
+from devstack import jvm
+from devstack.fakes.exchange import FakeExchange, Faults, binance_agg_frames, raw_trades
+from devstack.procs import port_in_use
+from devstack.sample_data import CAPTURES, COINM_DAY
+from devstack.stack import Stack
 from ingest.captures import read_frames
 from ingest.common import Reject, RejectReason
 from ingest.connection import Connection, endpoint
+from ingest.lane import fast_lane
 from ingest.producer import DeliveryError, ProducerSettings, TradeProducer
 from ingest.replay import replay
-from tests.fakes.exchange import FakeExchange, Faults, binance_agg_frames, raw_trades
 from tests.ingest.test_connection import FAST, _expected_coinbase
 
 COINBASE = CAPTURES / "coinbase_advanced_market_trades_2026-08-09.jsonl"
@@ -170,6 +172,7 @@ async def test_live_binance_lane_into_kafka_exactly_once(
         conn = Connection(
             endpoint("binance", ["BTC-USD-PERP"], ws_base=fake.ws_url, binance_kind="aggTrade"),
             producer,
+            fast_lane=fast_lane("binance", producer),
             settings=FAST,
             rest_base=fake.rest_url,
             seed=3,
@@ -225,7 +228,11 @@ def test_delivered_and_failed_counts_are_exact_in_both_report_modes(
     before = REGISTRY.get_sample_value("candleflow_ingest_delivered_total") or 0.0
     trades = [t for _, t in zip(range(500), read_trades(COINM_DAY), strict=False)]
     frames = binance_agg_frames(trades, "BTCUSD_PERP")
-    conn = Connection(endpoint("binance", ["BTC-USD-PERP"], binance_kind="aggTrade"), producer)
+    conn = Connection(
+        endpoint("binance", ["BTC-USD-PERP"], binance_kind="aggTrade"),
+        producer,
+        fast_lane=fast_lane("binance", producer),
+    )
     for frame in frames[:300]:  # the first through the general route, then the lane
         conn.receive(frame)
     producer.produce_many(trades[300:])  # produce_many's route
@@ -296,7 +303,7 @@ def private_kafka(stack: Stack, tmp_path: Path) -> Iterator[Stack]:
 
 @pytest.mark.slow
 def test_broker_restart_during_replay_loses_nothing(private_kafka: Stack) -> None:
-    from candleflow import topics
+    from adapters import topics
 
     settings = private_kafka.settings
     topic = "trades-restart"

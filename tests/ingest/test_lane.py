@@ -19,15 +19,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from candleflow import avro
+from adapters import avro
 from candleflow.binance_files import read_trades
 from candleflow.domain import Trade
-from candleflow.sample_data import COINM_DAY
+from devstack.fakes.exchange import binance_agg_frames
+from devstack.sample_data import COINM_DAY
 from ingest import binance, lane
 from ingest.avro_trade import TradeEncoder
 from ingest.common import DEFAULT_OPTIONS, ParseOptions, Reject, TradeBatch
 from ingest.connection import Connection, Endpoint
-from tests.fakes.exchange import binance_agg_frames
 
 SCHEMA_ID = 7
 
@@ -113,7 +113,9 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
 def _pair(options: ParseOptions = DEFAULT_OPTIONS) -> tuple[Connection, Connection]:
     ep = Endpoint("binance", "ws://unused.invalid", [], aggregate=True)
     return (
-        Connection(ep, LaneSink(), options=options),
+        Connection(
+            ep, sink := LaneSink(), options=options, fast_lane=lane.fast_lane("binance", sink)
+        ),
         Connection(ep, Sink(), options=options),
     )
 
@@ -361,3 +363,12 @@ def test_prometheus_counts_through_the_lane_are_exact(clock: Clock) -> None:
     fast.sync_metrics()  # nothing counted twice
     assert [value(n, **labels) for n, labels in keys] == after
     assert (fast.stats.frames, fast.stats.trades, fast.stats.duplicates) == (106, 100, 5)
+
+
+def test_the_lane_is_chosen_by_the_caller_for_binance_into_an_avro_sink() -> None:
+    """Connection does not pick the lane itself: the CLI passes lane.fast_lane(...)."""
+    assert lane.fast_lane("coinbase", LaneSink()) is None
+    assert lane.fast_lane("binance", Sink()) is None
+    laned, plain = _pair()
+    assert getattr(laned.receive, "__func__", None) is not Connection.receive  # the lane's
+    assert getattr(plain.receive, "__func__", None) is Connection.receive

@@ -18,7 +18,8 @@ from hypothesis import strategies as st
 from candleflow.binance_files import read_trades
 from candleflow.domain import Trade
 from candleflow.records import MAX_MICROS
-from candleflow.sample_data import CAPTURES, COINM_DAY
+from devstack.fakes.exchange import binance_agg_frames
+from devstack.sample_data import CAPTURES, COINM_DAY
 from ingest import ADAPTERS, binance, coinbase
 from ingest.captures import read_frames
 from ingest.common import (
@@ -31,7 +32,6 @@ from ingest.common import (
     iso_to_us,
     iso_to_us_fast,
 )
-from tests.fakes.exchange import binance_agg_frames
 
 LIVE = ParseOptions(symbols=frozenset({"BTC-USD-PERP", "NKN-USDT"}), max_skew_us=300_000_000)
 

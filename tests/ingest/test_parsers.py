@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from candleflow.domain import InstrumentKind, Side, Trade
-from candleflow.sample_data import CAPTURES
+from devstack.sample_data import CAPTURES
 from ingest import ADAPTERS, binance, coinbase, kraken
 from ingest.captures import read_frames
 from ingest.common import ParseOptions, Reject, RejectReason, TradeBatch, iso_to_us

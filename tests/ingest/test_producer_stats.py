@@ -15,12 +15,13 @@ from prometheus_client import REGISTRY
 
 from candleflow.binance_files import read_trades
 from candleflow.config import Topics
-from candleflow.sample_data import COINM_DAY
-from candleflow.stack import Stack
+from devstack.fakes.exchange import binance_agg_frames
+from devstack.sample_data import COINM_DAY
+from devstack.stack import Stack
 from ingest import metrics
 from ingest.connection import Connection, endpoint
+from ingest.lane import fast_lane
 from ingest.producer import ProducerSettings, TradeProducer
-from tests.fakes.exchange import binance_agg_frames
 
 # Recorded from librdkafka 2.16.0 (confluent-kafka 2.16.0) producing trades to the test
 # stack's broker with TradeProducer(statistics_interval_ms=200): not hand-written.
@@ -114,7 +115,11 @@ def test_statistics_gauges_fill_from_the_real_broker(
         REGISTRY.get_sample_value("candleflow_ingest_produce_latency_seconds_count") or 0.0
     )
     trades = [t for _, t in zip(range(2000), read_trades(COINM_DAY), strict=False)]
-    conn = Connection(endpoint("binance", ["BTC-USD-PERP"], binance_kind="aggTrade"), producer)
+    conn = Connection(
+        endpoint("binance", ["BTC-USD-PERP"], binance_kind="aggTrade"),
+        producer,
+        fast_lane=fast_lane("binance", producer),
+    )
     stats: dict | None = None  # type: ignore[type-arg]
     deadline = time.monotonic() + 30
     frames = iter(binance_agg_frames(trades, "BTCUSD_PERP"))

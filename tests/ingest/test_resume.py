@@ -19,8 +19,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from candleflow.binance_files import read_trades
-from candleflow.sample_data import COINM_DAY
-from candleflow.stack import Stack
+from devstack.sample_data import COINM_DAY
+from devstack.stack import Stack
 from ingest.resume import ResumeError, Skipper, last_trades
 from tests.ingest.test_kafka import read_topic
 

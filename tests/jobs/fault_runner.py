@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 
 from candleflow.config import CandleSettings
-from candleflow.testing import stack_test_settings
+from devstack.testing import stack_test_settings
 from jobs.candles import run
 from jobs.flink_env import make_table_env
 from tests.jobs.harness import job_config_for

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from candleflow import catalog
+from adapters import catalog
 from candleflow.config import CandleSettings, StackSettings, Topics
 from candleflow.domain import Candle, InstrumentKind, LateTrade, Side, Trade
 from jobs import bronze

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from candleflow import binance_files, reference
 from candleflow.cli import app
 from candleflow.domain import CANDLE_DECIMAL_FIELDS
-from candleflow.sample_data import BINANCE_FILES, COINM_DAY
+from devstack.sample_data import BINANCE_FILES, COINM_DAY
 from jobs.backfill_cli import CSV_COLUMNS, plain
 
 pytestmark = pytest.mark.flink

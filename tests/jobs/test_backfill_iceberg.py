@@ -19,14 +19,15 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from candleflow import binance_files, catalog, reference
+from adapters import catalog
+from candleflow import binance_files, reference
 from candleflow.cli import app
 from candleflow.domain import Candle
-from candleflow.reconcile import FIELDS, read_candles_iceberg
-from candleflow.sample_data import COINM_DAY
+from devstack.sample_data import COINM_DAY
 from serving.history import CandleQuery, Tables
 from serving.history_duckdb import DuckDBHistory
 from tests.jobs.test_kafka_iceberg import iceberg_candles
+from verify.reconcile import FIELDS, read_candles_iceberg
 
 pytestmark = [pytest.mark.integration, pytest.mark.flink]
 
@@ -96,7 +97,7 @@ def _backfill(file: Path, out: Path, namespace: str) -> str:
             namespace,
         ],
     )
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 0, (result.output, str(result.exception)[-4000:])
     return result.output
 
 

@@ -25,8 +25,8 @@ from hypothesis import strategies as st
 
 from candleflow import binance_files
 from candleflow.domain import InstrumentKind, Side, Trade
-from candleflow.sample_data import COINM_DAY
-from jobs.backfill_cli import prepare_trades
+from devstack.sample_data import COINM_DAY
+from jobs.backfill_prepare import prepare_trades
 from jobs.candle_files import TradeText, trade_key, write_sorted_trades_csv, write_trades_csv
 
 needs_day = pytest.mark.skipif(not COINM_DAY.exists(), reason="shared data not present")
@@ -203,7 +203,7 @@ BOUND_MB = 40  # peak RSS growth; measured: streamed 2.8 MB in order, 12 MB shuf
 _MEASURE = """
 import sys
 from pathlib import Path
-from jobs.backfill_cli import prepare_trades
+from jobs.backfill_prepare import prepare_trades
 
 def status(name):
     for line in open("/proc/self/status"):

@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 
 from candleflow import binance_files
-from candleflow.sample_data import COINM_DAY
-from candleflow.stack import Stack
+from devstack.sample_data import COINM_DAY
+from devstack.stack import Stack
 from tests.jobs.harness import iceberg_trades
 from tests.jobs.test_cli_cluster import (
     ROOT,

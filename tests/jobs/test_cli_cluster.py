@@ -20,11 +20,12 @@ import pytest
 from confluent_kafka import Consumer
 from typer.testing import CliRunner
 
-from candleflow import avro, binance_files, reference
+from adapters import avro
+from candleflow import binance_files, reference
 from candleflow.cli import app
 from candleflow.config import StackSettings
-from candleflow.sample_data import COINM_DAY
-from candleflow.stack import Stack
+from devstack.sample_data import COINM_DAY
+from devstack.stack import Stack
 from jobs.candles import PTF_UID
 from tests.jobs.test_kafka_iceberg import produce
 

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from candleflow import binance_files
-from candleflow.sample_data import COINM_DAY
+from devstack.sample_data import COINM_DAY
 from tests.jobs.test_kafka_iceberg import consume_committed, produce
 
 pytestmark = [pytest.mark.flink, pytest.mark.integration]

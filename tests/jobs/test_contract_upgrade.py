@@ -31,12 +31,13 @@ import duckdb
 import pytest
 from confluent_kafka import Consumer, Producer
 
-from candleflow import avro, binance_files, catalog, reference
+from adapters import avro, catalog
+from adapters.iceberg_files import data_files
+from candleflow import binance_files, reference
 from candleflow.config import StackSettings, Topics
 from candleflow.domain import Trade
-from candleflow.iceberg_files import data_files
-from candleflow.sample_data import CAPTURES, COINM_DAY
-from candleflow.stack import Stack
+from devstack.sample_data import CAPTURES, COINM_DAY
+from devstack.stack import Stack
 from serving import pb as pb_module
 from serving.client import MarketDataClient
 from serving.convert import dec_str

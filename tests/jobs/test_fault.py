@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from candleflow import binance_files, reference
-from candleflow.sample_data import COINM_DAY
+from devstack.sample_data import COINM_DAY
 from jobs.candle_iceberg import ensure_tables
 from tests.jobs.fault_runner import SETTINGS
 from tests.jobs.test_kafka_iceberg import (

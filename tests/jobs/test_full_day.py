@@ -9,7 +9,7 @@ import pytest
 
 from candleflow import binance_files, reference
 from candleflow.config import CandleSettings
-from candleflow.sample_data import COINM_DAY
+from devstack.sample_data import COINM_DAY
 from jobs import bronze
 from jobs.candles import run
 from jobs.flink_env import make_table_env

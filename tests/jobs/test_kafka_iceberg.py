@@ -8,10 +8,11 @@ import pyarrow.parquet
 import pytest
 from confluent_kafka import Consumer, Producer
 
-from candleflow import avro, binance_files, catalog, iceberg_files, reference
+from adapters import avro, catalog, iceberg_files
+from candleflow import binance_files, reference
 from candleflow.config import CandleSettings
 from candleflow.domain import Candle
-from candleflow.sample_data import COINM_DAY
+from devstack.sample_data import COINM_DAY
 from jobs import bronze
 from jobs.candle_iceberg import ensure_tables
 from jobs.candle_tables import CANDLE_COLUMNS

@@ -19,14 +19,14 @@ from decimal import Decimal
 import pytest
 from confluent_kafka import Consumer, Producer
 
-from candleflow import avro
+from adapters import avro
 from candleflow.config import Topics
 from candleflow.domain import Side, Trade
 from candleflow.kafka_security import KafkaSecurity
-from candleflow.testing import unique_name
+from devstack.testing import unique_name
+from explainer.service import read_topic_to_end
 from jobs.anomalies import build, make_stream_table_env, production_config
 from jobs.candle_tables import KafkaSink, KafkaSource
-from serving.explainer.service import read_topic_to_end
 from serving.kafka_io import consumer_config
 
 pytestmark = [pytest.mark.integration, pytest.mark.flink]

@@ -11,8 +11,8 @@ import duckdb
 import pyarrow as pa
 import pytest
 
+from adapters.iceberg_files import data_files
 from candleflow.config import StackSettings
-from candleflow.iceberg_files import data_files
 from jobs.candle_iceberg import CANDLE_KEY, ensure_bronze_table, ensure_silver_table
 from jobs.candle_tables import candle_columns, trade_columns
 

@@ -21,8 +21,9 @@ from pathlib import Path
 import pytest
 
 from candleflow import binance_files, reference
-from candleflow.sample_data import COINM_DAY
-from candleflow.stack import Stack
+from candleflow.config import StackSettings
+from devstack.sample_data import COINM_DAY
+from devstack.stack import Stack
 from jobs.candles import PTF_UID
 from tests.jobs.test_cli_cluster import (
     ROOT,
@@ -42,6 +43,22 @@ from tests.jobs.test_kafka_iceberg import iceberg_candles, produce
 pytestmark = [pytest.mark.integration, pytest.mark.flink]
 
 
+def job_env(s: StackSettings, topics: dict[str, str], tmp_path: Path, **extra: str) -> dict:
+    """The environment of `candleflow jobs run candles` on its own topics, checkpointing every
+    2 s into tmp_path."""
+    return {
+        **os.environ,
+        **stack_env(s),
+        **{f"CANDLEFLOW_TOPIC_{k.upper()}": v for k, v in topics.items()},
+        "CANDLEFLOW_JOB_GROUP_ID": topics["trades"],
+        "CANDLEFLOW_JOB_TRANSACTIONAL_ID_PREFIX": topics["candles"],
+        "CANDLEFLOW_JOB_CHECKPOINT_INTERVAL_S": "2",
+        "CANDLEFLOW_JOB_CHECKPOINT_DIR": (tmp_path / "checkpoints").as_uri(),
+        "PYTHONPATH": str(ROOT),
+        **extra,
+    }
+
+
 @pytest.mark.skipif(not COINM_DAY.exists(), reason="shared data not present")
 def test_savepoint_restores_into_a_job_with_added_outputs(
     flink_cluster: Stack,
@@ -52,17 +69,7 @@ def test_savepoint_restores_into_a_job_with_added_outputs(
 ) -> None:
     s = flink_cluster.settings
     topics = {k: unique_topic(f"upgrade-{k}") for k in ("trades", "candles", "late_trades")}
-    env = {
-        **os.environ,
-        **stack_env(s),
-        **{f"CANDLEFLOW_TOPIC_{k.upper()}": v for k, v in topics.items()},
-        "CANDLEFLOW_JOB_GROUP_ID": topics["trades"],
-        "CANDLEFLOW_JOB_TRANSACTIONAL_ID_PREFIX": topics["candles"],
-        "CANDLEFLOW_JOB_CHECKPOINT_INTERVAL_S": "2",
-        "CANDLEFLOW_JOB_CHECKPOINT_DIR": (tmp_path / "checkpoints").as_uri(),
-        "CANDLEFLOW_JOB_SILVER_NAMESPACE": unique_namespace,
-        "PYTHONPATH": str(ROOT),
-    }
+    env = job_env(s, topics, tmp_path, CANDLEFLOW_JOB_SILVER_NAMESPACE=unique_namespace)
     cli = Cli(stack_env(s))
     options = ("--intervals", "1m", "--startup-mode", "earliest-offset", "--parallelism", "1")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from candleflow.domain import InstrumentKind, Side, Trade
-from candleflow.sample_data import BINANCE_FILES
+from devstack.sample_data import BINANCE_FILES
 
 KLINE_ZIPS = [BINANCE_FILES / f"BTCUSDT-1m-2020-01-0{d}.zip" for d in (1, 2, 3)]
 T0 = 1_778_198_400_000_000  # 2026-05-08T00:00:00Z

@@ -18,7 +18,7 @@ from candleflow.binance_files import (
     read_trades,
 )
 from candleflow.domain import InstrumentKind, Side
-from candleflow.sample_data import COINM_DAY
+from devstack.sample_data import COINM_DAY
 
 from .common import KLINE_ZIPS
 

@@ -20,7 +20,7 @@ from candleflow.binance_files import (
     usage_error,
 )
 from candleflow.binance_kind import AGG_TRADES, KLINES, TRADES, detect, row_kinds
-from candleflow.sample_data import BINANCE_FILES, COINM_DAY
+from devstack.sample_data import BINANCE_FILES, COINM_DAY
 
 SPOT_TRADES_FILE = BINANCE_FILES / "BTCUSDT-trades-2025-01-01-0000.csv"
 SPOT_KLINE_FILE = BINANCE_FILES / "BTCUSDT-1m-2025-01-01-0000.csv"

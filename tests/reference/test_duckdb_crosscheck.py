@@ -18,7 +18,7 @@ import duckdb
 
 from candleflow.binance_files import read_trades
 from candleflow.reference import batch_candles
-from candleflow.sample_data import COINM_DAY
+from devstack.sample_data import COINM_DAY
 
 E18 = 10**18
 SQL = """

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from candleflow.binance_files import read_klines
 from candleflow.cli import app
-from candleflow.reconcile import FIELDS, compare, read_candles_csv, round_like
+from verify.reconcile import FIELDS, compare, read_candles_csv, round_like
 
 from .common import KLINE_ZIPS
 
@@ -129,7 +129,7 @@ def test_iceberg_last_revision_per_window(tmp_path: Path, monkeypatch: pytest.Mo
 
     import pyarrow as pa
 
-    from candleflow.reconcile import read_candles_iceberg
+    from verify.reconcile import read_candles_iceberg
 
     klines = sorted(read_klines(KLINE_ZIPS[0]), key=lambda k: k.open_time_us)
     dec = pa.decimal128(38, 18)
@@ -166,7 +166,7 @@ def test_iceberg_last_revision_per_window(tmp_path: Path, monkeypatch: pytest.Mo
             schema=schema,
         )
 
-    from candleflow.catalog import catalog
+    from adapters.catalog import catalog
 
     monkeypatch.setenv("CANDLEFLOW_DATA_DIR", str(tmp_path))  # a private shared catalog
     cat = catalog()

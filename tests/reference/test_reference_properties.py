@@ -147,7 +147,7 @@ def test_revisions_count_up_from_zero(arrival: list[Trade], lateness_s: int) -> 
 
 def test_real_day_in_file_order_has_no_late_trades_and_equals_batch() -> None:
     from candleflow.binance_files import read_trades
-    from candleflow.sample_data import COINM_DAY
+    from devstack.sample_data import COINM_DAY
 
     trades = list(read_trades(COINM_DAY))
     batch = batch_candles(trades, ["1m", "1h"])

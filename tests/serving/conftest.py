@@ -16,7 +16,7 @@ import pytest
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from candleflow import avro
+from adapters import avro
 from candleflow.config import StackSettings, Topics
 from candleflow.domain import CANDLE_DECIMAL_FIELDS
 from serving.server import ServingServer, create_server
@@ -198,7 +198,7 @@ def candle_table(kafka_stack: Any) -> Iterator[CandleTable]:
 
     from pyiceberg.expressions import And, EqualTo, GreaterThanOrEqual, LessThan
 
-    from candleflow.catalog import catalog
+    from adapters.catalog import catalog
     from serving.history import Tables
     from tests.serving import data
 
@@ -244,7 +244,7 @@ def candle_table(kafka_stack: Any) -> Iterator[CandleTable]:
 @pytest.fixture(scope="session")
 def trino_server(kafka_stack: Any) -> Iterator[StackSettings]:
     """Trino on the stack's catalog, started once per session (reused if already up)."""
-    from serving import trino
+    from devstack import trino
 
     # Its own port, so a developer's Trino (on another catalog) is never mistaken for it.
     port = int(os.environ.get("CANDLEFLOW_TEST_TRINO_PORT", "28080"))

@@ -10,7 +10,7 @@ from functools import cache
 from candleflow import binance_files, reference
 from candleflow.domain import Candle
 from candleflow.records import fit_decimal
-from candleflow.sample_data import BINANCE_FILES, COINM_DAY
+from devstack.sample_data import BINANCE_FILES, COINM_DAY
 
 KLINES = BINANCE_FILES / "BTCUSDT-1m-2020-01-01.zip"
 MINUTE_US = 60_000_000

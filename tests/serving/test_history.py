@@ -8,7 +8,8 @@ import pytest
 
 from serving import convert
 from serving.client import MarketDataClient
-from serving.history import CandleQuery, make_history
+from serving.history import CandleQuery
+from serving.history_backend import make_history
 from tests.serving.conftest import TOKEN
 
 pytestmark = pytest.mark.integration
@@ -123,7 +124,7 @@ def test_duckdb_last_commit_wins_over_a_higher_revision(kafka_stack):
     highest revision."""
     import uuid
 
-    from candleflow.catalog import catalog
+    from adapters.catalog import catalog
     from serving.history import Tables
     from tests.serving import data
     from tests.serving.conftest import candle_arrow

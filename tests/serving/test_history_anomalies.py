@@ -14,7 +14,8 @@ import pyarrow as pa
 import pytest
 
 from candleflow.domain import Anomaly
-from serving.history import Tables, make_history
+from serving.history import Tables
+from serving.history_backend import make_history
 
 pytestmark = pytest.mark.integration
 
@@ -63,7 +64,7 @@ def arrow(anomalies: list[Anomaly]) -> pa.Table:
 
 @pytest.fixture
 def anomaly_tables(kafka_stack: Any) -> Iterator[tuple[Any, Tables]]:
-    from candleflow.catalog import catalog
+    from adapters.catalog import catalog
 
     cat = catalog(kafka_stack.settings)
     ns = f"test_anomalies_{uuid.uuid4().hex[:8]}"

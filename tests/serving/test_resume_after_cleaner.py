@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from candleflow import topics
+from adapters import topics
 from candleflow.config import Topics
 from serving import convert
 from serving.client import MarketDataClient

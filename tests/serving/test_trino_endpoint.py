@@ -10,7 +10,8 @@ import pytest
 import trino.auth
 
 from candleflow.config import StackSettings
-from serving.history import Tables, make_history
+from serving.history import Tables
+from serving.history_backend import make_history
 from serving.history_trino import TrinoHistory, connect_args
 from serving.settings import ServingSettings
 

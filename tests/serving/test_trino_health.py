@@ -17,7 +17,7 @@ import pytest
 import trino as trino_client
 
 from candleflow.config import StackSettings
-from serving import trino
+from devstack import trino
 
 NO_NODES = {
     "id": "q1",

@@ -27,6 +27,9 @@ import org.apache.flink.types.Row;
 public class CandleFunction extends ProcessTableFunction<Row> {
   private static final long serialVersionUID = 1L;
 
+  /** The key of the market's one entry in the map state {@code clockState}. */
+  private static final Integer MARKET = 0;
+
   private transient Spec spec;
   private transient Trade.Layout layout;
 
@@ -35,11 +38,14 @@ public class CandleFunction extends ProcessTableFunction<Row> {
   // Old trade ids are pruned by event time instead (SeenIds.prune), windows by the market clock.
   // The dedup state is `seenIds` (bitmaps); the earlier per-id map `seen` of savepoints taken
   // before it is left unread: ids seen before such an upgrade are not deduplicated again.
+  // The market's clock is the live object `clockState[0]` (MarketClock); `state` only holds it in
+  // savepoints taken before that, packed, and is moved over and cleared on first use.
   public void eval(
       Context ctx,
       @StateHint(ttl = "0") Market state,
       @StateHint(ttl = "0") MapView<Long, Win> windows,
       @StateHint(ttl = "0") MapView<Long, byte[]> seenIds,
+      @StateHint(ttl = "0") MapView<Integer, MarketClock> clockState,
       @ArgumentHint(ArgumentTrait.SET_SEMANTIC_TABLE) Row trades,
       String spec)
       throws Exception {
@@ -48,29 +54,38 @@ public class CandleFunction extends ProcessTableFunction<Row> {
       DataType type = ctx.tableSemanticsFor("trades").dataType();
       layout = new Trade.Layout(DataType.getFieldNames(type));
     }
-    MarketClock market;
-    if (state.packed == null) {
+    MarketClock market = market(state, clockState);
+    if (market == null) {
       market = MarketClock.fresh(s);
-    } else {
-      market = MarketClock.decode(state.packed);
-      if (!market.hasSpec(s)) {
-        // State is indexed by interval: changing the intervals would reinterpret it, so
-        // refuse. Grace, lateness, idle delay, dedup horizon and outputs may change across a
-        // savepoint; the market then follows the new settings (its timers read its spec).
-        String before = Spec.parse(market.specText()).intervalLayout();
-        if (!before.equals(s.intervalLayout())) {
-          throw new IllegalStateException(
-              "CandleFunction: intervals changed from '" + before + "' to '"
-                  + s.intervalLayout()
-                  + "'; start from a fresh state (no savepoint) to change intervals");
-        }
-        market.spec = s.textBytes();
+    } else if (!market.hasSpec(s)) {
+      // State is indexed by interval: changing the intervals would reinterpret it, so
+      // refuse. Grace, lateness, idle delay, dedup horizon and outputs may change across a
+      // savepoint; the market then follows the new settings (its timers read its spec).
+      Spec was = Spec.parse(market.spec);
+      String before = was.intervalLayout();
+      if (!before.equals(s.intervalLayout())) {
+        throw new IllegalStateException(
+            "CandleFunction: intervals changed from '" + before + "' to '"
+                + s.intervalLayout()
+                + "'; start from a fresh state (no savepoint) to change intervals");
       }
+      if (!was.compositionLayout().equals(s.compositionLayout())) {
+        // Which intervals are built from the finest one decides what the pending windows hold.
+        throw new IllegalStateException(
+            "CandleFunction: the grace change makes a coarser interval's grace shorter or "
+                + "longer than the finest interval's where it was not; start from a fresh state "
+                + "(no savepoint) for it");
+      }
+      market.spec = s.text;
     }
     Trade t = Trade.read(trades, layout);
 
     // 1. Dedup by trade id within the market.
     if (!SeenIds.add(seenIds, t.tradeId, t.eventTimeUs)) {
+      if (state.packed != null) {
+        state.packed = null; // moved into `clockState` by market(): clear the old layout
+        clockState.put(MARKET, market);
+      }
       return;
     }
     if (s.emitTrades) {
@@ -84,11 +99,27 @@ public class CandleFunction extends ProcessTableFunction<Row> {
     long clock = before == null ? t.eventTimeUs : Math.max(before, t.eventTimeUs);
     market.clockUs = clock;
     TimeContext<Long> time = ctx.timeContext(Long.class);
-    for (int i = 0; i < s.count(); i++) {
+    // The finest interval takes every accepted trade. A coarser interval that composes it
+    // (Spec.composes) takes the trade itself only if the trade's finest window is not pending
+    // (emitted already, late for the finest interval, or before foldFromUs) or its own window
+    // is not pending (emitted: a correction). Otherwise both windows are pending, and the trade
+    // reaches the coarser window when its finest window is emitted and folded in (fold): a
+    // coarser window is due only after every finest window inside it (Spec.composes), and
+    // emission runs finest first, so it is still pending then. Each trade is added once, not
+    // once per interval.
+    int f = s.finest;
+    long fineStart = alignDown(t.eventTimeUs, s.sizeUs[f]);
+    boolean finePending =
+        (before == null || before < fineStart + s.sizeUs[f] + s.graceUs[f] + s.latenessUs)
+            && (market.lastEmitted[f] == null || fineStart > market.lastEmitted[f])
+            && (market.foldFromUs == null || fineStart >= market.foldFromUs);
+    for (int i : s.bySize) {
       long size = s.sizeUs[i];
-      long start = t.eventTimeUs - Math.floorMod(t.eventTimeUs, size);
+      long start = alignDown(t.eventTimeUs, size);
       if (before != null && before >= start + size + s.graceUs[i] + s.latenessUs) {
         collect(Rows.late(t, s.names[i], start, size, before));
+      } else if (s.composes[i] && finePending && pending(market, i, start)) {
+        pend(s, i, market, time, start);
       } else {
         accept(s, i, market, windows, time, t, start);
       }
@@ -101,7 +132,9 @@ public class CandleFunction extends ProcessTableFunction<Row> {
       SeenIds.prune(seenIds, clock - s.dedupUs);
       market.nextPruneUs = clock + s.dedupUs / 4;
     }
-    state.packed = market.encode();
+    state.packed = null;
+    // Put back (the heap backend already holds this object; RocksDB needs the put).
+    clockState.put(MARKET, market);
   }
 
   /**
@@ -110,19 +143,23 @@ public class CandleFunction extends ProcessTableFunction<Row> {
    * being fired, so each interval's deadline is kept in state and checked here.
    */
   public void onTimer(
-      OnTimerContext ctx, Market state, MapView<Long, Win> windows, MapView<Long, byte[]> seenIds)
+      OnTimerContext ctx,
+      Market state,
+      MapView<Long, Win> windows,
+      MapView<Long, byte[]> seenIds,
+      MapView<Integer, MarketClock> clockState)
       throws Exception {
-    if (state.packed == null) {
+    MarketClock market = market(state, clockState);
+    if (market == null) {
       return;
     }
-    MarketClock market = MarketClock.decode(state.packed);
-    Spec s = spec(market.specText());
+    Spec s = spec(market.spec);
     TimeContext<Long> time = ctx.timeContext(Long.class);
     Long wmMs = time.currentWatermark();
     Long firedMs = time.time();
     long nowMs = Math.max(wmMs == null ? Long.MIN_VALUE : wmMs,
         firedMs == null ? Long.MIN_VALUE : firedMs);
-    for (int i = 0; i < s.count(); i++) {
+    for (int i : s.bySize) {
       Long armed = market.flushAtMs[i];
       if (armed == null || armed > nowMs || market.maxPending[i] == null) {
         continue;
@@ -141,9 +178,33 @@ public class CandleFunction extends ProcessTableFunction<Row> {
         registerFlush(s, i, market, time, Math.max(next, bound + size));
       }
     }
-    state.packed = market.encode();
+    state.packed = null;
+    clockState.put(MARKET, market);
   }
 
+  /**
+   * The market's live clock, or null for a market without state. A market whose state is still
+   * in the layout of an older savepoint ({@code state.packed}) is decoded once; the caller puts
+   * it into {@code clockState} and clears {@code state}.
+   */
+  private static MarketClock market(Market state, MapView<Integer, MarketClock> clockState)
+      throws Exception {
+    MarketClock market = clockState.get(MARKET);
+    if (market == null && state.packed != null) {
+      market = MarketClock.decode(state.packed);
+      // That layout added every trade to every interval: the finest windows holding trades
+      // now are in the coarser ones already and must not be folded in again.
+      Spec s = Spec.parse(market.spec);
+      Long pending = market.maxPending[s.finest];
+      market.foldFromUs = pending == null ? null : pending + s.sizeUs[s.finest];
+    }
+    return market;
+  }
+
+  /**
+   * Adds trade t to interval i's window at {@code start}: accumulated while the window is
+   * pending, a correction once it was emitted.
+   */
   private void accept(Spec s, int i, MarketClock m, MapView<Long, Win> windows,
       TimeContext<Long> time, Trade t, long start) throws Exception {
     long size = s.sizeUs[i];
@@ -187,6 +248,52 @@ public class CandleFunction extends ProcessTableFunction<Row> {
     collect(Rows.candle(s.names[i], start, size, w, revision));
     // Following empty windows were flat at the old close: re-price those that change.
     emitEmptyChain(s, i, m, windows, start + size, last, w.close, true);
+  }
+
+  /**
+   * Interval i's bookkeeping for a trade its window will get from the finest interval's window
+   * (folded in when that is emitted): the window is pending, its flush timer armed.
+   */
+  private void pend(Spec s, int i, MarketClock m, TimeContext<Long> time, long start) {
+    if (m.maxPending[i] == null || start > m.maxPending[i]) {
+      m.maxPending[i] = start;
+    }
+    if (m.seqStart[i] == null || start < m.seqStart[i]) {
+      m.seqStart[i] = start;
+    }
+    registerFlush(s, i, m, time, start);
+  }
+
+  /** Interval i's window at {@code start} is not emitted yet. */
+  private static boolean pending(MarketClock m, int i, long start) {
+    return m.lastEmitted[i] == null || start > m.lastEmitted[i];
+  }
+
+  /**
+   * The finest window at {@code start}, just emitted: its trades go into the coarser windows
+   * still pending (those already emitted took each of its trades themselves, see eval).
+   */
+  private void fold(Spec s, MarketClock m, MapView<Long, Win> windows, long start, Win fine)
+      throws Exception {
+    if (m.foldFromUs != null && start < m.foldFromUs) {
+      return; // its trades were added to the coarser windows one by one (an older state layout)
+    }
+    for (int i = 0; i < s.count(); i++) {
+      if (!s.composes[i]) {
+        continue;
+      }
+      long coarse = alignDown(start, s.sizeUs[i]);
+      if (!pending(m, i, coarse)) {
+        continue;
+      }
+      long key = key(coarse, i);
+      Win w = windows.get(key);
+      if (w == null) {
+        w = new Win();
+      }
+      merge(w, fine);
+      windows.put(key, w);
+    }
   }
 
   /** (Re-)emit the empty windows from..to at price `flat`, stopping at a window with trades. */
@@ -245,6 +352,9 @@ public class CandleFunction extends ProcessTableFunction<Row> {
       collect(Rows.candle(s.names[i], x, size, w, 0));
       m.lastClose[i] = w.close;
       m.lastEmitted[i] = x;
+      if (i == s.finest) {
+        fold(s, m, windows, x, w);
+      }
     }
   }
 
@@ -334,24 +444,8 @@ public class CandleFunction extends ProcessTableFunction<Row> {
       w.contractSize = t.contractSize;
       w.flat = null;
     } else {
-      if (before(t.eventTimeUs, t.tradeId, w.openTime, w.openId)) {
-        w.open = t.price;
-        w.openTime = t.eventTimeUs;
-        w.openId = t.tradeId;
-      }
-      if (before(w.closeTime, w.closeId, t.eventTimeUs, t.tradeId)) {
-        w.close = t.price;
-        w.closeTime = t.eventTimeUs;
-        w.closeId = t.tradeId;
-      }
-      if (t.price.compareTo(w.high) > 0) {
-        w.high = t.price;
-      }
-      if (t.price.compareTo(w.low) < 0) {
-        w.low = t.price;
-      }
-      w.firstTradeId = Math.min(w.firstTradeId, t.firstRawId());
-      w.lastTradeId = Math.max(w.lastTradeId, t.lastRawId());
+      widen(w, t.price, t.eventTimeUs, t.tradeId, t.price, t.eventTimeUs, t.tradeId, t.price,
+          t.price, t.firstRawId(), t.lastRawId());
     }
     w.volume = w.volume.add(t.quantity);
     w.quoteVolume = w.quoteVolume.add(quote);
@@ -360,6 +454,66 @@ public class CandleFunction extends ProcessTableFunction<Row> {
       w.takerBuyVolume = w.takerBuyVolume.add(t.quantity);
       w.takerBuyQuoteVolume = w.takerBuyQuoteVolume.add(quote);
     }
+  }
+
+  /** Adds window `from`'s trades to window `into` (OHLCV composes exactly). */
+  private static void merge(Win into, Win from) {
+    if (into.open == null) {
+      into.open = from.open;
+      into.high = from.high;
+      into.low = from.low;
+      into.close = from.close;
+      into.openTime = from.openTime;
+      into.openId = from.openId;
+      into.closeTime = from.closeTime;
+      into.closeId = from.closeId;
+      into.volume = from.volume;
+      into.quoteVolume = from.quoteVolume;
+      into.takerBuyVolume = from.takerBuyVolume;
+      into.takerBuyQuoteVolume = from.takerBuyQuoteVolume;
+      into.tradeCount = from.tradeCount;
+      into.firstTradeId = from.firstTradeId;
+      into.lastTradeId = from.lastTradeId;
+      into.inverse = from.inverse;
+      into.contractSize = from.contractSize;
+      into.flat = null;
+      return;
+    }
+    widen(into, from.open, from.openTime, from.openId, from.close, from.closeTime, from.closeId,
+        from.high, from.low, from.firstTradeId, from.lastTradeId);
+    into.volume = into.volume.add(from.volume);
+    into.quoteVolume = into.quoteVolume.add(from.quoteVolume);
+    into.takerBuyVolume = into.takerBuyVolume.add(from.takerBuyVolume);
+    into.takerBuyQuoteVolume = into.takerBuyQuoteVolume.add(from.takerBuyQuoteVolume);
+    into.tradeCount += from.tradeCount;
+    into.firstTradeId = Math.min(into.firstTradeId, from.firstTradeId);
+    into.lastTradeId = Math.max(into.lastTradeId, from.lastTradeId);
+  }
+
+  /**
+   * Widens window w (with trades) by trades from open (time, id) to close (time, id), with these
+   * extremes and raw id range: the order-independent part of adding a trade or a window.
+   */
+  private static void widen(Win w, BigDecimal open, long openTime, long openId, BigDecimal close,
+      long closeTime, long closeId, BigDecimal high, BigDecimal low, long firstId, long lastId) {
+    if (before(openTime, openId, w.openTime, w.openId)) {
+      w.open = open;
+      w.openTime = openTime;
+      w.openId = openId;
+    }
+    if (before(w.closeTime, w.closeId, closeTime, closeId)) {
+      w.close = close;
+      w.closeTime = closeTime;
+      w.closeId = closeId;
+    }
+    if (high.compareTo(w.high) > 0) {
+      w.high = high;
+    }
+    if (low.compareTo(w.low) < 0) {
+      w.low = low;
+    }
+    w.firstTradeId = Math.min(w.firstTradeId, firstId);
+    w.lastTradeId = Math.max(w.lastTradeId, lastId);
   }
 
   private static boolean before(long time1, long id1, long time2, long id2) {

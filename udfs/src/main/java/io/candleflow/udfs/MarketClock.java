@@ -4,40 +4,53 @@ import java.math.BigDecimal;
 import java.math.BigInteger;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
-import java.util.Arrays;
+import org.apache.flink.table.annotation.DataTypeHint;
 
 /**
  * Per-market bookkeeping: the market clock and, per interval (by index in the spec), where the
- * emitted sequence of windows starts and ends. Kept in state packed into one byte array
- * ({@link Market}): the PTF runner converts, hashes and compares its value state on every
- * trade, which for this many boxed fields was a quarter of the operator's time.
+ * emitted sequence of windows starts and ends.
+ *
+ * <p>Kept as a live object: the one entry (key 0) of the PTF's map state {@code clockState}. Map
+ * state holds its values as Java objects (Flink's ExternalSerializer), so a trade reads the
+ * object, updates it and puts it back without any conversion; the heap backend copies it only on
+ * the first access after a checkpoint (copy-on-write), RocksDB serializes it on put. A value
+ * state was converted to and from Flink's internal rows, hashed and compared on every call; an
+ * earlier layout packed this object into bytes in such a value state ({@link Market}) and paid
+ * for the encoding on every trade instead. {@link #decode} still reads that layout, so a
+ * savepoint taken before this change restores: the first call for a market moves it over.
  */
-final class MarketClock {
+public class MarketClock {
   private static final long NULL = Long.MIN_VALUE; // no µs time or window start is this
 
-  /** The spec the state was built with (UTF-8); timers read it after a restore. */
-  byte[] spec;
+  /** The spec the state was built with; timers read it after a restore. */
+  public String spec;
   /** clock_k: the highest trade time seen for this market (µs), null before the first trade. */
-  Long clockUs;
+  public Long clockUs;
   /** Next market-clock time at which old trade ids are pruned from the dedup map. */
-  Long nextPruneUs;
+  public Long nextPruneUs;
   /** First window (start µs) of the market's sequence: its earliest accepted window. */
-  Long[] seqStart;
+  public Long[] seqStart;
   /** Last emitted window start, null before the first emission. */
-  Long[] lastEmitted;
+  public Long[] lastEmitted;
   /** Highest window start holding accepted trades. */
-  Long[] maxPending;
+  public Long[] maxPending;
   /** Windows up to (excluding) this start were removed from state. */
-  Long[] purgedTo;
+  public Long[] purgedTo;
   /** Idle-flush timer currently registered (ms), null if none. */
-  Long[] flushAtMs;
+  public Long[] flushAtMs;
+  /**
+   * Finest windows starting before this were accumulated into the coarser intervals trade by
+   * trade (state restored from the packed layout) and are not folded into them; null: none.
+   */
+  public Long foldFromUs;
   /** Close of the last emitted window (flat price of following empty windows). */
-  BigDecimal[] lastClose;
+  @DataTypeHint("ARRAY<DECIMAL(38, 18)>")
+  public BigDecimal[] lastClose;
 
   static MarketClock fresh(Spec spec) {
     MarketClock m = new MarketClock();
     int n = spec.count();
-    m.spec = spec.textBytes();
+    m.spec = spec.text;
     m.seqStart = new Long[n];
     m.lastEmitted = new Long[n];
     m.maxPending = new Long[n];
@@ -47,19 +60,17 @@ final class MarketClock {
     return m;
   }
 
-  String specText() {
-    return new String(spec, StandardCharsets.UTF_8);
-  }
-
   boolean hasSpec(Spec s) {
-    return Arrays.equals(spec, s.textBytes());
+    return s.text.equals(spec);
   }
 
+  /** The state of a savepoint taken before the live layout: {@link Market#packed}. */
   static MarketClock decode(byte[] packed) {
     ByteBuffer b = ByteBuffer.wrap(packed);
     MarketClock m = new MarketClock();
-    m.spec = new byte[b.getInt()];
-    b.get(m.spec);
+    byte[] spec = new byte[b.getInt()];
+    b.get(spec);
+    m.spec = new String(spec, StandardCharsets.UTF_8);
     int n = b.getInt();
     m.clockUs = get(b);
     m.nextPruneUs = get(b);
@@ -86,41 +97,8 @@ final class MarketClock {
     return m;
   }
 
-  byte[] encode() {
-    int n = seqStart.length;
-    byte[][] closes = new byte[n][];
-    int size = 4 + spec.length + 4 + 16 + n * (40 + 4);
-    for (int i = 0; i < n; i++) {
-      if (lastClose[i] != null) {
-        closes[i] = lastClose[i].unscaledValue().toByteArray();
-        size += 4 + closes[i].length;
-      }
-    }
-    ByteBuffer b = ByteBuffer.allocate(size);
-    b.putInt(spec.length).put(spec).putInt(n);
-    put(b, clockUs);
-    put(b, nextPruneUs);
-    for (int i = 0; i < n; i++) {
-      put(b, seqStart[i]);
-      put(b, lastEmitted[i]);
-      put(b, maxPending[i]);
-      put(b, purgedTo[i]);
-      put(b, flushAtMs[i]);
-      if (closes[i] == null) {
-        b.putInt(-1);
-      } else {
-        b.putInt(closes[i].length).putInt(lastClose[i].scale()).put(closes[i]);
-      }
-    }
-    return b.array();
-  }
-
   private static Long get(ByteBuffer b) {
     long v = b.getLong();
     return v == NULL ? null : v;
-  }
-
-  private static void put(ByteBuffer b, Long v) {
-    b.putLong(v == null ? NULL : v);
   }
 }

@@ -24,6 +24,16 @@ public final class Spec implements Serializable {
   public final long dedupUs;
   public final boolean emitTrades;
   public final boolean emitEmpty;
+  /** The finest interval (smallest size; the first of equals). */
+  public final int finest;
+  /** Interval indexes, finest first: a coarser interval's windows compose finer ones. */
+  public final int[] bySize;
+  /**
+   * composes[i]: interval i's windows are built from the finest interval's windows when those
+   * are emitted (its size is a multiple of the finest's and its grace no shorter, so every
+   * finest window inside it is emitted first), instead of adding every trade to both.
+   */
+  public final boolean[] composes;
 
   private Spec(String text, List<String> names, List<long[]> sg, long lateness, long idle,
       long dedup, boolean trades, boolean empty) {
@@ -37,6 +47,25 @@ public final class Spec implements Serializable {
     this.dedupUs = dedup;
     this.emitTrades = trades;
     this.emitEmpty = empty;
+    int n = this.names.length;
+    this.bySize = java.util.stream.IntStream.range(0, n).boxed()
+        .sorted(java.util.Comparator.comparingLong((Integer i) -> sizeUs[i]).thenComparing(i -> i))
+        .mapToInt(Integer::intValue).toArray();
+    this.finest = bySize[0];
+    this.composes = new boolean[n];
+    for (int i = 0; i < n; i++) {
+      composes[i] = i != finest && sizeUs[i] % sizeUs[finest] == 0
+          && graceUs[i] >= graceUs[finest];
+    }
+  }
+
+  /** Which intervals compose the finest (the state's meaning depends on it, see composes). */
+  public String compositionLayout() {
+    StringBuilder b = new StringBuilder();
+    for (int i = 0; i < names.length; i++) {
+      b.append(composes[i] ? names[i] : "").append(',');
+    }
+    return b.toString();
   }
 
   public int count() {

@@ -23,6 +23,8 @@ final class Trade {
   Long lastTradeId;
   String kind;
   BigDecimal contractSize;
+  /** quoteQuantity(), computed once per trade (every interval adds it). */
+  private BigDecimal quote;
 
   /** Column positions of the input table, by name. */
   static final class Layout {
@@ -103,6 +105,13 @@ final class Trade {
    * quantity x contract_size / price, rounded half-up to 18 decimals per trade (docs/semantics.md).
    */
   BigDecimal quoteQuantity() {
+    if (quote == null) {
+      quote = computeQuote();
+    }
+    return quote;
+  }
+
+  private BigDecimal computeQuote() {
     if (inverse()) {
       if (contractSize == null) {
         throw new IllegalArgumentException("INVERSE trade " + tradeId + " has no contract_size");

@@ -1,0 +1,1 @@
+"""Iceberg lakehouse upkeep: table maintenance through Trino (candleflow lakehouse)."""
