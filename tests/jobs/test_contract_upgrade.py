@@ -44,6 +44,7 @@ from serving.convert import dec_str
 from serving.server import create_server
 from serving.settings import ServingSettings
 from tests.jobs.harness import iceberg_trades
+from tests.jobs.test_bronze_upgrade import _wait_landed
 from tests.jobs.test_cli_cluster import (
     ROOT,
     T0_US,
@@ -353,10 +354,7 @@ def test_bronze_v1_to_v2_through_a_savepoint(
     cancel_leftovers.append(job1)
     wait_tasks_running(s, job1)
     produce(s, trades_topic, [(t, 1 + n % 2) for n, t in enumerate(before)])
-    deadline = time.monotonic() + 120
-    while len(landed := _landed(s, unique_namespace)) < len(before):
-        assert time.monotonic() < deadline, len(landed)
-        time.sleep(2)
+    assert len(_wait_landed(s, unique_namespace, len(before))) == len(before)
     stopped = Cli(stack_env(s))(
         "jobs", "savepoint", job1, "--stop", "--directory", (tmp_path / "sp").as_uri()
     )
@@ -370,10 +368,7 @@ def test_bronze_v1_to_v2_through_a_savepoint(
     # v1 and v2 writers after the upgrade, and copies of trades landed before it (dedup state
     # carried over: they must not land twice).
     produce(s, trades_topic, [(t, 1 + n % 2) for n, t in enumerate(after)] + [(before[0], 2)])
-    deadline = time.monotonic() + 120
-    while len(landed := _landed(s, unique_namespace)) < len(trades):
-        assert time.monotonic() < deadline, len(landed)
-        time.sleep(2)
+    assert len(_wait_landed(s, unique_namespace, len(trades))) >= len(trades)
     time.sleep(4)  # two more checkpoints: a copy landed twice would show by now
     landed = sorted(iceberg_trades(s, unique_namespace), key=lambda t: (t.symbol, t.trade_id))
     # The v1 job read every record with v1 columns: no sequence before the upgrade. After
@@ -383,10 +378,3 @@ def test_bronze_v1_to_v2_through_a_savepoint(
                        for n, t in enumerate(after)]  # fmt: skip
     assert any(t.sequence is not None for t in expect)
     assert landed == sorted(expect, key=lambda t: (t.symbol, t.trade_id))
-
-
-def _landed(s: StackSettings, namespace: str) -> list[Trade]:
-    try:
-        return iceberg_trades(s, namespace)
-    except Exception:  # noqa: BLE001 - the table appears with the job's first commit
-        return []
