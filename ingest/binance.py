@@ -254,6 +254,7 @@ def parse(
         trade.ingest_time_us = ingest_time_us
         trade.kind = kind
         trade.contract_size = contract_size
+        trade.sequence = None
         trade.__class__ = Trade
         out = TradeBatch()  # (+ append: cheaper than building it from a tuple)
         out.append(trade)

@@ -100,6 +100,7 @@ def _trade(row: Any, ingest_time_us: int, options: ParseOptions) -> Trade:
         raise Bad(RejectReason.BAD_TYPE, f"side {str(maker_side)[:20]!r}")
     event_time_us = iso_to_us(get(row, "time"), "time")
     check_skew(event_time_us, ingest_time_us, options)
+    sequence = row.get("sequence")  # Exchange `match` only (Trade v2)
     return Trade(
         exchange=EXCHANGE,
         symbol=product,
@@ -111,6 +112,7 @@ def _trade(row: Any, ingest_time_us: int, options: ParseOptions) -> Trade:
         event_time_us=event_time_us,
         ingest_time_us=ingest_time_us,
         kind=InstrumentKind.SPOT,
+        sequence=None if sequence is None else integer(sequence, "sequence"),
     )
 
 
@@ -152,6 +154,9 @@ def _fast_trade(row: Any, ingest_time_us: int, options: ParseOptions) -> Trade:
     skew = options.max_skew_us
     if skew is not None and abs(event_time_us - ingest_time_us) > skew:
         raise ValueError
+    sequence = row.get("sequence")  # Exchange `match` only (Trade v2)
+    if sequence is not None and (type(sequence) is not int or not 0 <= sequence <= MAX_LONG):
+        raise ValueError
     return make_trade(
         EXCHANGE,
         product,
@@ -166,6 +171,7 @@ def _fast_trade(row: Any, ingest_time_us: int, options: ParseOptions) -> Trade:
         None,
         InstrumentKind.SPOT,
         None,
+        sequence,
     )
 
 
@@ -279,6 +285,7 @@ def _fast_market_trades(
             trade.event_time_us = event_time_us
             trade.ingest_time_us = ingest_time_us
             trade.first_trade_id = trade.last_trade_id = trade.contract_size = None
+            trade.sequence = None  # Advanced Trade has no per-trade sequence
             trade.kind = _SPOT
             trade.__class__ = Trade
             append(trade)

@@ -45,6 +45,7 @@ def candle_to_pb(c: Candle, *, in_progress: bool = False) -> Any:
         revision=c.revision,
         is_empty=c.is_empty,
         in_progress=in_progress,
+        volatility=dec_str(c.volatility),
     )
     if c.first_trade_id is not None:
         msg.first_trade_id = c.first_trade_id
