@@ -173,14 +173,19 @@ def test_flink_columns_per_contract_version() -> None:
     assert candle_select().endswith(", revision, is_empty)")
 
 
-@settings(max_examples=300)
+def _derived_function():
+    from jobs import candle_wire
+
+    (column,) = candle_map.DERIVED_COLUMNS
+    return candle_wire._derived(column)._func
+
+
+# No deadline: the first example imports PyFlink (half a second, more on a loaded machine).
+@settings(max_examples=300, deadline=None)
 @given(c=candles)
 def test_the_sinks_python_function_is_the_candles_own_figure(c: Candle) -> None:
     """What silver's derived column gets (jobs/candle_wire.py, called with the stored
     columns as Flink passes them: µs timestamps) and the Kafka encoder writes."""
-    from jobs import candle_wire
-
-    (column,) = candle_map.DERIVED_COLUMNS
-    derive = candle_wire._derived(column)._func
+    derive = _derived_function()
     values = [str(v) if isinstance(v, Decimal) else v for v in _row(c).values()]
     assert derive(*values) == c.volatility
