@@ -5,11 +5,13 @@ scales, restarts and upgrades on its own, and the candles job's rate is no longe
 the Parquet encoding of every trade (docs/benchmarks.md, "Bronze").
 
 `build(t_env, config)` only wires tables: source -> dedup by (exchange, symbol, trade_id)
--> sink. Dedup is Flink SQL's keep-first-row deduplication on processing time (append-only
-output, so the Iceberg table stays a plain append table); its state is checkpointed with the
-Kafka offsets and the Iceberg sink commits its files on the same checkpoints, so a restore
-neither loses nor repeats a trade. How long an id is remembered is `dedup_ttl_s` (docs/
-semantics.md, "Bronze"). `main()` reads settings, configures checkpointing and executes.
+-> sink. Dedup is the Java PTF `BronzeFunction` (udfs/), partitioned by market: the first copy
+of a trade id passes, later copies are dropped (append-only output, so the Iceberg table stays a
+plain append table). Its memory is a bitmap of seen ids per market, not a state row per id
+(docs/benchmarks.md, "Bronze job dedup"). The state is checkpointed with the Kafka offsets and
+the Iceberg sink commits its files on the same checkpoints, so a restore neither loses nor
+repeats a trade. How long an id is remembered is `dedup_ttl_s` (docs/semantics.md, "Bronze").
+`main()` reads settings, configures checkpointing and executes.
 """
 
 from __future__ import annotations
@@ -36,7 +38,10 @@ from jobs.operator_uids import SubmittedJob, execute
 log = logging.getLogger(__name__)
 
 KEY = ("exchange", "symbol", "trade_id")
-_TIMES = {n for n, t in TRADE_COLUMNS if t.startswith("TIMESTAMP")}
+FUNCTION_CLASS = "io.candleflow.udfs.BronzeFunction"
+FUNCTION_NAME = "BronzeFunction"
+# The dedup operator's uid: its state (the seen ids) is filed under it in savepoints.
+DEDUP_UID = "bronze-dedup-v1"
 
 
 @dataclass
@@ -51,16 +56,6 @@ class BronzeJobConfig:
     write_parallelism: int | None = 1
 
 
-def micros_to_timestamp(column: str) -> str:
-    """SQL for BIGINT epoch µs (UTC, >= 0) -> TIMESTAMP(6), exact. Flink 2.1 converts numbers
-    to timestamps at ms precision at most (TO_TIMESTAMP_LTZ takes precision 0 or 3), while a
-    string cast keeps µs; needs table.local-time-zone UTC (set by build)."""
-    return (
-        f"CAST(CONCAT(FROM_UNIXTIME(`{column}` / 1000000), '.', "
-        f"LPAD(CAST(MOD(`{column}`, 1000000) AS STRING), 6, '0')) AS TIMESTAMP(6))"
-    )
-
-
 def source_columns(source: KafkaSource | FileSource) -> list[tuple[str, str]]:
     """The Trade columns the source has: Kafka at its contract version, the CSV at v1."""
     if isinstance(source, KafkaSource):
@@ -68,41 +63,34 @@ def source_columns(source: KafkaSource | FileSource) -> list[tuple[str, str]]:
     return TRADE_COLUMNS
 
 
-def trade_select(source: KafkaSource | FileSource) -> str:
-    """source_columns from the source: Kafka carries the times as µs BIGINT (the avro format
-    rejects TIMESTAMP(6), see jobs/candle_tables.py), the file source as TIMESTAMP(6)."""
-    micros = isinstance(source, KafkaSource)
-    return ", ".join(
-        f"{micros_to_timestamp(n)} AS `{n}`" if micros and n in _TIMES else f"`{n}`"
-        for n, _ in source_columns(source)
-    )
-
-
-def dedup_sql(source_table: str, columns: list[tuple[str, str]] = TRADE_COLUMNS) -> str:
-    """Keep the first copy of each trade id by processing time: Flink's Deduplicate operator,
-    insert-only (keeping the first by event time would retract rows from an append table)."""
+def dedup_sql(
+    source_table: str, ttl_s: float, columns: list[tuple[str, str]] = TRADE_COLUMNS
+) -> str:
+    """The first copy of each trade id, by arrival (BronzeFunction, keyed by market); the PTF
+    puts the partition keys first and emits every Trade column of the newest contract (a
+    column its input lacks, like v2's `sequence` from a v1 source, is null): `columns` picks
+    the ones the source has."""
     cols = ", ".join(f"`{n}`" for n, _ in columns)
-    key = ", ".join(f"`{k}`" for k in KEY)
-    return (
-        f"SELECT {cols} FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY {key} "
-        f"ORDER BY proc_time ASC) AS rn FROM (SELECT *, PROCTIME() AS proc_time "
-        f"FROM {source_table})) WHERE rn = 1"
-    )
+    return f"""SELECT {cols} FROM {FUNCTION_NAME}(
+  trades => TABLE {source_table} PARTITION BY (exchange, symbol),
+  horizon => CAST({int(ttl_s * 1000)} AS BIGINT),
+  uid => '{DEDUP_UID}')"""
 
 
 def build(t_env: TableEnvironment, config: BronzeJobConfig) -> StatementSet:
     """Wire source -> dedup -> sink; returns the one INSERT to execute."""
-    conf = t_env.get_config()
-    conf.set("table.local-time-zone", "UTC")
-    # The job's only state is the dedup memory: its retention is the dedup horizon.
-    conf.set("table.exec.state.ttl", f"{int(config.dedup_ttl_s * 1000)} ms")
+    t_env.get_config().set("table.local-time-zone", "UTC")
+    t_env.execute_sql(
+        f"CREATE TEMPORARY FUNCTION IF NOT EXISTS {FUNCTION_NAME} AS '{FUNCTION_CLASS}' "
+        "LANGUAGE JAVA"
+    )
     t_env.execute_sql(config.source.ddl("trades_src"))
     for statement in config.catalog_ddl:
         t_env.execute_sql(statement)
-    t_env.create_temporary_view(
-        "trades_in", t_env.sql_query(f"SELECT {trade_select(config.source)} FROM trades_src")
-    )
+    # Only the trade's columns reach the PTF (not the source's rowtime); it converts the times.
     sink, columns = config.sink, source_columns(config.source)
+    cols = ", ".join(f"`{n}`" for n, _ in columns)
+    t_env.create_temporary_view("trades_in", t_env.sql_query(f"SELECT {cols} FROM trades_src"))
     if isinstance(sink, IcebergSink):
         target = sink.qualified
         if config.write_parallelism:
@@ -112,8 +100,13 @@ def build(t_env: TableEnvironment, config: BronzeJobConfig) -> StatementSet:
     else:
         t_env.execute_sql(sink.ddl("bronze_sink", columns))
         target = "`bronze_sink`"
+    # A view: Calcite 1.36 fails to validate an INSERT with a column list whose query calls a
+    # PTF inline (NullPointerException on "resolvedNamespace").
+    t_env.create_temporary_view(
+        "trades_deduplicated", t_env.sql_query(dedup_sql("trades_in", config.dedup_ttl_s, columns))
+    )
     stmts = t_env.create_statement_set()
-    stmts.add_insert_sql(f"INSERT INTO {target} {dedup_sql('trades_in', columns)}")
+    stmts.add_insert_sql(f"INSERT INTO {target} SELECT * FROM trades_deduplicated")
     return stmts
 
 
@@ -124,7 +117,7 @@ def run(t_env: TableEnvironment, config: BronzeJobConfig) -> SubmittedJob:
 
 class BronzeJobSettings(JobSettings):
     """How the bronze job runs (CANDLEFLOW_BRONZE_*). Every id of the dedup horizon is in
-    state: state_backend=rocksdb when that outgrows the heap."""
+    state, as bitmaps (~0.13 bytes per dense id, docs/semantics.md "Bronze")."""
 
     model_config = SettingsConfigDict(env_prefix="CANDLEFLOW_BRONZE_", extra="ignore")
 

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from adapters import topics
+from bench.candles import bronze_sql
 from bench.candles.data import bronze_sink, produce, production_sinks
 from bench.candles.flink_metrics import SourceProgress, free_port, rest_options
 from bench.candles.latency import describe, run_latency
@@ -55,6 +56,7 @@ class Run:
 
 
 STEADY = (0.5, 0.9)
+RUNS = ("ceiling", "floor", "bronze-sql", "bronze", "job")
 
 
 def _timed(t_env_factory, submit, trades: int) -> Run:
@@ -170,13 +172,20 @@ def run_bronze_floor(
 
 
 def run_bronze_job(
-    s: StackSettings, topic: str, parallelism: int, checkpoint_ms: int, trades: int
+    s: StackSettings,
+    topic: str,
+    parallelism: int,
+    checkpoint_ms: int,
+    trades: int,
+    baseline: bool = False,
 ) -> Run:
-    """The bronze job (jobs/bronze.py) over the topic into a fresh bronze.trades."""
+    """The bronze job (jobs/bronze.py) over the topic into a fresh bronze.trades; `baseline`:
+    the job as it was before BronzeFunction (bench/candles/bronze_sql.py)."""
     table, ddl = bronze_sink(s, "bronze")
     config = bronze.BronzeJobConfig(source=_source(s, topic), sink=table, catalog_ddl=ddl)
     env = _env(s, parallelism, checkpoint_ms)
-    return _timed(env, lambda t_env: bronze.build(t_env, config), trades)
+    build_job = bronze_sql.build if baseline else bronze.build
+    return _timed(env, lambda t_env: build_job(t_env, config), trades)
 
 
 def run_job(
@@ -235,6 +244,12 @@ def main() -> None:
     ap.add_argument("--state-backend", default="hashmap", help="hashmap or rocksdb")
     ap.add_argument("--no-iceberg", action="store_true", help="Kafka sinks only")
     ap.add_argument("--no-bronze", action="store_true", help="skip the bronze job run")
+    ap.add_argument(
+        "--runs",
+        default="ceiling,floor,bronze,job",
+        help=f"comma-separated subset of {','.join(RUNS)} (default all but bronze-sql, the "
+        "bronze job before BronzeFunction; a ratio needs both of its sides)",
+    )
     ap.add_argument("--topic", help="reuse a topic already holding --trades trades")
     ap.add_argument(
         "--markets", type=int, default=1, help="spread the trades over N markets (default 1)"
@@ -245,6 +260,13 @@ def main() -> None:
     ap.add_argument("--latency-markets", type=int, default=16)
     ap.add_argument("--latency-rate", type=int, default=2000, help="trades/s, all markets")
     args = ap.parse_args()
+    runs = set(args.runs.split(","))
+    if runs - set(RUNS):
+        ap.error(f"--runs: unknown {sorted(runs - set(RUNS))}")
+    if args.no_iceberg:
+        runs -= {"floor", "bronze", "bronze-sql"}
+    if args.no_bronze:
+        runs -= {"bronze", "bronze-sql"}
 
     from devstack.testing import acquire_stack, release_stack
 
@@ -263,12 +285,15 @@ def main() -> None:
                     f"produced {args.trades:,} trades in {time.monotonic() - t:.1f}s to {topic}",
                     flush=True,
                 )
-            ceiling = run_ceiling(s, topic, args.parallelism, args.trades)
-            print(
-                _line(f"ceiling (Kafka -> blackhole, p={args.parallelism})", ceiling, args.trades)
-            )
-            floor = bronze_job = None
-            if not args.no_iceberg:
+            ceiling = floor = bronze_job = job = None
+            if "ceiling" in runs:
+                ceiling = run_ceiling(s, topic, args.parallelism, args.trades)
+                print(
+                    _line(
+                        f"ceiling (Kafka -> blackhole, p={args.parallelism})", ceiling, args.trades
+                    )
+                )
+            if "floor" in runs:
                 floor = run_bronze_floor(
                     s, topic, args.parallelism, args.checkpoint_ms, args.trades
                 )
@@ -280,44 +305,56 @@ def main() -> None:
                         args.trades,
                     )
                 )
-            if not args.no_iceberg and not args.no_bronze:
+            for name, label in (
+                ("bronze-sql", "bronze job before (SQL Deduplicate"),
+                ("bronze", "bronze job (BronzeFunction"),
+            ):
+                if name not in runs:
+                    continue
                 bronze_job = run_bronze_job(
-                    s, topic, args.parallelism, args.checkpoint_ms, args.trades
+                    s,
+                    topic,
+                    args.parallelism,
+                    args.checkpoint_ms,
+                    args.trades,
+                    baseline=name == "bronze-sql",
                 )
                 print(
                     _line(
-                        f"bronze job (Kafka -> dedup -> Iceberg bronze, p={args.parallelism}, "
+                        f"{label}: Kafka -> dedup -> Iceberg bronze, p={args.parallelism}, "
                         f"checkpoint {args.checkpoint_ms} ms)",
                         bronze_job,
                         args.trades,
                     )
                 )
-                if bronze_job.sustained and floor and floor.sustained:
-                    print(
-                        f"bronze job / floor (sustained): "
-                        f"{bronze_job.sustained / floor.sustained:.2f}"
-                    )
-            job = run_job(
-                s,
-                topic,
-                args.parallelism,
-                not args.no_iceberg,
-                args.checkpoint_ms,
-                args.trades,
-                args.state_backend,
-            )
-            sinks = "Kafka EOS" + ("" if args.no_iceberg else " + Iceberg silver")
-            print(
-                _line(
-                    f"candles job (Kafka -> PTF -> {sinks}, p={args.parallelism}, "
-                    f"checkpoint {args.checkpoint_ms} ms, {args.state_backend})",
-                    job,
+                for span, mine, base in (
+                    ("sustained", bronze_job.sustained, floor and floor.sustained),
+                    ("steady state", bronze_job.steady, floor and floor.steady),
+                ):
+                    if mine and base:
+                        print(f"{name} / floor ({span}): {mine / base:.2f}")
+            if "job" in runs:
+                job = run_job(
+                    s,
+                    topic,
+                    args.parallelism,
+                    not args.no_iceberg,
+                    args.checkpoint_ms,
                     args.trades,
+                    args.state_backend,
                 )
-            )
-            if job.sustained and ceiling.sustained:
+                sinks = "Kafka EOS" + ("" if args.no_iceberg else " + Iceberg silver")
+                print(
+                    _line(
+                        f"candles job (Kafka -> PTF -> {sinks}, p={args.parallelism}, "
+                        f"checkpoint {args.checkpoint_ms} ms, {args.state_backend})",
+                        job,
+                        args.trades,
+                    )
+                )
+            if job and ceiling and job.sustained and ceiling.sustained:
                 print(f"candles job / ceiling (sustained): {job.sustained / ceiling.sustained:.2f}")
-            if job.steady and ceiling.steady:
+            if job and ceiling and job.steady and ceiling.steady:
                 print(f"candles job / ceiling (steady state): {job.steady / ceiling.steady:.2f}")
         if not args.no_latency:
             settings = CandleSettings()

@@ -138,10 +138,11 @@ def throughput(s: StackSettings, args: argparse.Namespace) -> None:
             best = max(configs, key=lambda c: rows[_spark_label(*c, "Kafka")].sustained or 0)
             r = spark(s, topic, n, max_offsets=best[0], min_partitions=best[1], sink_topic=None)
             record(_spark_label(*best, "noop"), r)
-        record(
-            "plain Python consumer (read_committed)",
-            plain(s, topic, n, out_topic(s, "peers-plain")),
-        )
+        if not args.no_plain:
+            record(
+                "plain Python consumer (read_committed)",
+                plain(s, topic, n, out_topic(s, "peers-plain")),
+            )
     print(
         f"\n{n:,} trades, medians of {args.repeat} round(s); "
         f"load average now {os.getloadavg()[0]:.1f}"
@@ -251,6 +252,9 @@ def main() -> None:
     ap.add_argument("--jitter-s", type=float, default=5.0, help="shuffle of the correctness run")
     ap.add_argument("--no-throughput", action="store_true")
     ap.add_argument("--no-correctness", action="store_true")
+    ap.add_argument(
+        "--no-plain", action="store_true", help="throughput: leave out the plain consumer"
+    )
     args = ap.parse_args()
 
     from devstack.testing import acquire_stack, release_stack

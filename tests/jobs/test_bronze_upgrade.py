@@ -21,6 +21,7 @@ import pytest
 from candleflow import binance_files
 from devstack.sample_data import COINM_DAY
 from devstack.stack import Stack
+from jobs import bronze
 from tests.jobs.harness import iceberg_trades
 from tests.jobs.test_cli_cluster import (
     ROOT,
@@ -86,8 +87,7 @@ def test_bronze_restores_its_dedup_memory_from_a_savepoint(
     savepoint = stopped.stdout.strip().splitlines()[-1]
     wait_state(s, job1, "FINISHED")
     metadata = (local_path(savepoint) / "_metadata").read_bytes()
-    table = f"{s.catalog_name}.{unique_namespace}.trades"
-    for uid in (f"{table}/Deduplicate", f"{table}/trades_src"):  # the stateful operators
+    for uid in (bronze.DEDUP_UID, "pipeline/trades_src"):  # the stateful operators
         assert operator_id(uid) in metadata, f"no state under {uid!r}"
 
     # Restored at another parallelism; copies of trades from before the upgrade come too.

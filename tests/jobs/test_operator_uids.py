@@ -73,8 +73,9 @@ def test_uids_do_not_depend_on_the_rest_of_the_graph_or_earlier_plannings(
 
 
 def test_bronze_job_operators_named_by_what_they_are(tmp_path: Path) -> None:
-    """The bronze job's dedup state lives under its sink table's name: a savepoint restores
-    into the next version of the job whatever else changed around it."""
+    """The bronze job's dedup state lives under the PTF's own uid, the source upstream of it
+    under `pipeline/`: a savepoint restores into the next version of the job whatever else
+    changed around it."""
     (tmp_path / "trades.csv").touch()
     config = bronze.BronzeJobConfig(
         source=FileSource(tmp_path / "trades.csv"), sink=FileSink(tmp_path / "bronze")
@@ -83,8 +84,8 @@ def test_bronze_job_operators_named_by_what_they_are(tmp_path: Path) -> None:
     uids = _all_uids(t_env, bronze.build(t_env, config))
     assert uids["bronze_sink"] == "end"
     # The stateful ones: the dedup memory and the source's offsets/splits.
-    assert uids["bronze_sink/Deduplicate"].startswith("Deduplicate[")
-    assert uids["bronze_sink/trades_src"].startswith("trades_src[")
+    assert bronze.DEDUP_UID in uids
+    assert uids["pipeline/trades_src"].startswith("trades_src[")
     assert not [u for u in uids if "[" in u], uids
 
 
