@@ -7,10 +7,13 @@ import logging
 import signal
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from confluent_kafka import KafkaException
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -182,7 +185,12 @@ def replay(
     if resume:
         from ingest.resume import last_trades
 
-        resume_after = last_trades(StackSettings(), producer.trades_topic)
+        try:
+            with _broker_wait(producer) as wait_s:
+                resume_after = last_trades(StackSettings(), producer.trades_topic, wait_s)
+        except ResumeError as exc:
+            console.print(f"[red]cannot resume:[/] {exc}")
+            sys.exit(1)
         for (exchange, symbol), trade in sorted(resume_after.items()):
             console.print(f"resuming {exchange}:{symbol} after trade {trade.trade_id}")
     if metrics_port:
@@ -240,8 +248,26 @@ def _producer(topic: str | None = None) -> TradeProducer:
         specs.get(name) or topics.TopicSpec(name, partitions=3)
         for name in (producer.trades_topic, producer.rejects_topic)
     ]
-    topics.ensure_topics(topics.admin(stack.bootstrap_servers), wanted)
+    with _broker_wait(producer) as wait_s:
+        topics.ensure_topics(topics.admin(stack.bootstrap_servers), wanted, timeout=wait_s)
     return producer
+
+
+@contextmanager
+def _broker_wait(producer: TradeProducer) -> Iterator[float]:
+    """Startup calls to Kafka wait for the broker as long as a produced trade would
+    (CANDLEFLOW_INGEST_DELIVERY_TIMEOUT_MS): a broker that is restarting when ingest starts
+    (or restarts) is waited for, as it is mid-run, not a crash 30 s later. Past that, a clear
+    error and exit 1, never a traceback."""
+    wait_s = producer.settings.delivery_timeout_ms / 1000
+    try:
+        yield wait_s
+    except KafkaException as exc:
+        console.print(
+            f"[red]Kafka unreachable:[/] {StackSettings().bootstrap_servers} did not answer "
+            f"within {wait_s:g} s (CANDLEFLOW_INGEST_DELIVERY_TIMEOUT_MS): {exc.args[0]}"
+        )
+        sys.exit(1)
 
 
 def _close(producer: TradeProducer) -> None:

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from bench.chaos.pipeline import Pipeline, PipelineError
+from candleflow.config import Topics
 
 KINDS = ("taskmanager", "jobmanager", "broker", "ingest", "serving", "explainer")
 RECOVERY_TIMEOUT_S = 600.0
@@ -137,8 +138,22 @@ def ingest(p: Pipeline, fault: Fault) -> str:
     if p.ingest_done():
         return "replay already finished"
     p.kill_proc("ingest")
+    before = p.topic_end(Topics().trades)
     p.start_ingest(resume=True)
-    _wait(lambda: p.procs["ingest"].poll() is None, 30, "replay running")
+
+    def producing() -> bool:
+        # Recovered once the resumed replay produced past the kill (or finished): a replay
+        # merely alive may still be starting, and a fault due next must not hit that.
+        nonlocal before
+        if p.ingest_done():  # raises if it exited with an error
+            return True
+        now = p.topic_end(Topics().trades)
+        if before is None:
+            before = now
+            return False
+        return now is not None and now > before
+
+    _wait(producing, RECOVERY_TIMEOUT_S, "the resumed replay producing")
     return ""
 
 

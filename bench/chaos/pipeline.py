@@ -265,6 +265,22 @@ class Pipeline:
                 return False
         return True
 
+    def topic_end(self, topic: str) -> int | None:
+        """The sum of the topic's end offsets, or None while the broker does not answer."""
+        from confluent_kafka import Consumer, KafkaException, TopicPartition
+
+        consumer = Consumer(self.settings.kafka_config(**{"group.id": "chaos-offsets"}))
+        try:
+            parts = consumer.list_topics(topic, timeout=5).topics[topic].partitions
+            return sum(
+                consumer.get_watermark_offsets(TopicPartition(topic, n), timeout=5)[1]
+                for n in parts
+            )
+        except KafkaException:
+            return None
+        finally:
+            consumer.close()
+
     def failed_jobs(self) -> list[str]:
         states = self.flink_jobs()
         return [j.name for j in self.jobs if states.get(self.job_ids[j.name]) == "FAILED"]

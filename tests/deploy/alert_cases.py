@@ -57,6 +57,8 @@ def cases(v: dict[str, Any]) -> list[Alert]:
     pending = "flink_taskmanager_job_task_operator_pendingRecords"
     out = "flink_taskmanager_job_task_operator_numRecordsOut"
     failed = "flink_jobmanager_job_numberOfFailedCheckpoints"
+    commit_failed = "flink_taskmanager_job_task_operator_failedCommittables"
+    committer = {"job_name": "candles", "operator_name": "candles_sink_0[8]: Committer"}
     uptime = "flink_jobmanager_job_uptime"
     cost = "candleflow_explainer_llm_cost_usd_total"
     exhausted = "candleflow_explainer_budget_exhausted_total"
@@ -176,6 +178,47 @@ def cases(v: dict[str, Any]) -> list[Alert]:
                 )
             ],
             quiet=[Case([(ns(failed, job_name="candles"), "3x60")], "40m")],
+        ),
+        Alert(
+            "CandleflowSinkCommitFailed",
+            fires=[
+                # A running task attempt's counter goes up...
+                Case(
+                    [(ns(commit_failed, **committer, task_attempt_num="0"), "0x10 1x10")],
+                    "15m",
+                    [committer],
+                    {
+                        "summary": "candles: candles_sink_0[8]: Committer failed to commit a "
+                        "checkpoint's records; they are not in the output"
+                    },
+                ),
+                # ...or a restored attempt's counter starts above 0 (its first commit, of the
+                # restored transactions, failed before the first scrape), the old one is gone.
+                Case(
+                    [
+                        (ns(commit_failed, **committer, task_attempt_num="0"), "0x10"),
+                        (ns(commit_failed, **committer, task_attempt_num="1"), "_x12 1x10"),
+                    ],
+                    "16m",
+                    [committer],
+                    {
+                        "summary": "candles: candles_sink_0[8]: Committer failed to commit a "
+                        "checkpoint's records; they are not in the output"
+                    },
+                ),
+            ],
+            quiet=[
+                # Every commit succeeded, also across a restart (a new attempt at 0)...
+                Case(
+                    [
+                        (ns(commit_failed, **committer, task_attempt_num="0"), "0x10"),
+                        (ns(commit_failed, **committer, task_attempt_num="1"), "_x12 0x10"),
+                    ],
+                    "16m",
+                ),
+                # ...or the failure is older than 15 minutes (it fired then).
+                Case([(ns(commit_failed, **committer, task_attempt_num="0"), "0x5 1x40")], "40m"),
+            ],
         ),
         Alert(
             "CandleflowJobNotRunning",
