@@ -21,11 +21,10 @@ from devstack.sample_data import COINM_DAY
 from devstack.upsert_commits import sequence_numbers
 from jobs.candle_iceberg import ensure_silver_table
 from jobs.candles import run
-from jobs.flink_env import make_table_env
 from lakehouse.maintain import Maintainer, TableReport
 from lakehouse.settings import MaintenanceSettings
 from serving.settings import ServingSettings
-from tests.jobs.harness import job_config_for
+from tests.jobs.harness import job_config_for, stack_table_env
 from tests.jobs.test_kafka_iceberg import arrival, iceberg_candles, produce
 from tests.serving.conftest import kafka_stack, trino_server  # noqa: F401 (fixtures)
 
@@ -102,13 +101,7 @@ def test_streaming_commits_survive_concurrent_maintenance(
     loop_guard.append(loop)
 
     config = job_config_for(s, *topics, unique_namespace, SETTINGS)
-    t_env = make_table_env(
-        parallelism=1,
-        checkpoint_interval_ms=300,
-        connectors=True,
-        stack=s,
-        checkpoint_dir=(tmp_path / "ckpt").as_uri(),
-    )
+    t_env = stack_table_env(s, tmp_path / "ckpt", checkpoint_interval_ms=300)
     # Flink's default restart strategy stays on: with `none`, the in-process job's Iceberg
     # committer could not open the SQLite catalog (java.sql "No suitable driver", at start,
     # before any commit). So this proves "commits retry and the result is exact".
