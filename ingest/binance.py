@@ -15,11 +15,11 @@ import msgspec
 
 from candleflow.domain import InstrumentKind, Side, Trade
 from candleflow.epoch import to_us
+from candleflow.records import MAX_MICROS
 from candleflow.symbols import from_binance, to_binance
 from ingest.common import (
     DEFAULT_OPTIONS,
     MAX_LONG,
-    MAX_MICROS,
     Bad,
     ParseOptions,
     Reject,

@@ -12,6 +12,7 @@ import dataclasses
 import json
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -126,7 +127,7 @@ def _trade_factory() -> Any:
     return scope["make_trade"]
 
 
-make_trade = _trade_factory()  # the one place a Trade's class is switched
+make_trade: Callable[..., Trade] = _trade_factory()  # the one place a Trade's class is switched
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,7 +249,7 @@ def integer(value: Any, what: str) -> int:
         raise Bad(RejectReason.BAD_TYPE, f"{what} {str(value)[:40]!r} is not an id")
     if value > MAX_LONG:
         raise Bad(RejectReason.BAD_TYPE, f"{what} {str(value)[:40]} does not fit a long")
-    return value
+    return int(value)
 
 
 def flag(value: Any, what: str) -> bool:
