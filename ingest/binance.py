@@ -223,7 +223,8 @@ def parse(
         native = d.s
         symbol, kind, contract_size = _markets.get(native) or market_fast(native)
         event_time_us = to_us(d.T)
-        admit(symbol, event_time_us, ingest_time_us, options)
+        if options.checks:
+            admit(symbol, event_time_us, ingest_time_us, options)
         p, q = d.p, d.q
         price = _decimal(p) or new_decimal(p)
         quantity = _decimal(q) or new_decimal(q)

@@ -134,7 +134,8 @@ def _fast_trade(row: Any, ingest_time_us: int, options: ParseOptions) -> Trade:
     ):
         raise TypeError
     event_time_us = iso_to_us_fast(row["time"])
-    admit(product, event_time_us, ingest_time_us, options)
+    if options.checks:
+        admit(product, event_time_us, ingest_time_us, options)
     side = _TAKER[row["side"]]
     # validated (positive, finite, < 10^20) Decimals, shared per distinct text
     price = decimals.get(p) or new_decimal(p)
@@ -221,7 +222,8 @@ def _fast_market_trades(
     sequence = msg.sequence_num
     if sequence is not None and not _INT_MIN <= sequence <= _UINT_MAX:
         raise ValueError
-    seconds, products, taker, cached = (
+    checks, seconds, products, taker, cached = (
+        options.checks,
         _seconds_dot,
         _products,
         _TAKER,
@@ -269,7 +271,8 @@ def _fast_market_trades(
                 event_time_us = base + int(digits[:6]) * _FRACTION_SCALE[len(digits)]
             else:
                 raise ValueError
-            admit(product, event_time_us, ingest_time_us, options)
+            if checks:
+                admit(product, event_time_us, ingest_time_us, options)
             if descending and (tid >= last_tid or product != last_product) and trades:
                 descending = False
             last_product, last_tid = product, tid

@@ -139,6 +139,12 @@ class ParseOptions:
     symbols: frozenset[str] | None = None
     max_skew_us: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # whether admit() has anything to check (the hot paths skip the call when not: replay)
+    checks: bool = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        checks = self.symbols is not None or self.max_skew_us is not None
+        object.__setattr__(self, "checks", checks)
 
 
 DEFAULT_OPTIONS = ParseOptions()
