@@ -42,16 +42,22 @@ def contract_for_topic(topic: str, contract: str | None = None) -> str:
 
 
 def serializer(
-    client: SchemaRegistryClient, contract: str, *, domain: bool = True, auto_register: bool = True
+    client: SchemaRegistryClient,
+    contract: str,
+    *,
+    domain: bool = True,
+    auto_register: bool = True,
+    version: int | None = None,
 ) -> AvroSerializer:
     """Serializer for `contract`: takes a domain object (or an Avro dict when domain=False).
 
     The subject is "<topic>-value" (TopicNameStrategy), the same as Flink's
-    avro-confluent format uses, so both sides agree on the schema id.
+    avro-confluent format uses, so both sides agree on the schema id. `version` pins an
+    older version of the contract (a producer not yet upgraded); default the newest.
     """
     to_dict = (lambda obj, _ctx: records.to_avro(obj)) if domain else None
     ser: AvroSerializer = AvroSerializer(
-        client, schema_text(contract), to_dict, {"auto.register.schemas": auto_register}
+        client, schema_text(contract, version), to_dict, {"auto.register.schemas": auto_register}
     )
     return ser
 
@@ -69,10 +75,13 @@ def value_context(topic: str) -> SerializationContext:
     return SerializationContext(topic, MessageField.VALUE)
 
 
-def register_contract(registry_url: str, topic: str, contract: str) -> int:
-    """Register `contract` under "<topic>-value" (idempotent); returns its schema id."""
+def register_contract(
+    registry_url: str, topic: str, contract: str, version: int | None = None
+) -> int:
+    """Register `contract` (its newest version, or `version`) under "<topic>-value"
+    (idempotent); returns its schema id."""
     client = SchemaRegistryClient({"url": registry_url})
-    return client.register_schema(subject(topic), Schema(schema_text(contract), "AVRO"))
+    return client.register_schema(subject(topic), Schema(schema_text(contract, version), "AVRO"))
 
 
 def register_contracts(
@@ -98,15 +107,18 @@ def parsed_schema(contract: str, version: int | None = None) -> Any:
     return fastavro.parse_schema(schema(contract, version))
 
 
-def encode(obj: object, contract: str | None = None) -> bytes:
-    """Plain Avro body of a domain object (no wire-format header)."""
+def encode(obj: object, contract: str | None = None, version: int | None = None) -> bytes:
+    """Plain Avro body of a domain object (no wire-format header), in the contract's newest
+    version or `version` (fields added later are left out)."""
     name = contract or records.contract_of(obj)
     buf = io.BytesIO()
-    fastavro.schemaless_writer(buf, parsed_schema(name), records.to_avro(obj))  # type: ignore[arg-type]
+    fastavro.schemaless_writer(buf, parsed_schema(name, version), records.to_avro(obj))  # type: ignore[arg-type]
     return buf.getvalue()
 
 
-def decode(contract: str, body: bytes) -> Any:
-    """The domain object of a plain Avro body written with the contract's newest schema."""
-    record = fastavro.schemaless_reader(io.BytesIO(body), parsed_schema(contract), None)
+def decode(contract: str, body: bytes, version: int | None = None) -> Any:
+    """The domain object of a plain Avro body written with the contract's newest schema, or
+    with `version` (then resolved to the newest: fields added since get their defaults)."""
+    reader = None if version is None else parsed_schema(contract)
+    record = fastavro.schemaless_reader(io.BytesIO(body), parsed_schema(contract, version), reader)
     return records.from_avro(contract, record)  # type: ignore[arg-type]

@@ -13,6 +13,11 @@ from enum import StrEnum
 # Wide enough that products and sums of DECIMAL(38,18) values are exact.
 _WIDE = Context(prec=80, rounding=ROUND_HALF_UP)
 _SCALE_18 = Decimal("1E-18")
+# Candle.volatility: 18 decimal places (the contracts' DECIMAL(38,18)), rounded half up as
+# Flink's DECIMAL arithmetic (and the VWAP) rounds; |value| < 10^20 to fit it.
+VOLATILITY_SCALE = 18
+_VOLATILITY_QUANTUM = Decimal(1).scaleb(-VOLATILITY_SCALE)
+_VOLATILITY_LIMIT = Decimal(10) ** 20
 
 
 # The exchanges Candleflow ingests (ingest.ADAPTERS has one adapter per name).
@@ -57,6 +62,9 @@ class Trade:
     last_trade_id: int | None = None
     kind: InstrumentKind = InstrumentKind.SPOT
     contract_size: Decimal | None = None  # INVERSE only
+    # Trade v2: the exchange's own sequence number of the trade, where its feed has one
+    # (Coinbase Exchange `match.sequence`, per product); None otherwise and in v1 data.
+    sequence: int | None = None
 
     @property
     def trade_count(self) -> int:
@@ -119,6 +127,24 @@ class Candle:
     last_trade_id: int | None
     revision: int = 0
     is_empty: bool = False
+
+    @property
+    def volatility(self) -> Decimal | None:
+        """Candle v2's figure of the window's own fields: see volatility()."""
+        return volatility(self.high, self.low, self.open, self.is_empty)
+
+
+def volatility(high: Decimal, low: Decimal, open_: Decimal, is_empty: bool) -> Decimal | None:
+    """A candle's range relative to its open, (high - low) / open, at VOLATILITY_SCALE
+    decimal places rounded half up. A figure of the candle's own fields, so every candle has
+    it, v1 data included; None for an empty window, and where it would not fit the
+    contracts' DECIMAL(38,18) (open <= 0, or a range of 10^20 opens or more: validated
+    trades give neither). docs/semantics.md "Volatility (Candle v2)"."""
+    if is_empty or open_ <= 0:
+        return None
+    ratio = _WIDE.divide(_WIDE.subtract(high, low), open_)
+    value = ratio.quantize(_VOLATILITY_QUANTUM, context=_WIDE)
+    return value if value.copy_abs() < _VOLATILITY_LIMIT else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Context, Decimal, Inexact, InvalidOperation
 from typing import Any
 
+from candleflow.candle_map import DERIVED_COLUMNS, candle_from_row
 from candleflow.contracts import DECIMAL_PRECISION, DECIMAL_SCALE
 from candleflow.domain import (
     KLINE_DECIMALS,
@@ -150,11 +151,13 @@ def _trade_from(d: Mapping[str, Any]) -> Trade:
         last_trade_id=d.get("last_trade_id"),
         kind=InstrumentKind(d.get("kind", "SPOT")),
         contract_size=_dec_in(d.get("contract_size")),
+        sequence=d.get("sequence"),
     )
 
 
 def trade_to_avro(t: Trade) -> AvroDict:
-    return _trade_fields(t)
+    # sequence: Trade v2 (a v1 writer schema ignores the key; LateTrade stays v1).
+    return {**_trade_fields(t), "sequence": t.sequence}
 
 
 def trade_from_avro(d: Mapping[str, Any]) -> Trade:
@@ -207,12 +210,15 @@ def candle_to_avro(c: Candle) -> AvroDict:
         revision=c.revision,
         is_empty=c.is_empty,
     )
+    # Fields added since v1 that are figures of the fields above (Candle v2's volatility):
+    # a writer schema of an older version ignores the keys.
+    for col in DERIVED_COLUMNS:
+        value = getattr(c, col.attr)
+        out[col.name] = _dec_out(value, col.name) if col.kind == "decimal" else value
     return out
 
 
 def candle_from_avro(d: Mapping[str, Any]) -> Candle:
-    from candleflow.candle_map import candle_from_row
-
     return candle_from_row(d, timestamp=micros_in, decimal=_dec_in)
 
 

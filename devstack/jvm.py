@@ -54,15 +54,6 @@ def flink_connector_jars(settings: StackSettings | None = None) -> list[Path]:
     return jars(settings or StackSettings(), "flink")
 
 
-def pipeline_jars(settings: StackSettings | None = None) -> str:
-    """Value for PyFlink's `pipeline.jars` when running a job in-process (MiniCluster).
-
-    Do not add these to a job submitted to the stack's Flink cluster: they are already on
-    its classpath, and a second copy in the user class loader breaks class identity.
-    """
-    return ";".join(p.as_uri() for p in flink_connector_jars(settings))
-
-
 def client_classpath_env(settings: StackSettings | None = None) -> dict[str, str]:
     """Environment that puts the connector jars on the PyFlink gateway JVM's classpath.
 

@@ -123,9 +123,14 @@ def _head(exchange: str, symbol: str, native: str) -> bytes:
 
 @lru_cache(maxsize=256)
 def _tail(kind: InstrumentKind, contract_size: Decimal | None) -> bytes:
+    """The fields after last_trade_id of a trade without an exchange sequence (every Binance
+    and Kraken trade; the fast lane writes it as is): kind, contract_size, null sequence."""
     if contract_size is None:
-        return _string(kind.value) + b"\x00"
-    return _string(kind.value) + b"\x02" + _decimal(contract_size, "contract_size")
+        return _string(kind.value) + b"\x00" + _NULL
+    return _string(kind.value) + b"\x02" + _decimal(contract_size, "contract_size") + _NULL
+
+
+_NULL = b"\x00"  # branch 0 of a ["null", ...] union
 
 
 _SIDE_BYTES = {side: _string(side.value) for side in Side}
@@ -137,7 +142,7 @@ varint = _varint  # an Avro long's zig-zag varint bytes
 LOW14 = _LOW14  # the first two varint bytes of each 14-bit value (multi-byte longs)
 cached_decimal = _cached_decimal  # a decimal(38,18) field's bytes, cached by value
 market_head = _head  # exchange, symbol, native symbol
-market_tail = _tail  # kind, contract size
+market_tail = _tail  # kind, contract size, a null sequence (Trade v2)
 SIDE_BYTES = _SIDE_BYTES  # side -> its string's bytes
 
 
@@ -164,6 +169,8 @@ def encode_body(t: Trade, prefix: bytes = b"") -> bytes:
     first_bytes = b"\x00" if first is None else b"\x02" + _long(first)
     last_bytes = b"\x00" if last is None else b"\x02" + _long(last)
     tail = _tail(t.kind, t.contract_size)
+    if t.sequence is not None:  # Trade v2's last field, branch 1 of ["null", "long"]
+        tail = tail[:-1] + b"\x02" + _long(t.sequence)
     if _TIME_LO <= event < _TIME_HI and _TIME_LO <= ingest < _TIME_HI:
         ze, zi = event << 1, ingest << 1  # zig-zag of a non-negative number
         return b"".join(
@@ -225,6 +232,7 @@ _LAYOUT = [
     ("last_trade_id", "null|long"),
     ("kind", "string"),
     ("contract_size", "null|decimal"),
+    ("sequence", "null|long"),
 ]
 
 

@@ -252,6 +252,7 @@ def parse(
                 last,
                 kind,
                 contract_size,
+                None,  # sequence: Binance has none (Trade v2)
             )
         )
         return out

@@ -99,6 +99,7 @@ def _trade(row: Any, ingest_time_us: int, options: ParseOptions) -> Trade:
         raise Bad(RejectReason.BAD_TYPE, f"side {str(maker_side)[:20]!r}")
     event_time_us = iso_to_us(get(row, "time"), "time")
     admit(product, event_time_us, ingest_time_us, options)
+    sequence = row.get("sequence")  # Exchange `match` only (Trade v2)
     return Trade(
         exchange=EXCHANGE,
         symbol=product,
@@ -110,6 +111,7 @@ def _trade(row: Any, ingest_time_us: int, options: ParseOptions) -> Trade:
         event_time_us=event_time_us,
         ingest_time_us=ingest_time_us,
         kind=InstrumentKind.SPOT,
+        sequence=None if sequence is None else integer(sequence, "sequence"),
     )
 
 
@@ -148,7 +150,10 @@ def _fast_trade(row: Any, ingest_time_us: int, options: ParseOptions) -> Trade:
         raise TypeError
     if tid > MAX_LONG:
         raise ValueError
-    return _spot(product, tid, price, quantity, side, event_time_us, ingest_time_us)
+    sequence = row.get("sequence")  # Exchange `match` only (Trade v2)
+    if sequence is not None and (type(sequence) is not int or not 0 <= sequence <= MAX_LONG):
+        raise ValueError
+    return _spot(product, tid, price, quantity, side, event_time_us, ingest_time_us, sequence)
 
 
 def _spot(
@@ -159,6 +164,7 @@ def _spot(
     side: Side,
     event_time_us: int,
     ingest_time_us: int,
+    sequence: int | None = None,
 ) -> Trade:
     """Trade(...) of a Coinbase spot trade, every field positional (the hot paths')."""
     return make_trade(
@@ -175,6 +181,7 @@ def _spot(
         None,
         _SPOT,
         None,
+        sequence,
     )
 
 
@@ -276,7 +283,7 @@ def _fast_market_trades(
             if descending and (tid >= last_tid or product != last_product) and trades:
                 descending = False
             last_product, last_tid = product, tid
-            append(
+            append(  # Advanced Trade has no per-trade sequence
                 _spot(product, tid, price, quantity, taker[row.side], event_time_us, ingest_time_us)
             )
     if descending:

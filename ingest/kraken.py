@@ -134,6 +134,7 @@ def _v1(obj: list[Any], ingest_time_us: int, options: ParseOptions) -> TradeBatc
                 None,
                 InstrumentKind.SPOT,
                 None,
+                None,
             )
         )
     return batch(trades)

@@ -22,7 +22,14 @@ from pyflink.table import StatementSet, TableEnvironment
 
 from adapters import catalog as shared_catalog
 from candleflow.config import CandleSettings, StackSettings, Topics
-from jobs.candle_tables import TRADE_COLUMNS, FileSink, FileSource, IcebergSink, KafkaSource
+from jobs.candle_tables import (
+    TRADE_COLUMNS,
+    FileSink,
+    FileSource,
+    IcebergSink,
+    KafkaSource,
+    trade_columns,
+)
 from jobs.flink_env import JobSettings, job_table_env
 from jobs.operator_uids import SubmittedJob, execute
 
@@ -54,20 +61,27 @@ def micros_to_timestamp(column: str) -> str:
     )
 
 
+def source_columns(source: KafkaSource | FileSource) -> list[tuple[str, str]]:
+    """The Trade columns the source has: Kafka at its contract version, the CSV at v1."""
+    if isinstance(source, KafkaSource):
+        return trade_columns(source.contract_version)
+    return TRADE_COLUMNS
+
+
 def trade_select(source: KafkaSource | FileSource) -> str:
-    """TRADE_COLUMNS from the source: Kafka carries the times as µs BIGINT (the avro format
+    """source_columns from the source: Kafka carries the times as µs BIGINT (the avro format
     rejects TIMESTAMP(6), see jobs/candle_tables.py), the file source as TIMESTAMP(6)."""
     micros = isinstance(source, KafkaSource)
     return ", ".join(
         f"{micros_to_timestamp(n)} AS `{n}`" if micros and n in _TIMES else f"`{n}`"
-        for n, _ in TRADE_COLUMNS
+        for n, _ in source_columns(source)
     )
 
 
-def dedup_sql(source_table: str) -> str:
+def dedup_sql(source_table: str, columns: list[tuple[str, str]] = TRADE_COLUMNS) -> str:
     """Keep the first copy of each trade id by processing time: Flink's Deduplicate operator,
     insert-only (keeping the first by event time would retract rows from an append table)."""
-    cols = ", ".join(f"`{n}`" for n, _ in TRADE_COLUMNS)
+    cols = ", ".join(f"`{n}`" for n, _ in columns)
     key = ", ".join(f"`{k}`" for k in KEY)
     return (
         f"SELECT {cols} FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY {key} "
@@ -88,16 +102,18 @@ def build(t_env: TableEnvironment, config: BronzeJobConfig) -> StatementSet:
     t_env.create_temporary_view(
         "trades_in", t_env.sql_query(f"SELECT {trade_select(config.source)} FROM trades_src")
     )
-    sink = config.sink
+    sink, columns = config.sink, source_columns(config.source)
     if isinstance(sink, IcebergSink):
         target = sink.qualified
         if config.write_parallelism:
             target += f" /*+ OPTIONS('write-parallelism'='{int(config.write_parallelism)}') */"
+        # Named columns: a table evolved by a newer version takes this version's rows too.
+        target += f" ({', '.join(f'`{n}`' for n, _ in columns)})"
     else:
-        t_env.execute_sql(sink.ddl("bronze_sink", TRADE_COLUMNS))
+        t_env.execute_sql(sink.ddl("bronze_sink", columns))
         target = "`bronze_sink`"
     stmts = t_env.create_statement_set()
-    stmts.add_insert_sql(f"INSERT INTO {target} {dedup_sql('trades_in')}")
+    stmts.add_insert_sql(f"INSERT INTO {target} {dedup_sql('trades_in', columns)}")
     return stmts
 
 
@@ -116,6 +132,8 @@ class BronzeJobSettings(JobSettings):
     namespace: str = "bronze"  # <namespace>.trades
     dedup_ttl_s: float = 86400
     write_parallelism: int = 1
+    # The Trade contract version read and landed (None: the newest this build knows).
+    contract_version: int | None = None
 
 
 def production_config(
@@ -131,7 +149,7 @@ def production_config(
     from jobs.candle_iceberg import ensure_bronze_table
 
     namespace = namespace or job.namespace
-    ensure_bronze_table(stack, namespace)
+    ensure_bronze_table(stack, namespace, job.contract_version)
     source = KafkaSource(
         topics.trades,
         stack.bootstrap_servers,
@@ -139,6 +157,7 @@ def production_config(
         group_id=job.group_id,
         startup_mode=job.startup_mode,
         bounded=bounded,
+        contract_version=job.contract_version,
     )
     return BronzeJobConfig(
         source=source,

@@ -32,7 +32,7 @@ from pyiceberg.types import (
 
 from adapters import catalog as shared_catalog
 from candleflow.config import StackSettings
-from jobs.candle_tables import CANDLE_COLUMNS, TRADE_COLUMNS
+from jobs.candle_tables import candle_columns, trade_columns
 
 _TYPES = {
     "STRING": StringType(),
@@ -88,6 +88,7 @@ def _ensure(
         )
     except TableAlreadyExistsError:
         table = cat.load_table(ident)
+    table = _evolve(table, columns)
     if any(table.properties.get(k) != v for k, v in PARQUET.items()):
         # Made by an earlier version: new data files get zstd (metadata only).
         with table.transaction() as tx:
@@ -96,9 +97,30 @@ def _ensure(
     return table
 
 
-def ensure_bronze_table(settings: StackSettings | None = None, namespace: str = "bronze") -> Table:
-    """Create (if missing) `<namespace>.trades`, the bronze job's append table."""
-    table = _ensure(settings, namespace, "trades", TRADE_COLUMNS, (), "event_time", {})
+def _evolve(table: Table, columns: list[tuple[str, str]]) -> Table:
+    """Add the contract's columns the table lacks (a newer contract version), optional and
+    at the end: Iceberg schema evolution is metadata only, rows written before read NULL.
+    Columns the table has beyond `columns` (an older job on a newer table) stay."""
+    have = {f.name for f in table.schema().fields}
+    missing = [(n, t) for n, t in columns if n not in have]
+    if not missing:
+        return table
+    for _, typ in missing:
+        if typ.endswith("NOT NULL"):
+            raise ValueError(f"{table.name()}: cannot add a required column ({missing})")
+    with table.update_schema() as update:
+        for name, typ in missing:
+            update.add_column(name, _TYPES[typ], required=False)
+    return table.refresh()
+
+
+def ensure_bronze_table(
+    settings: StackSettings | None = None, namespace: str = "bronze", version: int | None = None
+) -> Table:
+    """Create (if missing) `<namespace>.trades`, the bronze job's append table, with the
+    Trade contract's columns at `version` (default the newest), adding any it lacks."""
+    cols = trade_columns(version)
+    table = _ensure(settings, namespace, "trades", cols, (), "event_time", {})
     if table.schema().identifier_field_ids:
         # Made by an earlier version: drop the key so the sink appends (metadata only).
         with table.update_schema() as update:
@@ -107,13 +129,16 @@ def ensure_bronze_table(settings: StackSettings | None = None, namespace: str = 
     return table
 
 
-def ensure_silver_table(settings: StackSettings | None = None, namespace: str = "silver") -> Table:
-    """Create (if missing) `<namespace>.candles`, the candles job's upsert table."""
+def ensure_silver_table(
+    settings: StackSettings | None = None, namespace: str = "silver", version: int | None = None
+) -> Table:
+    """Create (if missing) `<namespace>.candles`, the candles job's upsert table, with the
+    Candle contract's columns at `version` (default the newest), adding any it lacks."""
     return _ensure(
         settings,
         namespace,
         "candles",
-        CANDLE_COLUMNS,
+        candle_columns(version),
         CANDLE_KEY,
         "window_start",
         {"write.upsert.enabled": "true"},

@@ -18,24 +18,8 @@ from candleflow.kafka_security import KafkaSecurity, flink_kafka_options
 
 DEC = "DECIMAL(38, 18)"
 
-# The trades.v1 contract as Flink columns (Avro timestamp-micros <-> TIMESTAMP(6)).
-TRADE_COLUMNS = [
-    ("exchange", "STRING NOT NULL"),
-    ("symbol", "STRING NOT NULL"),
-    ("native_symbol", "STRING NOT NULL"),
-    ("trade_id", "BIGINT NOT NULL"),
-    ("price", f"{DEC} NOT NULL"),
-    ("quantity", f"{DEC} NOT NULL"),
-    ("side", "STRING NOT NULL"),
-    ("event_time", "TIMESTAMP(6) NOT NULL"),
-    ("ingest_time", "TIMESTAMP(6) NOT NULL"),
-    ("first_trade_id", "BIGINT"),
-    ("last_trade_id", "BIGINT"),
-    ("kind", "STRING NOT NULL"),
-    ("contract_size", DEC),
-]
-
-# The candle contract as Flink columns, generated from it (candleflow/candle_map.py).
+# The contracts as Flink columns, generated from them (candleflow/candle_map.py; Avro
+# timestamp-micros <-> TIMESTAMP(6)).
 _FLINK_TYPES = {
     "string": "STRING",
     "timestamp": "TIMESTAMP(6)",
@@ -44,11 +28,30 @@ _FLINK_TYPES = {
     "int": "INT",
     "boolean": "BOOLEAN",
 }
-CANDLE_COLUMNS = [
-    (c.name, _FLINK_TYPES[c.kind] + ("" if c.nullable else " NOT NULL"))
-    for c in candle_map.CANDLE_COLUMNS
-]
 
+
+def _flink(columns: tuple[candle_map.Column, ...]) -> list[tuple[str, str]]:
+    return [(c.name, _FLINK_TYPES[c.kind] + ("" if c.nullable else " NOT NULL")) for c in columns]
+
+
+def trade_columns(version: int | None = None) -> list[tuple[str, str]]:
+    """The Trade contract's columns at `version` (default the newest)."""
+    return _flink(candle_map.columns(version, "trade"))
+
+
+def candle_columns(version: int | None = None) -> list[tuple[str, str]]:
+    """The Candle contract's columns at `version` (default the newest), derived ones too:
+    silver's columns (docs/operations.md "Evolving a contract")."""
+    return _flink(candle_map.columns(version))
+
+
+# Trade v1: what the candle PTF reads and the late-trade DLQ carries (LateTrade stays v1).
+TRADE_COLUMNS = trade_columns(1)
+# The Candle's stored columns: what the PTF emits and the file sinks hold (readers derive
+# the rest, candle_map.DERIVED_COLUMNS).
+CANDLE_COLUMNS = _flink(candle_map.CANDLE_COLUMNS)
+
+# The late-trade DLQ carries the v1 trade columns: the PTF emits those (LateTrade stays v1).
 LATE_COLUMNS = TRADE_COLUMNS + [
     ("interval", "STRING NOT NULL"),
     ("window_start", "TIMESTAMP(6) NOT NULL"),
@@ -63,6 +66,23 @@ CANDLE_SELECT = ", ".join(_SELECT_AS.get(n, n) for n in candle_map.CANDLE_COLUMN
 TRADE_SELECT = """exchange, symbol, t_native_symbol, t_trade_id, t_price, t_quantity, t_side,
   t_event_time, t_ingest_time, t_first_trade_id, t_last_trade_id, t_kind, t_contract_size"""
 LATE_SELECT = f"{TRADE_SELECT}, ivl, window_start, reason, clock"
+
+
+def candle_select(version: int | None = None) -> str:
+    """How the Candle contract's columns at `version` are selected from the PTF output: the
+    stored ones as named, each derived one by its Python function of the stored columns
+    (jobs/candle_wire.py; exact Decimals, where Flink SQL's DECIMAL(38,18) division keeps 6
+    places)."""
+    stored = micros_select(CANDLE_SELECT)
+    return ", ".join(
+        f"{derived_function(c.name)}({stored})" if c.derived else _SELECT_AS.get(c.name, c.name)
+        for c in candle_map.columns(version)
+    )
+
+
+def derived_function(column: str) -> str:
+    """The SQL name of the Python function computing a derived candle column."""
+    return f"candle_{column}"
 
 
 class KafkaAvroSource(Protocol):
@@ -215,12 +235,16 @@ class KafkaSource:
     bounded: bool = False  # stop at the latest offsets (tests, replays)
     # Kafka client security; None: CANDLEFLOW_KAFKA_* of the process building the DDL.
     security: KafkaSecurity | None = field(default=None, repr=False, compare=False)
+    # The Trade version read (its columns; None: the newest): records of every version are
+    # resolved to it by their writer schema (Avro), older ones get NULL in the columns they
+    # lack. The candles job reads v1: it uses none of the fields added since.
+    contract_version: int | None = 1
 
     def ddl(self, name: str) -> str:
         """CREATE TABLE with the client's credentials in it: never log the statement."""
         # An idle partition must not hold the global watermark (idle flush).
         options = kafka_source_options(self, idle_timeout_ms=self.idle_timeout_ms)
-        cols = columns_sql(micros_columns(TRADE_COLUMNS), nullable=True)
+        cols = columns_sql(micros_columns(trade_columns(self.contract_version)), nullable=True)
         delay = f"{self.watermark_delay_ms / 1000:.3f}"
         return (
             f"CREATE TEMPORARY TABLE `{name}` (\n{cols},\n"
@@ -277,6 +301,9 @@ class KafkaSink:
     transaction_timeout_ms: int = 900_000
     # Kafka client security; None: CANDLEFLOW_KAFKA_* of the process building the DDL.
     security: KafkaSecurity | None = field(default=None, repr=False, compare=False)
+    # The contract version written (None: the newest); an older one keeps the producer on
+    # it until every reader is upgraded (docs/operations.md "Evolving a contract").
+    contract_version: int | None = None
 
     def ddl(self, name: str, columns: list[tuple[str, str]]) -> str:
         # Keyed by market: a market's candles stay in one partition, in order.
@@ -293,7 +320,9 @@ class KafkaSink:
 
     def schema_id(self) -> int:
         """Register the contract under "<topic>-value" (idempotent) and return its id."""
-        return register_contract(self.registry_url, self.topic, self.contract)
+        return register_contract(
+            self.registry_url, self.topic, self.contract, self.contract_version
+        )
 
     keyed = True
     micros = True

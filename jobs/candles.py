@@ -30,6 +30,8 @@ from jobs.candle_tables import (
     KafkaSink,
     KafkaSource,
     Sinks,
+    candle_columns,
+    candle_select,
     micros_select,
 )
 from jobs.operator_uids import SubmittedJob, execute
@@ -51,6 +53,9 @@ class CandleJobConfig:
     emit_trades: bool = False  # the PTF's TRADE rows (deduplicated trades); no sink reads them
     catalog_ddl: list[str] = field(default_factory=list)  # Iceberg catalog/table DDL
     uid: str = PTF_UID
+    # The Candle version written to every sink (None: the newest); docs/operations.md
+    # "Evolving a contract" says when to hold it back.
+    contract_version: int | None = None
 
 
 def spec_string(settings: CandleSettings, *, emit_trades: bool) -> str:
@@ -81,19 +86,27 @@ def _insert(
     columns: list[tuple[str, str]],
     select: str,
     kind: str,
+    derived: bool = False,
 ) -> None:
+    """`derived`: the select computes derived candle columns (Python functions)."""
     if isinstance(sink, IcebergSink):
-        target = sink.qualified
+        # Named columns: a table evolved by a newer version (more columns) still takes
+        # this version's rows, NULL in the columns it does not know.
+        target = f"{sink.qualified} ({', '.join(f'`{n}`' for n, _ in columns)})"
     else:
         t_env.execute_sql(sink.ddl(name, columns))
         target = f"`{name}`"
-    if isinstance(sink, KafkaSink):
+    if isinstance(sink, KafkaSink) or derived:
         from jobs import candle_wire
 
-        candle_wire.register(t_env)
+        candle_wire.register(t_env)  # the Kafka encoders and the derived columns' functions
+    if isinstance(sink, KafkaSink):
+        # The encoder writes the contract version's fields from the stored columns,
+        # deriving the others itself (candleflow.records).
         encoder = candle_wire.ENCODERS[sink.contract]
         select = (
-            f"CONCAT(exchange, ':', symbol), {encoder}({micros_select(select)}, {sink.schema_id()})"
+            f"CONCAT(exchange, ':', symbol), {encoder}({micros_select(select)}, "
+            f"{sink.schema_id()}, {sink.contract_version or 0})"
         )
     stmts.add_insert_sql(
         f"INSERT INTO {target} SELECT {select} FROM candle_events WHERE kind = '{kind}'"
@@ -113,8 +126,17 @@ def build(t_env: TableEnvironment, config: CandleJobConfig) -> StatementSet:
     events = t_env.sql_query(ptf_query_sql(config, "trades_src"))
     t_env.create_temporary_view("candle_events", events)
     stmts = t_env.create_statement_set()
+    v = config.contract_version
     for n, sink in enumerate(config.sinks.candles):
-        _insert(stmts, t_env, sink, f"candles_sink_{n}", CANDLE_COLUMNS, CANDLE_SELECT, "CANDLE")
+        # Derived columns (Candle v2's volatility) are columns of silver; Kafka's encoder and
+        # the files' readers derive them from the candle (candleflow.candle_map), so the
+        # files (tests, backfill) keep the stored columns and run no Python.
+        if isinstance(sink, IcebergSink):
+            cols, select = candle_columns(v), candle_select(v)
+            derived = len(cols) > len(CANDLE_COLUMNS)
+        else:
+            cols, select, derived = CANDLE_COLUMNS, CANDLE_SELECT, False
+        _insert(stmts, t_env, sink, f"candles_sink_{n}", cols, select, "CANDLE", derived)
     for n, sink in enumerate(config.sinks.late):
         _insert(stmts, t_env, sink, f"late_sink_{n}", LATE_COLUMNS, LATE_SELECT, "LATE")
     return stmts
@@ -136,6 +158,9 @@ class CandleJobSettings(flink_env.JobSettings):
     transaction_timeout_ms: int = 900_000  # <= broker transaction.max.timeout.ms (1 h)
     iceberg: bool = True
     silver_namespace: str = "silver"  # <namespace>.candles
+    # The Candle contract version written (None: the newest this build knows). Hold it at
+    # the old version until every reader of candles.v1 is upgraded (docs/operations.md).
+    contract_version: int | None = None
 
 
 def production_config(
@@ -161,6 +186,7 @@ def production_config(
             stack.registry_url,
             f"{job.transactional_id_prefix}-{suffix}",
             job.transaction_timeout_ms,
+            contract_version=job.contract_version if contract == "candle" else None,
         )
 
     sinks = Sinks(
@@ -171,7 +197,7 @@ def production_config(
     if job.iceberg:
         from jobs.candle_iceberg import ensure_silver_table
 
-        ensure_silver_table(stack, silver)
+        ensure_silver_table(stack, silver, job.contract_version)
         ddl.append(shared_catalog.flink_catalog_ddl(stack))
         sinks.candles.append(IcebergSink(stack.catalog_name, silver, "candles"))
     source = KafkaSource(
@@ -182,7 +208,13 @@ def production_config(
         startup_mode=job.startup_mode,
         bounded=bounded,
     )
-    return CandleJobConfig(source=source, sinks=sinks, candles=candles, catalog_ddl=ddl)
+    return CandleJobConfig(
+        source=source,
+        sinks=sinks,
+        candles=candles,
+        catalog_ddl=ddl,
+        contract_version=job.contract_version,
+    )
 
 
 def job_table_env(stack: StackSettings, job: CandleJobSettings) -> TableEnvironment:

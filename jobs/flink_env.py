@@ -31,24 +31,53 @@ def udf_jar() -> Path:
     return jar
 
 
+# Jars on the PyFlink gateway JVM's system classpath (HADOOP_CLASSPATH), one copy per JVM:
+# - Hadoop: Iceberg's catalog is created in the client JVM and needs org.apache.hadoop there
+#   (`pipeline.jars` alone is not enough);
+# - the SQLite JDBC driver: java.sql.DriverManager hands a registered driver only to a caller
+#   whose class loader resolves that very class. With a copy in `pipeline.jars`, every
+#   TableEnvironment and every in-process job loads its own org.sqlite.JDBC; the first
+#   connection from a new loader then found "No suitable driver" (the new copy registers
+#   itself only while DriverManager is already scanning) and the Iceberg catalog failed at
+#   CREATE CATALOG or in the committer, now and then, depending on what ran before.
+GATEWAY_SYSTEM_JARS = ("hadoop-client-*.jar", "commons-logging-*.jar", "sqlite-jdbc-*.jar")
+JDBC_DRIVER_JARS = ("sqlite-jdbc-*.jar",)
+
+
+def _on_gateway_classpath(jar: Path) -> bool:
+    """Whether the gateway JVM has `jar` on its system classpath (or will have, if it has not
+    been launched yet: it reads HADOOP_CLASSPATH then)."""
+    from pyflink import java_gateway
+
+    if java_gateway._gateway is None:
+        listed = os.environ.get("HADOOP_CLASSPATH", "")
+    else:
+        listed = java_gateway._gateway.jvm.System.getProperty("java.class.path")
+    return str(jar) in listed.split(os.pathsep)
+
+
 def connector_jars(stack: StackSettings | None = None) -> list[Path]:
-    """Kafka, Avro-registry, Iceberg and Hadoop jars from scripts/setup_jars.sh."""
+    """Kafka, Avro-registry, Iceberg and Hadoop jars from scripts/setup_jars.sh, to ship as
+    `pipeline.jars`: without a JDBC driver already on the gateway's system classpath (a second
+    copy in a user class loader is a second, unusable driver: GATEWAY_SYSTEM_JARS)."""
     jar_dir = (stack or StackSettings()).jars_dir / "flink"
-    return sorted(jar_dir.glob("*.jar")) if jar_dir.exists() else []
+    found = sorted(jar_dir.glob("*.jar")) if jar_dir.exists() else []
+    drivers = {p for pattern in JDBC_DRIVER_JARS for p in jar_dir.glob(pattern)}
+    return [p for p in found if not (p in drivers and _on_gateway_classpath(p))]
 
 
 def hadoop_on_gateway_classpath(stack: StackSettings | None = None) -> None:
-    """Hadoop client jars on the PyFlink JVM's system classpath (HADOOP_CLASSPATH).
+    """GATEWAY_SYSTEM_JARS on the PyFlink JVM's system classpath (HADOOP_CLASSPATH).
 
-    Iceberg's catalog is created in the client JVM and needs org.apache.hadoop classes
-    there; `pipeline.jars` alone is not enough. PyFlink reads HADOOP_CLASSPATH when it
-    launches its JVM, so this must run before the process's first environment.
+    PyFlink reads HADOOP_CLASSPATH when it launches its JVM, so this must run before the
+    process's first environment. Jars already listed there stay; missing ones are added.
     """
     jar_dir = (stack or StackSettings()).jars_dir / "flink"
-    jars = sorted(str(p) for p in jar_dir.glob("hadoop-client-*.jar"))
-    jars += sorted(str(p) for p in jar_dir.glob("commons-logging-*.jar"))
-    if jars and "HADOOP_CLASSPATH" not in os.environ:
-        os.environ["HADOOP_CLASSPATH"] = os.pathsep.join(jars)
+    wanted = [str(p) for pattern in GATEWAY_SYSTEM_JARS for p in sorted(jar_dir.glob(pattern))]
+    current = [p for p in os.environ.get("HADOOP_CLASSPATH", "").split(os.pathsep) if p]
+    missing = [j for j in wanted if j not in current]
+    if missing:
+        os.environ["HADOOP_CLASSPATH"] = os.pathsep.join([*current, *missing])
 
 
 class RestartSettings(EnvSettings):

@@ -117,8 +117,34 @@ def translate(t_env: TableEnvironment, statements: StatementSet) -> tuple[Any, d
     """The statements' sink transformations (Java list), every operator under a stable uid;
     and {uid: the planner's name}."""
     operations = statements._j_statement_set.getOperations()
-    transformations = t_env._j_tenv.getPlanner().translate(operations)
+    transformations = _translate_on_this_thread(t_env, operations)
     return transformations, assign_uids(transformations, [table_name(op) for op in operations])
+
+
+def _translate_on_this_thread(t_env: TableEnvironment, operations: Any) -> Any:
+    """The planner's translation, with Calcite's metadata provider set on the Java thread
+    that runs it.
+
+    Calcite keeps that provider in a thread-local, set when the planner's RelOptCluster gets
+    its provider: once, on the Java thread that created the TableEnvironment. PyFlink's py4j
+    client runs each call on one of a pool of Java threads, and a Python thread's calls move
+    to another one whenever another Python thread (a py4j garbage-collection finaliser, a
+    background loop) used the pool meanwhile: the translation then failed with
+    "NullPointerException: metadataHandlerProvider". So set the provider again right before;
+    the next call lands on the same Java thread unless another thread interleaves once more,
+    in which case it is set and tried again."""
+    from py4j.protocol import Py4JJavaError
+
+    planner = t_env._j_tenv.getPlanner()
+    cluster = planner.plannerContext().getCluster()
+    for attempt in range(1, 6):
+        cluster.setMetadataProvider(cluster.getMetadataProvider())
+        try:
+            return planner.translate(operations)
+        except Py4JJavaError as e:
+            if "metadataHandlerProvider" not in str(e.java_exception) or attempt == 5:
+                raise
+    raise AssertionError("unreachable")
 
 
 def execute(t_env: TableEnvironment, statements: StatementSet) -> SubmittedJob:

@@ -6,7 +6,7 @@ import base64
 from collections.abc import Mapping
 from typing import Any
 
-from candleflow.candle_map import CANDLE_COLUMNS, Column, candle_from_row
+from candleflow.candle_map import CANDLE_COLUMNS, DERIVED_COLUMNS, Column, candle_from_row
 from candleflow.decimal_text import plain
 from candleflow.domain import Anomaly, Candle, Explanation
 from serving.pb import pb
@@ -22,9 +22,12 @@ dec_str = plain  # exact decimal text: candleflow.decimal_text.plain
 # their exact text ("" for none), optional ids unset for none.
 
 
+_PB_COLUMNS = (*CANDLE_COLUMNS, *DERIVED_COLUMNS)  # stored fields, then derived (volatility)
+
+
 def candle_to_pb(c: Candle, *, in_progress: bool = False) -> Any:
     fields: dict[str, Any] = {"in_progress": in_progress}
-    for col in CANDLE_COLUMNS:
+    for col in _PB_COLUMNS:
         value = getattr(c, col.attr)
         if value is not None:
             fields[col.attr] = plain(value) if col.kind == "decimal" else value

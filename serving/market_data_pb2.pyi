@@ -22,7 +22,7 @@ class PartitionOffset(_message.Message):
     def __init__(self, topic: _Optional[str] = ..., partition: _Optional[int] = ..., offset: _Optional[int] = ...) -> None: ...
 
 class Candle(_message.Message):
-    __slots__ = ("exchange", "symbol", "interval", "window_start_us", "window_end_us", "open", "high", "low", "close", "volume", "quote_volume", "trade_count", "taker_buy_volume", "taker_buy_quote_volume", "vwap", "first_trade_id", "last_trade_id", "revision", "is_empty", "in_progress")
+    __slots__ = ("exchange", "symbol", "interval", "window_start_us", "window_end_us", "open", "high", "low", "close", "volume", "quote_volume", "trade_count", "taker_buy_volume", "taker_buy_quote_volume", "vwap", "first_trade_id", "last_trade_id", "revision", "is_empty", "in_progress", "volatility")
     EXCHANGE_FIELD_NUMBER: _ClassVar[int]
     SYMBOL_FIELD_NUMBER: _ClassVar[int]
     INTERVAL_FIELD_NUMBER: _ClassVar[int]
@@ -43,6 +43,7 @@ class Candle(_message.Message):
     REVISION_FIELD_NUMBER: _ClassVar[int]
     IS_EMPTY_FIELD_NUMBER: _ClassVar[int]
     IN_PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    VOLATILITY_FIELD_NUMBER: _ClassVar[int]
     exchange: str
     symbol: str
     interval: str
@@ -63,7 +64,8 @@ class Candle(_message.Message):
     revision: int
     is_empty: bool
     in_progress: bool
-    def __init__(self, exchange: _Optional[str] = ..., symbol: _Optional[str] = ..., interval: _Optional[str] = ..., window_start_us: _Optional[int] = ..., window_end_us: _Optional[int] = ..., open: _Optional[str] = ..., high: _Optional[str] = ..., low: _Optional[str] = ..., close: _Optional[str] = ..., volume: _Optional[str] = ..., quote_volume: _Optional[str] = ..., trade_count: _Optional[int] = ..., taker_buy_volume: _Optional[str] = ..., taker_buy_quote_volume: _Optional[str] = ..., vwap: _Optional[str] = ..., first_trade_id: _Optional[int] = ..., last_trade_id: _Optional[int] = ..., revision: _Optional[int] = ..., is_empty: bool = ..., in_progress: bool = ...) -> None: ...
+    volatility: str
+    def __init__(self, exchange: _Optional[str] = ..., symbol: _Optional[str] = ..., interval: _Optional[str] = ..., window_start_us: _Optional[int] = ..., window_end_us: _Optional[int] = ..., open: _Optional[str] = ..., high: _Optional[str] = ..., low: _Optional[str] = ..., close: _Optional[str] = ..., volume: _Optional[str] = ..., quote_volume: _Optional[str] = ..., trade_count: _Optional[int] = ..., taker_buy_volume: _Optional[str] = ..., taker_buy_quote_volume: _Optional[str] = ..., vwap: _Optional[str] = ..., first_trade_id: _Optional[int] = ..., last_trade_id: _Optional[int] = ..., revision: _Optional[int] = ..., is_empty: bool = ..., in_progress: bool = ..., volatility: _Optional[str] = ...) -> None: ...
 
 class StreamCandlesRequest(_message.Message):
     __slots__ = ("symbols", "intervals", "exchanges", "cursor", "start_time_us", "from_beginning", "include_in_progress", "batch")

@@ -15,10 +15,17 @@ import os
 from collections.abc import Callable, Iterator
 
 import pytest
+from hypothesis import settings
 
 from adapters import catalog, topics
 from devstack.stack import Stack
 from devstack.testing import acquire_stack, release_stack, unique_name
+
+# Property tests assert results, not timings: Hypothesis' default 200 ms deadline per example
+# only fails them when the machine is loaded (CI's two cores run Kafka, Flink and Trino
+# beside pytest) or when an example is the first to import a heavy module.
+settings.register_profile("candleflow", deadline=None)
+settings.load_profile("candleflow")
 
 
 @pytest.fixture(autouse=True)

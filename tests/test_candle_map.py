@@ -1,5 +1,7 @@
 """One candle mapper (candleflow/candle_map.py): the column list is the candle contract,
-every path builds the same Candle from it, and the Flink DDL is generated from it.
+every path builds the same Candle from it, and the Flink DDL is generated from it. A
+derived column (Candle v2's volatility) is a Candle property: rows may carry it, and one
+that carries another figure is refused.
 
 Pure Python, no stack: ~2 s (300 hypothesis cases per property).
 """
@@ -52,10 +54,19 @@ def _row(c: Candle) -> dict[str, object]:
 
 
 def test_columns_are_the_contract_and_the_dataclass() -> None:
-    assert tuple(f["name"] for f in schema("candle")["fields"]) == candle_map.CANDLE_COLUMN_NAMES
+    names = tuple(f["name"] for f in schema("candle")["fields"])
+    assert tuple(c.name for c in candle_map.columns()) == names
     assert [c.attr for c in candle_map.CANDLE_COLUMNS] == [
         f.name for f in dataclasses.fields(Candle)
     ]
+    assert [(c.name, c.kind, c.nullable) for c in candle_map.DERIVED_COLUMNS] == [
+        ("volatility", "decimal", True)
+    ]
+    assert tuple(n for n in names if n != "volatility") == candle_map.CANDLE_COLUMN_NAMES
+    # v1 has no derived column: its stored columns are today's.
+    assert candle_map.columns(1) == candle_map.CANDLE_COLUMNS
+    with pytest.raises(ValueError, match="version 99"):
+        candle_map.columns(99)
 
 
 @settings(max_examples=300)
@@ -66,10 +77,13 @@ def test_every_path_builds_the_same_candle(c: Candle) -> None:
 
     row = _row(c)
     assert candle_map.candle_from_row(row) == c
+    # a v2 row (silver after the upgrade) carries the derived figure: the same candle
+    assert candle_map.candle_from_row({**row, "volatility": c.volatility}) == c
     assert candle_from_row(row) == c
     assert candle_map.candle_from_values(list(row.values())) == c
     # Avro: timestamps as aware datetimes, decimals as Decimals (fastavro's reader).
     avro_row = records.candle_to_avro(c)
+    assert avro_row["volatility"] == c.volatility
     assert records.candle_from_avro(avro_row) == c
     # Job output files: timestamps as ISO text, decimals as text.
     text_row = {
@@ -125,3 +139,53 @@ def test_flink_ddl_columns_follow_the_contract() -> None:
         "window_end",
         "`open`",
     ]
+
+
+def test_a_derived_figure_that_is_not_the_candles_own_is_refused() -> None:
+    c = Candle("binance", "BTC-USDT", "1m", 0, 60_000_000, *[Decimal(2)] * 6, 1,
+               Decimal(1), Decimal(1), None, None, None)  # fmt: skip
+    wide = dataclasses.replace(c, high=Decimal(3))  # (3 - 2) / 2
+    row = _row(wide)
+    assert candle_map.candle_from_row({**row, "volatility": Decimal("0.5")}) == wide
+    with pytest.raises(ValueError, match="volatility 0.4 written"):
+        candle_map.candle_from_row({**row, "volatility": Decimal("0.4")})
+
+
+def test_flink_columns_per_contract_version() -> None:
+    from jobs.candle_tables import (
+        CANDLE_COLUMNS,
+        TRADE_COLUMNS,
+        candle_columns,
+        candle_select,
+        trade_columns,
+    )
+
+    assert candle_columns(1) == CANDLE_COLUMNS
+    assert candle_columns() == [*CANDLE_COLUMNS, ("volatility", "DECIMAL(38, 18)")]
+    assert trade_columns(1) == TRADE_COLUMNS and TRADE_COLUMNS[-1] == (
+        "contract_size",
+        "DECIMAL(38, 18)",
+    )
+    assert trade_columns() == [*TRADE_COLUMNS, ("sequence", "BIGINT")]
+    # silver's select: the stored columns, then the derived one computed from them
+    v1 = candle_select(1)
+    assert candle_select().startswith(v1 + ", candle_volatility(exchange, symbol, ivl, ")
+    assert candle_select().endswith(", revision, is_empty)")
+
+
+def _derived_function():
+    from jobs import candle_wire
+
+    (column,) = candle_map.DERIVED_COLUMNS
+    return candle_wire._derived(column)._func
+
+
+# No deadline: the first example imports PyFlink (half a second, more on a loaded machine).
+@settings(max_examples=300, deadline=None)
+@given(c=candles)
+def test_the_sinks_python_function_is_the_candles_own_figure(c: Candle) -> None:
+    """What silver's derived column gets (jobs/candle_wire.py, called with the stored
+    columns as Flink passes them: µs timestamps) and the Kafka encoder writes."""
+    derive = _derived_function()
+    values = [str(v) if isinstance(v, Decimal) else v for v in _row(c).values()]
+    assert derive(*values) == c.volatility

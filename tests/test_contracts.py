@@ -59,9 +59,54 @@ COMPATIBLE = {
 }
 
 
+def _broken_twin(name: str, version: int) -> dict[str, Any]:
+    """`version` of the contract with the fields it added made required (no default, no
+    null): the mistake a real vN+1 must not make, which both checks must reject."""
+    old_names = {f["name"] for f in schema(name, version - 1)["fields"]}
+    out = copy.deepcopy(schema(name, version))
+    for f in out["fields"]:
+        if f["name"] not in old_names:
+            f.pop("default", None)
+            if isinstance(f["type"], list):
+                f["type"] = next(b for b in f["type"] if b != "null")
+    return out
+
+
+def test_trade_and_candle_have_evolved() -> None:
+    """The pairs below are real: the compatibility tests compare v1 with v2."""
+    assert {("trade", 2), ("candle", 2)} <= set(PAIRS)
+
+
 @pytest.mark.parametrize("name,version", PAIRS)
 def test_each_version_is_backward_compatible_structurally(name: str, version: int) -> None:
     assert backward_problems(schema(name, version - 1), schema(name, version)) == []
+
+
+@pytest.mark.parametrize("name,version", PAIRS)
+def test_structural_check_rejects_the_broken_twin(name: str, version: int) -> None:
+    problems = backward_problems(schema(name, version - 1), _broken_twin(name, version))
+    assert problems and all("added without a default" in p for p in problems), problems
+
+
+def test_v1_and_v2_data_read_with_either_schema() -> None:
+    """Avro resolution (fastavro): v1 data through the v2 reader gets the defaults (a v2
+    consumer on a topic with old records), v2 data through the v1 reader drops the new
+    field (a consumer not yet upgraded, e.g. the candles job's v1 source columns)."""
+    t = dataclasses.replace(_sample_trade(), sequence=333938798)
+    v1, v2 = avro.encode(t, "trade", 1), avro.encode(t, "trade", 2)
+    assert len(v2) > len(v1)
+
+    def read(body: bytes, writer: int, reader: int) -> dict[str, Any]:
+        return fastavro.schemaless_reader(  # type: ignore[return-value]
+            io.BytesIO(body),
+            avro.parsed_schema("trade", writer),
+            avro.parsed_schema("trade", reader),
+        )
+
+    assert read(v1, 1, 2)["sequence"] is None
+    assert read(v2, 2, 2)["sequence"] == 333938798
+    assert "sequence" not in read(v2, 2, 1)
+    assert read(v2, 2, 1)["price"] == read(v1, 1, 2)["price"] == Decimal("79972.8")
 
 
 @pytest.mark.parametrize("case", sorted(INCOMPATIBLE))
@@ -131,6 +176,19 @@ def test_each_version_is_backward_compatible_in_the_registry(
     client.register_schema(subj, Schema(json.dumps(schema(name, version - 1)), "AVRO"))
     client.set_compatibility(subj, "BACKWARD")
     assert client.test_compatibility(subj, Schema(json.dumps(schema(name, version)), "AVRO"))
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("name,version", PAIRS)
+def test_registry_rejects_the_broken_twin(stack: Stack, name: str, version: int) -> None:
+    client = avro.registry_client(stack.settings)
+    subj = unique_name(f"test-compat-{name}") + "-value"
+    client.register_schema(subj, Schema(json.dumps(schema(name, version - 1)), "AVRO"))
+    client.set_compatibility(subj, "BACKWARD")
+    bad = Schema(json.dumps(_broken_twin(name, version)), "AVRO")
+    assert client.test_compatibility(subj, bad) is False
+    with pytest.raises(SchemaRegistryError):
+        client.register_schema(subj, bad)
 
 
 @pytest.mark.integration

@@ -44,6 +44,7 @@ ARGS = (
     1123474164,
     InstrumentKind.INVERSE,
     Decimal(100),
+    None,
 )
 
 

@@ -263,3 +263,26 @@ def test_rest_backfill_responses() -> None:
         "BTC/USD",
     )
     assert kraken.backfill_request("BTC-USD", 1716000000123456).params["pair"] == "XBTUSD"
+
+
+COINBASE_MATCHES = CAPTURES / "coinbase_exchange_matches_2021-04-17.jsonl"
+
+
+def test_coinbase_match_sequence_is_the_trades_sequence() -> None:
+    """Trade v2: a Coinbase Exchange match carries the product's `sequence`; the trade keeps
+    it, on the hot path and the checked path alike, and a sequence that is not a long is
+    refused by name. (Advanced Trade and the other exchanges have none: None.)"""
+    import json
+
+    frames = [json.loads(line) for line in COINBASE_MATCHES.read_text().splitlines()]
+    matches = [f for f in frames if f.get("type") in ("match", "last_match")]
+    assert len(matches) >= 100
+    for f in matches:
+        raw = json.dumps(f)
+        (fast,) = coinbase.parse(raw, 0)  # type: ignore[misc]
+        (checked,) = coinbase._parse_checked(raw, 0, ParseOptions())  # type: ignore[misc]
+        assert fast == checked
+        assert (fast.trade_id, fast.sequence) == (f["trade_id"], f["sequence"])
+    bad = coinbase.parse(json.dumps({**matches[0], "sequence": "x1"}), 0)
+    assert isinstance(bad, Reject) and bad.reason is RejectReason.BAD_TYPE
+    assert "sequence" in bad.detail

@@ -201,4 +201,5 @@ def _trade(r: dict) -> Trade:
         r["last_trade_id"],
         InstrumentKind(r["kind"]),
         r["contract_size"],
+        r.get("sequence"),  # Trade v2; absent from a table made before it
     )

@@ -101,10 +101,11 @@ def test_streaming_commits_survive_concurrent_maintenance(
     loop_guard.append(loop)
 
     config = job_config_for(s, *topics, unique_namespace, SETTINGS)
-    t_env = stack_table_env(s, tmp_path / "ckpt", checkpoint_interval_ms=300)
-    # Flink's default restart strategy stays on: with `none`, the in-process job's Iceberg
-    # committer could not open the SQLite catalog (java.sql "No suitable driver", at start,
-    # before any commit). So this proves "commits retry and the result is exact".
+    # No restarts: a streaming commit that failed against a concurrent maintenance commit
+    # would fail the job and this test, instead of being retried by a restart.
+    t_env = stack_table_env(
+        s, tmp_path / "ckpt", checkpoint_interval_ms=300, extra={"restart-strategy.type": "none"}
+    )
     loop.start()
     run(t_env, config).wait()
     loop.stop.set()
