@@ -40,15 +40,14 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import IO, cast
 
-from candleflow import binance_kind, symbols
+from candleflow import binance_kind, epoch, symbols
 from candleflow.domain import InstrumentKind, Side, Trade
 
 EXCHANGE = "binance"
 BTC_COINM_CONTRACT_USD = Decimal(100)
 OTHER_COINM_CONTRACT_USD = Decimal(10)
 
-# A µs epoch passes 1e14 in 1973, a ms epoch only in the year 5138: the magnitude decides.
-_US_THRESHOLD = 10**14
+# ms or µs: the magnitude decides (candleflow.epoch, the rule every path shares).
 _MS_MINIMUM = 10**11  # 1973 in ms; anything smaller is neither unit (seconds, garbage)
 
 _NAME = re.compile(
@@ -283,7 +282,7 @@ class _TimeUnit:
 
     def to_us(self, text: str) -> int:
         value = int(text)
-        is_us = value >= _US_THRESHOLD
+        is_us = epoch.is_us(value)
         if self.factor is None:
             if value < _MS_MINIMUM:
                 raise ValueError(f"timestamp {value} is neither epoch ms nor epoch µs")

@@ -6,6 +6,7 @@ import csv
 import io
 import zipfile
 from decimal import Decimal
+from typing import Any
 
 from candleflow.domain import Candle
 from devstack.sample_data import COINM_DAY
@@ -132,5 +133,5 @@ def coinm_1m_candles() -> list[Candle]:
     return out
 
 
-def _fields(c: Candle) -> dict:
-    return {f: getattr(c, f) for f in c.__slots__}  # type: ignore[attr-defined]
+def _fields(c: Candle) -> dict[str, Any]:
+    return {f: getattr(c, f) for f in c.__slots__}

@@ -10,6 +10,7 @@ demo also shows how to run the pieces by hand.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import os
 import shutil
 import signal
@@ -19,6 +20,7 @@ import threading
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -145,7 +147,7 @@ def verify_candles(settings: StackSettings, path: Path, intervals: str) -> list[
         have = got.get((want.interval, want.window_start_us))
         if have is None:
             continue  # not final yet: the last windows of the file
-        have = replace(have, revision=0)  # type: ignore[type-var]
+        have = replace(have, revision=0)
         if have != want:
             problems.append(f"{want.interval} {want.window_start_us}: {have} != {want}")
     return problems
@@ -163,7 +165,7 @@ def verify_bronze(
 
     want = {(t.exchange, t.symbol, t.trade_id): t for t in read_trades(path)}
     deadline = time.monotonic() + timeout
-    rows: list[dict] = []
+    rows: list[dict[str, Any]] = []
     while not stop.is_set() and time.monotonic() < deadline:
         table = catalog.catalog(settings).load_table("bronze.trades")
         rows = table.scan().to_arrow().to_pylist()
@@ -186,9 +188,7 @@ def verify_bronze(
     return problems
 
 
-def _us(ts) -> int:  # a naive UTC datetime from PyIceberg -> epoch µs
-    import datetime as dt
-
+def _us(ts: dt.datetime) -> int:  # a naive UTC datetime from PyIceberg -> epoch µs
     return int(ts.replace(tzinfo=dt.UTC).timestamp()) * 1_000_000 + ts.microsecond
 
 

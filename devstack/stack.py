@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import base64
 import fcntl
-import json
 import os
-import secrets
 import sys
 import time
 import uuid
@@ -22,14 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import structlog
-from pydantic import SecretStr
 
 from adapters import catalog, topics
 from candleflow.config import StackSettings, Topics
-from candleflow.kafka_security import KafkaSecurity
 from devstack import jvm
 from devstack.config import LOG4J2, flink_config, kafka_properties
 from devstack.jvm import flink_process_env
+from devstack.kafka_auth import SASL_USERS, KafkaCredentials
 from devstack.procs import (
     Proc,
     StackError,
@@ -40,15 +37,11 @@ from devstack.procs import (
     port_in_use,
     tail,
 )
-from devstack.tls import TLS_HOSTS, TlsFiles, tls_material, write_private
 
 log = structlog.get_logger("candleflow.stack")
 
 SERVICES = ("kafka", "registry", "flink-jobmanager", "flink-taskmanager")
 START_TIMEOUT_S = 120.0
-# Users of the broker's SASL_PLAINTEXT and SASL_SSL listeners (passwords:
-# Stack.sasl_passwords()).
-SASL_USERS = {"PLAIN": "candleflow", "SCRAM-SHA-256": "candleflow-scram"}
 
 
 @dataclass
@@ -60,7 +53,7 @@ class ServiceStatus:
     log_file: Path
 
 
-class Stack:
+class Stack(KafkaCredentials):
     """Handle on the local stack described by `settings` (ports, data dir, jars)."""
 
     def __init__(self, settings: StackSettings | None = None, topic_names: Topics | None = None):
@@ -226,109 +219,6 @@ class Stack:
             log.info("namespaces created", namespaces=created_ns)
 
     # --- Kafka ----------------------------------------------------------------------------
-
-    def sasl_passwords(self) -> dict[str, str]:
-        """mechanism -> password of the SASL listener's users, generated once per data dir
-        (a file readable by its owner only; nothing secret lives in the repository)."""
-        path = self.conf_dir / "kafka" / "sasl-users.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with (self.settings.data_dir / ".sasl.lock").open("w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            if path.exists():
-                return dict(json.loads(path.read_text()))
-            made = {mechanism: secrets.token_hex(16) for mechanism in SASL_USERS}
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as fh:
-                json.dump(made, fh)
-            return made
-
-    def sasl_security(self, mechanism: str = "PLAIN", password: str | None = None) -> KafkaSecurity:
-        """Client settings for the SASL_PLAINTEXT listener (sasl_bootstrap_servers) as one of
-        its users; `password` overrides the right one (to test a refusal)."""
-        return KafkaSecurity(
-            security_protocol="SASL_PLAINTEXT",
-            sasl_mechanism=mechanism,
-            sasl_username=SASL_USERS[mechanism],
-            sasl_password=SecretStr(
-                password if password is not None else self.sasl_passwords()[mechanism]
-            ),
-        )
-
-    def tls_files(self) -> TlsFiles:
-        """The SASL_SSL listener's CA and server certificate, generated once per data dir
-        (owner-only files; the CA's key is never stored)."""
-        d = self.conf_dir / "kafka" / "tls"
-        files = TlsFiles(ca=d / "ca.pem", keystore=d / "server.pem")
-        d.mkdir(parents=True, exist_ok=True)
-        d.chmod(0o700)
-        with (self.settings.data_dir / ".tls.lock").open("w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            if files.ca.exists() and files.keystore.exists():
-                return files
-            ca, keystore = tls_material([*TLS_HOSTS, self.settings.host])
-            # The CA last: its presence says the pair is complete.
-            files.ca.unlink(missing_ok=True)
-            write_private(files.keystore, keystore)
-            write_private(files.ca, ca)
-            log.info("generated TLS material for the SASL_SSL listener", dir=str(d))
-            return files
-
-    def sasl_ssl_security(
-        self,
-        mechanism: str = "PLAIN",
-        password: str | None = None,
-        *,
-        ca: bool = True,
-        endpoint_identification: str = "",
-    ) -> KafkaSecurity:
-        """Client settings for the SASL_SSL listener (sasl_ssl_bootstrap_servers) as one of
-        its users, trusting the stack's CA (`ca=False`: the system store, which does not
-        know it); `endpoint_identification` sets ssl.endpoint.identification.algorithm
-        (empty: the client's default, hostname verification on)."""
-        plain = self.sasl_security(mechanism, password)
-        return plain.model_copy(
-            update={
-                "security_protocol": "SASL_SSL",
-                "ssl_ca_location": str(self.tls_files().ca) if ca else "",
-                "ssl_endpoint_identification_algorithm": endpoint_identification,
-            }
-        )
-
-    def _ensure_scram_user(self) -> None:
-        """Upsert the SCRAM-SHA-256 user's credential (KRaft keeps it in the metadata log)."""
-        from confluent_kafka.admin import (
-            ScramCredentialInfo,
-            ScramMechanism,
-            UserScramCredentialUpsertion,
-        )
-
-        mechanism = "SCRAM-SHA-256"
-        upsert = UserScramCredentialUpsertion(
-            SASL_USERS[mechanism],
-            ScramCredentialInfo(ScramMechanism.SCRAM_SHA_256, 4096),
-            self.sasl_passwords()[mechanism].encode(),
-        )
-        admin = topics.admin(self.settings.bootstrap_servers)
-        for fut in admin.alter_user_scram_credentials([upsert]).values():
-            fut.result(timeout=30)
-
-    def sasl_listener_configured(self) -> bool:
-        """Whether the broker was started with the SASL listener (a stack started before it
-        existed is reused by the tests as it is)."""
-        props = self.conf_dir / "kafka" / "server.properties"
-        return props.exists() and "SASL_PLAINTEXT://" in props.read_text()
-
-    def tls_listener_configured(self) -> bool:
-        """Whether the broker was started with the SASL_SSL listener and its TLS material is
-        there (a broker started before the listener existed is reused as it is)."""
-        props = self.conf_dir / "kafka" / "server.properties"
-        tls = self.conf_dir / "kafka" / "tls"
-        return (
-            props.exists()
-            and "SASL_SSL://" in props.read_text()
-            and (tls / "ca.pem").exists()
-            and (tls / "server.pem").exists()
-        )
 
     def _java_base(self, java: str, heap: str) -> list[str]:
         return [java, f"-Xmx{heap}", marker(self.settings.data_dir)]

@@ -18,6 +18,7 @@ import time
 import urllib.request
 import uuid
 from pathlib import Path
+from typing import Any
 
 from candleflow.config import StackSettings
 from devstack.procs import alive
@@ -175,14 +176,14 @@ def _iceberg_scheduled(settings: StackSettings, timeout: float) -> bool:
     return error != NO_NODES
 
 
-def _statement(settings: StackSettings, sql: str, timeout: float) -> tuple[str | None, list]:
+def _statement(settings: StackSettings, sql: str, timeout: float) -> tuple[str | None, list[Any]]:
     """Run `sql` over Trino's client protocol (POST, then follow nextUri): (the error name,
     None when it finished, and the rows)."""
     request = urllib.request.Request(
         f"{url(settings)}/v1/statement", data=sql.encode(), headers=_HEALTH_HEADERS, method="POST"
     )
     deadline = time.monotonic() + 10 * timeout
-    rows: list = []
+    rows: list[Any] = []
     while True:
         with urllib.request.urlopen(request, timeout=timeout) as resp:
             page = json.load(resp)

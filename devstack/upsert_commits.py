@@ -77,7 +77,9 @@ def commit_upserts(
     return out
 
 
-def expected_revisions(commits: int, rows: int = 4, revisions: int = 12) -> dict[tuple, int]:
+def expected_revisions(
+    commits: int, rows: int = 4, revisions: int = 12
+) -> dict[tuple[str, int], int]:
     """(symbol, window index) -> the revision the table holds after commits 0..commits-1."""
     return {
         (f"SYM{s}-USDT", i // revisions): i % revisions for i in range(commits) for s in range(rows)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 from datetime import UTC, datetime
+from typing import Any
 
 import pyarrow as pa
 from pyiceberg.catalog import Catalog
@@ -99,8 +100,9 @@ class ExplanationsTable:
         self.ids.update(new)
         return len(new)
 
-    def rows(self) -> list[dict]:
+    def rows(self) -> list[dict[str, Any]]:
         self.table.refresh()
         if self.table.current_snapshot() is None:
             return []
-        return self.table.scan().to_arrow().to_pylist()
+        rows: list[dict[str, Any]] = self.table.scan().to_arrow().to_pylist()
+        return rows

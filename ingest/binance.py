@@ -14,20 +14,19 @@ from typing import Annotated, Any
 import msgspec
 
 from candleflow.domain import InstrumentKind, Side, Trade
+from candleflow.epoch import to_us
+from candleflow.records import MAX_MICROS
 from candleflow.symbols import from_binance, to_binance
 from ingest.common import (
-    _MS_US_BOUNDARY,
     DEFAULT_OPTIONS,
     MAX_LONG,
-    MAX_MICROS,
     Bad,
     ParseOptions,
     Reject,
     RejectReason,
     TradeBatch,
-    TradeShell,
+    admit,
     batch,
-    check_skew,
     check_symbol,
     dec,
     decimals,
@@ -35,6 +34,7 @@ from ingest.common import (
     flag,
     get,
     integer,
+    make_trade,
     new_decimal,
     parse_json,
     reject,
@@ -108,7 +108,7 @@ def subscribe_message(symbols: list[str], kind: str = "trade", request_id: int =
 def _trade(data: dict[str, Any], ingest_time_us: int, options: ParseOptions) -> Trade:
     native = get(data, "s")
     symbol, kind, contract_size = market_of(native)
-    check_symbol(symbol, options)
+    check_symbol(symbol, options)  # first: an unsubscribed market is named as such
     event = data.get("e")
     first: int | None
     last: int | None
@@ -121,7 +121,7 @@ def _trade(data: dict[str, Any], ingest_time_us: int, options: ParseOptions) -> 
         trade_id = integer(get(data, "t"), "t")
         first = last = None
     event_time_us = epoch_to_us(get(data, "T"), "T")
-    check_skew(event_time_us, ingest_time_us, options)
+    admit(symbol, event_time_us, ingest_time_us, options)
     return Trade(
         exchange=EXCHANGE,
         symbol=symbol,
@@ -216,48 +216,45 @@ def parse(
     """One WebSocket frame (combined or raw stream) -> its trades, a control note, or a Reject.
 
     The common frame (one trade of a combined stream): _trade's checks on the struct msgspec
-    decoded (types already checked in C); any doubt -> the checked path, which names the
-    reason (or accepts the frame)."""
+    decoded (types already checked in C; symbol and skew by the same admit()); any doubt ->
+    the checked path, which names the reason (or accepts the frame)."""
     try:
         d = decode_combined(frame).data  # ids and time range-checked in C (_Id, _Epoch)
         native = d.s
         symbol, kind, contract_size = _markets.get(native) or market_fast(native)
-        symbols = options.symbols
-        if symbols is not None and symbol not in symbols:
-            raise LookupError
-        p, q, t = d.p, d.q, d.T
+        event_time_us = to_us(d.T)
+        if options.checks:
+            admit(symbol, event_time_us, ingest_time_us, options)
+        p, q = d.p, d.q
         price = _decimal(p) or new_decimal(p)
         quantity = _decimal(q) or new_decimal(q)
-        event_time_us = t * 1000 if t < _MS_US_BOUNDARY else t
-        skew = options.max_skew_us
-        if skew is not None and abs(event_time_us - ingest_time_us) > skew:
-            raise ValueError
-        # Trade(...) with every field, stored inline into the twin (make_trade without
-        # the 13-argument call; see common.TradeShell)
-        trade = TradeShell()
+        first: int | None
+        last: int | None
         if type(d) is _AggTrade:  # (an isinstance() call costs more)
-            trade.trade_id = d.a
-            first = trade.first_trade_id = d.f
-            last = trade.last_trade_id = d.l
+            trade_id, first, last = d.a, d.f, d.l
             if last < first:
                 raise ValueError
         else:
-            trade.trade_id = d.t  # type: ignore[union-attr]  # a _RawTrade here
-            trade.first_trade_id = trade.last_trade_id = None
-        trade.exchange = EXCHANGE
-        trade.symbol = symbol
-        trade.native_symbol = native
-        trade.price = price
-        trade.quantity = quantity
-        trade.side = _SELL if d.m else _BUY
-        trade.event_time_us = event_time_us
-        trade.ingest_time_us = ingest_time_us
-        trade.kind = kind
-        trade.contract_size = contract_size
-        trade.sequence = None
-        trade.__class__ = Trade
+            trade_id, first, last = d.t, None, None  # type: ignore[union-attr]  # a _RawTrade
         out = TradeBatch()  # (+ append: cheaper than building it from a tuple)
-        out.append(trade)
+        out.append(
+            make_trade(  # Trade(...) with every field, positional (hot path)
+                EXCHANGE,
+                symbol,
+                native,
+                trade_id,
+                price,
+                quantity,
+                _SELL if d.m else _BUY,
+                event_time_us,
+                ingest_time_us,
+                first,
+                last,
+                kind,
+                contract_size,
+                None,  # sequence: Binance has none (Trade v2)
+            )
+        )
         return out
     except Exception:  # noqa: BLE001, S110 - the checked path says what was wrong
         pass

@@ -32,10 +32,9 @@ from ingest.common import (
     Reject,
     RejectReason,
     TradeBatch,
-    TradeShell,
     _seconds,
+    admit,
     batch,
-    check_skew,
     check_symbol,
     dec,
     decimals,
@@ -93,13 +92,13 @@ def _trade(row: Any, ingest_time_us: int, options: ParseOptions) -> Trade:
     product = get(row, "product_id")
     if type(product) is not str or not is_canonical(product):
         raise Bad(RejectReason.UNKNOWN_SYMBOL, f"product {str(product)[:40]!r}")
-    check_symbol(product, options)
+    check_symbol(product, options)  # first: an unsubscribed market is named as such
     maker_side = get(row, "side")
     side = _TAKER.get(maker_side) if type(maker_side) is str else None
     if side is None:
         raise Bad(RejectReason.BAD_TYPE, f"side {str(maker_side)[:20]!r}")
     event_time_us = iso_to_us(get(row, "time"), "time")
-    check_skew(event_time_us, ingest_time_us, options)
+    admit(product, event_time_us, ingest_time_us, options)
     sequence = row.get("sequence")  # Exchange `match` only (Trade v2)
     return Trade(
         exchange=EXCHANGE,
@@ -136,8 +135,9 @@ def _fast_trade(row: Any, ingest_time_us: int, options: ParseOptions) -> Trade:
         or type(q) is not str
     ):
         raise TypeError
-    if options.symbols is not None and product not in options.symbols:
-        raise LookupError
+    event_time_us = iso_to_us_fast(row["time"])
+    if options.checks:
+        admit(product, event_time_us, ingest_time_us, options)
     side = _TAKER[row["side"]]
     # validated (positive, finite, < 10^20) Decimals, shared per distinct text
     price = decimals.get(p) or new_decimal(p)
@@ -150,13 +150,23 @@ def _fast_trade(row: Any, ingest_time_us: int, options: ParseOptions) -> Trade:
         raise TypeError
     if tid > MAX_LONG:
         raise ValueError
-    event_time_us = iso_to_us_fast(row["time"])
-    skew = options.max_skew_us
-    if skew is not None and abs(event_time_us - ingest_time_us) > skew:
-        raise ValueError
     sequence = row.get("sequence")  # Exchange `match` only (Trade v2)
     if sequence is not None and (type(sequence) is not int or not 0 <= sequence <= MAX_LONG):
         raise ValueError
+    return _spot(product, tid, price, quantity, side, event_time_us, ingest_time_us, sequence)
+
+
+def _spot(
+    product: str,
+    tid: int,
+    price: Decimal,
+    quantity: Decimal,
+    side: Side,
+    event_time_us: int,
+    ingest_time_us: int,
+    sequence: int | None = None,
+) -> Trade:
+    """Trade(...) of a Coinbase spot trade, every field positional (the hot paths')."""
     return make_trade(
         EXCHANGE,
         product,
@@ -169,7 +179,7 @@ def _fast_trade(row: Any, ingest_time_us: int, options: ParseOptions) -> Trade:
         ingest_time_us,
         None,
         None,
-        InstrumentKind.SPOT,
+        _SPOT,
         None,
         sequence,
     )
@@ -219,9 +229,8 @@ def _fast_market_trades(
     sequence = msg.sequence_num
     if sequence is not None and not _INT_MIN <= sequence <= _UINT_MAX:
         raise ValueError
-    symbols, skew, seconds, products, taker, cached = (
-        options.symbols,
-        options.max_skew_us,
+    checks, seconds, products, taker, cached = (
+        options.checks,
         _seconds_dot,
         _products,
         _TAKER,
@@ -245,7 +254,7 @@ def _fast_market_trades(
                 ok = is_canonical(product)
                 if len(products) < 4096:
                     products[product] = ok
-            if not ok or (symbols is not None and product not in symbols):
+            if not ok:
                 raise ValueError
             price = cached(p) or new_decimal(p)
             quantity = cached(q) or new_decimal(q)
@@ -269,26 +278,14 @@ def _fast_market_trades(
                 event_time_us = base + int(digits[:6]) * _FRACTION_SCALE[len(digits)]
             else:
                 raise ValueError
-            if skew is not None and abs(event_time_us - ingest_time_us) > skew:
-                raise ValueError
+            if checks:
+                admit(product, event_time_us, ingest_time_us, options)
             if descending and (tid >= last_tid or product != last_product) and trades:
                 descending = False
             last_product, last_tid = product, tid
-            # Trade(...) with every field, stored inline (make_trade without the call)
-            trade = TradeShell()
-            trade.exchange = EXCHANGE
-            trade.symbol = trade.native_symbol = product
-            trade.trade_id = tid
-            trade.price = price
-            trade.quantity = quantity
-            trade.side = taker[row.side]
-            trade.event_time_us = event_time_us
-            trade.ingest_time_us = ingest_time_us
-            trade.first_trade_id = trade.last_trade_id = trade.contract_size = None
-            trade.sequence = None  # Advanced Trade has no per-trade sequence
-            trade.kind = _SPOT
-            trade.__class__ = Trade
-            append(trade)
+            append(  # Advanced Trade has no per-trade sequence
+                _spot(product, tid, price, quantity, taker[row.side], event_time_us, ingest_time_us)
+            )
     if descending:
         trades.reverse()
     else:

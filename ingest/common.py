@@ -12,6 +12,7 @@ import dataclasses
 import json
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -20,6 +21,7 @@ from functools import lru_cache
 from typing import Any
 
 from candleflow.domain import Trade
+from candleflow.epoch import to_us
 from candleflow.records import MAX_MICROS
 
 try:  # orjson is several times faster on the hot path; the stdlib is the fallback
@@ -122,13 +124,10 @@ def _trade_factory() -> Any:
     lines += [f"    t.{n} = {n}" for n in names] + ["    t.__class__ = Trade", "    return t"]
     scope: dict[str, Any] = {"_new": object.__new__, "Trade": Trade, "_Twin": twin}
     exec("\n".join(lines), scope)  # noqa: S102 - generated from the dataclass's own fields
-    return scope["make_trade"], twin
+    return scope["make_trade"]
 
 
-make_trade, TradeShell = _trade_factory()
-# TradeShell: the unfrozen twin itself, for a hot path that stores the fields inline (no
-# 13-argument call): `t = TradeShell()`, set EVERY field, then `t.__class__ = Trade`. A
-# field left unset would fail on first read (and the tests comparing with Trade(...)).
+make_trade: Callable[..., Trade] = _trade_factory()  # the one place a Trade's class is switched
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +139,12 @@ class ParseOptions:
     symbols: frozenset[str] | None = None
     max_skew_us: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # whether admit() has anything to check (the hot paths skip the call when not: replay)
+    checks: bool = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        checks = self.symbols is not None or self.max_skew_us is not None
+        object.__setattr__(self, "checks", checks)
 
 
 DEFAULT_OPTIONS = ParseOptions()
@@ -250,7 +255,7 @@ def integer(value: Any, what: str) -> int:
         raise Bad(RejectReason.BAD_TYPE, f"{what} {str(value)[:40]!r} is not an id")
     if value > MAX_LONG:
         raise Bad(RejectReason.BAD_TYPE, f"{what} {str(value)[:40]} does not fit a long")
-    return value
+    return int(value)
 
 
 def flag(value: Any, what: str) -> bool:
@@ -259,16 +264,11 @@ def flag(value: Any, what: str) -> bool:
     raise Bad(RejectReason.BAD_TYPE, f"{what} is {type(value).__name__}, not bool")
 
 
-# Epoch numbers: below this an epoch value is in ms, above it in µs (year 2286 in ms is
-# 1e13; year 1970+ in µs above 1e13 is 1970-04-26). Binance switched files to µs in 2025.
-_MS_US_BOUNDARY = 10**13
-
-
 def epoch_to_us(value: Any, what: str) -> int:
-    """Epoch milliseconds or microseconds (told apart by magnitude) -> µs."""
+    """Epoch milliseconds or microseconds (told apart by magnitude: candleflow.epoch) -> µs."""
     if type(value) is not int or value <= 0:
         raise Bad(RejectReason.BAD_TYPE, f"{what} {str(value)[:40]!r} is not an epoch time")
-    us = value * 1000 if value < _MS_US_BOUNDARY else value
+    us = to_us(value)
     if us > MAX_MICROS:
         raise Bad(RejectReason.BAD_TYPE, f"{what} {value} is past year 9999")
     return us
@@ -366,7 +366,30 @@ def iso_to_us_fast(value: str) -> int:
     return base + int(digits[:6].ljust(6, "0"))
 
 
-def check_skew(event_time_us: int, ingest_time_us: int, options: ParseOptions) -> None:
+# --- The checks every trade passes -----------------------------------------------------
+# One place for every exchange and every route: the checked parsers (binance, coinbase,
+# kraken, their REST backfill), the msgspec fast paths and the Binance Avro lane all call
+# admit(). The checked parsers also call check_symbol() as soon as they know the market
+# (so a frame from an unsubscribed market is named UNKNOWN_SYMBOL even when another field
+# is bad too; Kraken's v1 frames name one market for many trades). A fast path that
+# catches the Bad falls back to its checked path, which raises the same Bad again: the
+# reject says the same whichever route saw the trade first.
+# Integer epoch times are ms or µs by candleflow.epoch's rule (epoch_to_us, epoch.to_us).
+
+
+def check_symbol(symbol: str, options: ParseOptions) -> None:
+    """UNKNOWN_SYMBOL unless `symbol` (canonical) is one we subscribed to."""
+    if options.symbols is not None and symbol not in options.symbols:
+        raise Bad(RejectReason.UNKNOWN_SYMBOL, f"{symbol} was not subscribed")
+
+
+def admit(symbol: str, event_time_us: int, ingest_time_us: int, options: ParseOptions) -> None:
+    """A trade of `symbol` at `event_time_us`, seen at `ingest_time_us`, may enter: the
+    symbol was subscribed (UNKNOWN_SYMBOL) and the trade time is within max_skew_us of the
+    ingest clock (CLOCK_SKEW). Raises Bad naming which."""
+    symbols = options.symbols
+    if symbols is not None and symbol not in symbols:
+        raise Bad(RejectReason.UNKNOWN_SYMBOL, f"{symbol} was not subscribed")
     limit = options.max_skew_us
     if limit is not None and abs(event_time_us - ingest_time_us) > limit:
         raise Bad(
@@ -374,8 +397,3 @@ def check_skew(event_time_us: int, ingest_time_us: int, options: ParseOptions) -
             f"trade time {event_time_us} is {(event_time_us - ingest_time_us) / 1e6:+.1f}s"
             " from the ingest clock",
         )
-
-
-def check_symbol(symbol: str, options: ParseOptions) -> None:
-    if options.symbols is not None and symbol not in options.symbols:
-        raise Bad(RejectReason.UNKNOWN_SYMBOL, f"{symbol} was not subscribed")

@@ -116,7 +116,7 @@ class CircuitBreaker:
 def backoff_s(attempt: int, settings: LoopSettings, rng: random.Random) -> float:
     """Exponential backoff with equal jitter: half fixed, half random, capped."""
     ceiling = min(settings.backoff_cap_s, settings.backoff_base_s * (2 ** min(attempt, 20)))
-    return ceiling / 2 + rng.uniform(0, ceiling / 2)
+    return float(ceiling / 2 + rng.uniform(0, ceiling / 2))
 
 
 @dataclass

@@ -23,8 +23,8 @@ from ingest.common import (
     Reject,
     RejectReason,
     TradeBatch,
+    admit,
     batch,
-    check_skew,
     check_symbol,
     dec,
     get,
@@ -84,9 +84,8 @@ def _v2_trade(row: Any, ingest_time_us: int, options: ParseOptions) -> Trade:
         raise Bad(RejectReason.BAD_TYPE, "trade is not an object")
     native = get(row, "symbol")
     symbol = canonical(native)
-    check_symbol(symbol, options)
     event_time_us = iso_to_us(get(row, "timestamp"), "timestamp")
-    check_skew(event_time_us, ingest_time_us, options)
+    admit(symbol, event_time_us, ingest_time_us, options)
     return Trade(
         exchange=EXCHANGE,
         symbol=symbol,
@@ -117,7 +116,7 @@ def _v1(obj: list[Any], ingest_time_us: int, options: ParseOptions) -> TradeBatc
         if type(row) is not list:
             raise Bad(RejectReason.BAD_TYPE, "v1 trade is not an array")
         event_time_us = seconds_to_us(get(row, 2, "time"), "time")
-        check_skew(event_time_us, ingest_time_us, options)
+        admit(symbol, event_time_us, ingest_time_us, options)
         same_time = same_time + 1 if event_time_us == last_time else 0
         last_time = event_time_us
         trades.append(

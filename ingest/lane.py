@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from candleflow.domain import Side
+from candleflow.epoch import to_us
 from ingest import binance
 from ingest.avro_trade import (
     LOW14,
@@ -38,7 +39,7 @@ from ingest.avro_trade import (
     market_tail,
     varint,
 )
-from ingest.common import _MS_US_BOUNDARY, MAX_LONG, decimals, new_decimal
+from ingest.common import MAX_LONG, admit, decimals, new_decimal
 
 if TYPE_CHECKING:
     from ingest.common import ParseOptions
@@ -147,7 +148,8 @@ def binance_receiver(conn: LaneHost, lane: AvroLane) -> Callable[[str | bytes], 
     exchange = binance.EXCHANGE
     stats, handle = conn.stats, conn.handle
     tracker_markets = conn.tracker._markets
-    symbols, skew = conn.options.symbols, conn.options.max_skew_us
+    options = conn.options
+    checks = options.checks
     header, topic, produce, on_delivery = lane.header, lane.topic, lane.produce, lane.on_delivery
     produce_blocking, poll, owner = lane.produce_blocking, lane.poll, lane.owner
     poll_mask = lane.poll_every - 1
@@ -166,13 +168,8 @@ def binance_receiver(conn: LaneHost, lane: AvroLane) -> Callable[[str | bytes], 
     t_hi = f_hi = l_hi = e_hi = i_hi = -1
     t_rest = f_rest = l_rest = e_rest = i_rest = b""
 
-    def market(native: str) -> _Native | None:
-        try:
-            symbol, kind, contract_size = binance.market_fast(native)
-        except ValueError:
-            return None
-        if symbols is not None and symbol not in symbols:
-            return None
+    def market(native: str) -> _Native:
+        symbol, kind, contract_size = binance.market_fast(native)  # ValueError: unknown
         found = _Native(
             symbol,
             header + market_head(exchange, symbol, native),
@@ -191,20 +188,16 @@ def binance_receiver(conn: LaneHost, lane: AvroLane) -> Callable[[str | bytes], 
             m = markets.get(d.s) or market(d.s)
             p = texts.get(d.p) or decimal_bytes(d.p)
             q = texts.get(d.q) or decimal_bytes(d.q)
+            ev = to_us(d.T)
+            if checks:
+                admit(m.symbol, ev, ingest, options)  # the checks every route shares
         except Exception:  # noqa: BLE001 - the general route names what was wrong
             m = None
         if m is not None:
             tracked = m.tracked
             if tracked is None:  # the general route records a market's first trade
                 tracked = m.tracked = tracker_markets.get((exchange, m.symbol))
-            t = d.T
-            ev = t * 1000 if t < _MS_US_BOUNDARY else t
-            if (
-                tracked is not None
-                and time_lo <= ev < time_hi
-                and time_lo <= ingest < time_hi
-                and (skew is None or -skew <= ev - ingest <= skew)
-            ):
+            if tracked is not None and time_lo <= ev < time_hi and time_lo <= ingest < time_hi:
                 if isinstance(d, agg):
                     tid, first, last = d.a, d.f, d.l
                     ok = tid == tracked.high + 1 and 0x2000 <= first <= last <= MAX_LONG

@@ -24,9 +24,8 @@ import tempfile
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from decimal import Decimal
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -40,7 +39,9 @@ from rich.progress import (
 from adapters import catalog as shared_catalog
 from candleflow import binance_files
 from candleflow.binance_kind import FileKind
+from candleflow.candle_map import CANDLE_COLUMNS, Column
 from candleflow.config import CandleSettings, StackSettings
+from candleflow.decimal_text import plain
 from candleflow.domain import KLINE_FIELDS, Candle, Trade
 from candleflow.intervals import parse_intervals
 from jobs import backfill_files
@@ -57,30 +58,26 @@ from jobs.flink_env import make_table_env
 
 log = logging.getLogger(__name__)
 
-# The first columns are fixed (issue 4); the rest follow.
-CSV_COLUMNS = [
-    "interval",
-    "open_time_us",
-    *KLINE_FIELDS,
-    "close_time_us",
-    "exchange",
-    "symbol",
-    "vwap",
-    "first_trade_id",
-    "last_trade_id",
-    "revision",
-    "is_empty",
-]
+# The first columns are fixed (issue 4): the kline's, window bounds named as Binance's
+# klines name them; then every other candle column, in contract order (candle_map).
+_KLINE_NAMES = {"window_start": "open_time_us", "window_end": "close_time_us"}
+_FIRST = ("interval", "window_start", *KLINE_FIELDS, "window_end")
+_BY_NAME = {c.name: c for c in CANDLE_COLUMNS}
+CSV_ORDER = (
+    *(_BY_NAME[name] for name in _FIRST),
+    *(c for c in CANDLE_COLUMNS if c.name not in _FIRST),
+)
+CSV_COLUMNS = [_KLINE_NAMES.get(c.name, c.name) for c in CSV_ORDER]
 
 
-def plain(d: Decimal | None) -> str:
-    """Exact decimal text without float noise or trailing zeros: 100.50000 -> 100.5."""
-    if d is None:
+def _csv_value(c: Column, value: Any) -> Any:
+    if value is None:
         return ""
-    text = format(d, "f")
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return "0" if text in ("", "-0") else text
+    if c.kind == "decimal":
+        return plain(value)
+    if c.kind == "boolean":
+        return str(value).lower()
+    return value
 
 
 def final_candles(candles: list[Candle]) -> list[Candle]:
@@ -102,29 +99,7 @@ def write_csv(candles: list[Candle], path: Path) -> None:
         w = csv.writer(fh)
         w.writerow(CSV_COLUMNS)
         for c in candles:
-            w.writerow(
-                [
-                    c.interval,
-                    c.window_start_us,
-                    plain(c.open),
-                    plain(c.high),
-                    plain(c.low),
-                    plain(c.close),
-                    plain(c.volume),
-                    plain(c.quote_volume),
-                    c.trade_count,
-                    plain(c.taker_buy_volume),
-                    plain(c.taker_buy_quote_volume),
-                    c.window_end_us,
-                    c.exchange,
-                    c.symbol,
-                    plain(c.vwap),
-                    "" if c.first_trade_id is None else c.first_trade_id,
-                    "" if c.last_trade_id is None else c.last_trade_id,
-                    c.revision,
-                    str(c.is_empty).lower(),
-                ]
-            )
+            w.writerow([_csv_value(col, getattr(c, col.attr)) for col in CSV_ORDER])
 
 
 @dataclass(frozen=True)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Mapping
-from decimal import Decimal
 from typing import Any
 
+from candleflow.candle_map import CANDLE_COLUMNS, DERIVED_COLUMNS, Column, candle_from_row
+from candleflow.decimal_text import plain
 from candleflow.domain import Anomaly, Candle, Explanation
 from serving.pb import pb
 
@@ -14,68 +15,34 @@ from serving.pb import pb
 Positions = dict[tuple[str, int], int]
 
 
-def dec_str(value: Decimal | None) -> str:
-    """Exact decimal text without exponent or trailing zeros ("50000", "0.00012")."""
-    if value is None:
-        return ""
-    # Not Decimal.normalize(): it rounds to the context precision (28 digits).
-    text = format(value, "f")
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return "0" if text in ("-0", "") else text
+dec_str = plain  # exact decimal text: candleflow.decimal_text.plain
+
+# The candle's fields come from the candle contract (candleflow.candle_map): the protobuf
+# Candle names each field as the domain attribute does (timestamps `*_us`), decimals as
+# their exact text ("" for none), optional ids unset for none.
+
+
+_PB_COLUMNS = (*CANDLE_COLUMNS, *DERIVED_COLUMNS)  # stored fields, then derived (volatility)
 
 
 def candle_to_pb(c: Candle, *, in_progress: bool = False) -> Any:
-    msg = pb.Candle(
-        exchange=c.exchange,
-        symbol=c.symbol,
-        interval=c.interval,
-        window_start_us=c.window_start_us,
-        window_end_us=c.window_end_us,
-        open=dec_str(c.open),
-        high=dec_str(c.high),
-        low=dec_str(c.low),
-        close=dec_str(c.close),
-        volume=dec_str(c.volume),
-        quote_volume=dec_str(c.quote_volume),
-        trade_count=c.trade_count,
-        taker_buy_volume=dec_str(c.taker_buy_volume),
-        taker_buy_quote_volume=dec_str(c.taker_buy_quote_volume),
-        vwap=dec_str(c.vwap),
-        revision=c.revision,
-        is_empty=c.is_empty,
-        in_progress=in_progress,
-        volatility=dec_str(c.volatility),
-    )
-    if c.first_trade_id is not None:
-        msg.first_trade_id = c.first_trade_id
-    if c.last_trade_id is not None:
-        msg.last_trade_id = c.last_trade_id
-    return msg
+    fields: dict[str, Any] = {"in_progress": in_progress}
+    for col in _PB_COLUMNS:
+        value = getattr(c, col.attr)
+        if value is not None:
+            fields[col.attr] = plain(value) if col.kind == "decimal" else value
+    return pb.Candle(**fields)
+
+
+def _pb_value(m: Any, col: Column) -> Any:
+    value = getattr(m, col.attr)
+    if col.nullable and (value == "" if col.kind == "decimal" else not m.HasField(col.attr)):
+        return None
+    return value
 
 
 def candle_from_pb(m: Any) -> Candle:
-    return Candle(
-        exchange=m.exchange,
-        symbol=m.symbol,
-        interval=m.interval,
-        window_start_us=m.window_start_us,
-        window_end_us=m.window_end_us,
-        open=Decimal(m.open),
-        high=Decimal(m.high),
-        low=Decimal(m.low),
-        close=Decimal(m.close),
-        volume=Decimal(m.volume),
-        quote_volume=Decimal(m.quote_volume),
-        trade_count=m.trade_count,
-        taker_buy_volume=Decimal(m.taker_buy_volume),
-        taker_buy_quote_volume=Decimal(m.taker_buy_quote_volume),
-        vwap=Decimal(m.vwap) if m.vwap else None,
-        first_trade_id=m.first_trade_id if m.HasField("first_trade_id") else None,
-        last_trade_id=m.last_trade_id if m.HasField("last_trade_id") else None,
-        revision=m.revision,
-        is_empty=m.is_empty,
-    )
+    return candle_from_row({col.name: _pb_value(m, col) for col in CANDLE_COLUMNS})
 
 
 def anomaly_to_pb(a: Anomaly) -> Any:

@@ -16,7 +16,8 @@ def check(target: str, *, service: str = "", timeout: float = 5.0) -> str:
     with grpc.insecure_channel(target) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
         reply = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=timeout)
-    return health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
+    name: str = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
+    return name
 
 
 def main(argv: list[str] | None = None) -> int:

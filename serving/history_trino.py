@@ -101,7 +101,7 @@ class TrinoHistory:
     def connect(self) -> Any:
         return trino.dbapi.connect(**self._connect_args, catalog=CATALOG, timezone="UTC")
 
-    def query(self, sql: str, params: list[Any] | None = None) -> tuple[list[str], list[list]]:
+    def query(self, sql: str, params: list[Any] | None = None) -> tuple[list[str], list[list[Any]]]:
         """Run one statement; NO_NODES_AVAILABLE is retried for up to `no_nodes_retry_s`.
 
         A coordinator that has just started (or a new worker) answers every query, but
@@ -128,7 +128,7 @@ class TrinoHistory:
             time.sleep(_NO_NODES_STEP_S)
             waited += _NO_NODES_STEP_S
 
-    def _query_once(self, sql: str, params: list[Any] | None) -> tuple[list[str], list[list]]:
+    def _query_once(self, sql: str, params: list[Any] | None) -> tuple[list[str], list[list[Any]]]:
         conn = self.connect()
         try:
             cur = conn.cursor()

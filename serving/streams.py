@@ -167,12 +167,13 @@ class Streams:
 
     @staticmethod
     def _encode_candle(rec: Record, cursor: Positions, replay_: bool = False) -> bytes:
-        return pb.CandleEvent(
+        data: bytes = pb.CandleEvent(
             candle=convert.candle_to_pb(rec.value),
             cursor=convert.cursor_to_pb(cursor),
             kafka_timestamp_us=rec.timestamp_us,
             replay=replay_,
         ).SerializeToString()
+        return data
 
     def _encode_anomaly(self, rec: Record, cursor: Positions, replay_: bool = False) -> bytes:
         ev = pb.AnomalyEvent(
@@ -182,7 +183,8 @@ class Streams:
             ev.anomaly.CopyFrom(self.joins.pair(rec.value.anomaly_id))
         else:
             ev.explanation_update.CopyFrom(self.joins.pair(rec.value.anomaly_id))
-        return ev.SerializeToString()
+        data: bytes = ev.SerializeToString()
+        return data
 
     # --- filters --------------------------------------------------------------------------
 
@@ -343,6 +345,7 @@ class Streams:
 
     def _heartbeat(self, kind: str, cursor: Positions) -> bytes:
         cls = pb.CandleEvent if kind == "candles" else pb.AnomalyEvent
-        return cls(
+        data: bytes = cls(
             heartbeat=pb.Heartbeat(server_time_us=now_us()), cursor=convert.cursor_to_pb(cursor)
         ).SerializeToString()
+        return data

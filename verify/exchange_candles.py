@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from candleflow import epoch
 from candleflow.domain import KLINE_FIELDS
 from candleflow.intervals import Interval
 from candleflow.symbols import base_quote, to_binance
@@ -240,8 +241,9 @@ def _time_us(value: Any, unit_us: int) -> int:
         number = int(value)
     except ValueError:
         raise Unavailable(f"bad response: time {value!r}") from None
-    # Binance answers in ms, or in µs where asked (timeUnit=MICROSECOND): µs from 1e14 on.
-    return number if unit_us == 1000 and number >= 10**14 else number * unit_us
+    # Binance answers in ms, or in µs where asked (timeUnit=MICROSECOND): the magnitude
+    # tells them apart (candleflow.epoch, as for trades)
+    return epoch.to_us(number) if unit_us == 1000 else number * unit_us
 
 
 def parse(body: bytes | str, market: Market, interval: Interval) -> list[ExchangeCandle]:

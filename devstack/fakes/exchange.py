@@ -19,13 +19,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import socket
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import WSMsgType, web
 
 from candleflow.symbols import to_binance
+from devstack.fakes.server import LocalServer, free_port
 
 
 @dataclass
@@ -38,12 +38,6 @@ class Faults:
     delay_s: float = 0.0
     heartbeat_s: float = 0.2  # control frames while idle (Coinbase/Kraken send them)
     silent: bool = False  # a dead peer: no frames, no heartbeats, no pongs
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def raw_trades(exchange: str, frames: list[str]) -> list[dict[str, Any]]:
@@ -65,7 +59,7 @@ def raw_trades(exchange: str, frames: list[str]) -> list[dict[str, Any]]:
     return out
 
 
-class FakeExchange:
+class FakeExchange(LocalServer):
     def __init__(self, exchange: str, frames: list[str], faults: Faults | None = None) -> None:
         self.exchange = exchange
         self.frames = frames
@@ -76,8 +70,7 @@ class FakeExchange:
         self.subscriptions: list[Any] = []
         self.rest_calls = 0
         self.finished = asyncio.Event()  # every scripted frame was handled
-        self.port = _free_port()
-        self._runner: web.AppRunner | None = None
+        self.port = free_port()
 
     @property
     def ws_url(self) -> str:
@@ -87,27 +80,12 @@ class FakeExchange:
     def rest_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    async def start(self) -> FakeExchange:
-        app = web.Application()
+    def routes(self, app: web.Application) -> None:
         app.router.add_get("/api/v3/aggTrades", self._binance_rest)
         app.router.add_get("/api/v3/historicalTrades", self._binance_rest)
         app.router.add_get("/products/{product}/trades", self._coinbase_rest)
         app.router.add_get("/0/public/Trades", self._kraken_rest)
         app.router.add_get("/{tail:.*}", self._ws)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
-        return self
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-
-    async def __aenter__(self) -> FakeExchange:
-        return await self.start()
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
 
     # --- WebSocket ------------------------------------------------------------------
 

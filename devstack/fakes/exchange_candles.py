@@ -20,7 +20,6 @@ real recorded trades (candleflow.reference), printed at the exchange's decimals.
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ from aiohttp import web
 
 from candleflow.domain import Candle
 from candleflow.symbols import from_binance
+from devstack.fakes.server import LocalServer, free_port
 
 _GRANULARITY_US = {
     "ONE_MINUTE": 60_000_000,
@@ -38,12 +38,6 @@ _GRANULARITY_US = {
     "ONE_HOUR": 3_600_000_000,
 }
 _KRAKEN_KEYS = {"XBTUSD": "XXBTZUSD", "ETHUSD": "XETHZUSD", "XMRUSD": "XXMRZUSD"}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def fixed(value: Decimal | None, decimals: int) -> str:
@@ -58,7 +52,7 @@ def plain(value: Decimal) -> str:
 
 
 @dataclass
-class FakeCandleExchange:
+class FakeCandleExchange(LocalServer):
     candles: list[Candle]  # the exchange's truth, per (symbol, interval, window)
     price_decimals: int = 8
     volume_decimals: int = 8
@@ -72,8 +66,7 @@ class FakeCandleExchange:
     calls: list[tuple[float, str, dict[str, str]]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.port = _free_port()
-        self._runner: web.AppRunner | None = None
+        self.port = free_port()
         self.by_market: dict[tuple[str, str], list[Candle]] = {}
         for c in sorted(self.candles, key=lambda c: c.window_start_us):
             self.by_market.setdefault((c.symbol, c.interval), []).append(c)
@@ -82,27 +75,11 @@ class FakeCandleExchange:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    async def start(self) -> FakeCandleExchange:
-        app = web.Application()
+    def routes(self, app: web.Application) -> None:
         app.router.add_get("/api/v3/klines", self._binance)
         app.router.add_get("/dapi/v1/klines", self._binance)
         app.router.add_get("/api/v3/brokerage/market/products/{product}/candles", self._coinbase)
         app.router.add_get("/0/public/OHLC", self._kraken)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
-        return self
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> FakeCandleExchange:
-        return await self.start()
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
 
     # --- shared ---------------------------------------------------------------------------
 

@@ -15,12 +15,9 @@ import pytest
 from candleflow import reference
 from candleflow.config import CandleSettings
 from devstack.sample_data import COINM_DAY
-from jobs import bronze
-from jobs.candles import run
-from jobs.flink_env import make_table_env
 from tests.check.test_check_lake import MINUTE, T0, Lake, run_check
 from tests.check.test_invariants import real_trades
-from tests.jobs.harness import bronze_config_for, job_config_for
+from tests.jobs.harness import run_bronze_on_stack, run_candles_on_stack
 from tests.jobs.test_kafka_iceberg import produce
 
 pytestmark = [
@@ -56,18 +53,9 @@ def test_check_on_the_jobs_output_reports_exactly_the_dlq_windows(
     assert ref.late and any(c.revision for c in ref.emissions)
     t_topic, c_topic, l_topic = unique_topic("trades"), unique_topic("candles"), unique_topic("l")
     produce(s, t_topic, sent)
-    for job, config in (
-        (run, job_config_for(s, t_topic, c_topic, l_topic, unique_namespace, SETTINGS)),
-        (bronze.run, bronze_config_for(s, t_topic, unique_namespace)),
-    ):
-        t_env = make_table_env(
-            parallelism=1,
-            checkpoint_interval_ms=2000,
-            connectors=True,
-            stack=s,
-            checkpoint_dir=(tmp_path / f"ckpt-{job.__module__}").as_uri(),
-        )
-        job(t_env, config).wait()
+    topics = (t_topic, c_topic, l_topic)
+    run_candles_on_stack(s, topics, unique_namespace, SETTINGS, tmp_path / "ckpt-jobs.candles")
+    run_bronze_on_stack(s, t_topic, unique_namespace, tmp_path / "ckpt-jobs.bronze")
 
     final = ref.final()
     want = set()

@@ -19,9 +19,8 @@ from adapters import avro
 from candleflow.config import CandleSettings
 from candleflow.domain import InstrumentKind, Side, Trade
 from jobs.candles import run
-from jobs.flink_env import make_table_env
 from tests.corpus.cases_io import simple
-from tests.jobs.harness import job_config_for
+from tests.jobs.harness import job_config_for, stack_table_env
 
 pytestmark = [
     pytest.mark.integration,
@@ -83,13 +82,7 @@ def test_bad_record_stops_the_job(
     )
     _produce(s, t_topic, case)
     config = job_config_for(s, t_topic, c_topic, l_topic, unique_namespace, SETTINGS)
-    t_env = make_table_env(
-        parallelism=1,
-        checkpoint_interval_ms=2000,
-        connectors=True,
-        stack=s,
-        checkpoint_dir=(tmp_path / "ckpt").as_uri(),
-    )
+    t_env = stack_table_env(s, tmp_path / "ckpt")
     with pytest.raises(Exception) as info:  # noqa: PT011 - py4j wraps the Java failure
         run(t_env, config).wait(FAIL_WITHIN_MS)
     text = str(info.value)

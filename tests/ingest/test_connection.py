@@ -225,9 +225,9 @@ async def test_dead_peer_is_detected_by_the_watchdog_and_reconnected() -> None:
 
 
 async def test_circuit_opens_after_repeated_failures() -> None:
-    from devstack.fakes.exchange import _free_port
+    from devstack.fakes.server import free_port
 
-    url = f"ws://127.0.0.1:{_free_port()}"  # nothing listens there
+    url = f"ws://127.0.0.1:{free_port()}"  # nothing listens there
     conn = Connection(
         endpoint("kraken", ["BTC-USD"], ws_base=url),
         ListSink(),

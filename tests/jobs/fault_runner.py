@@ -11,8 +11,7 @@ import sys
 from candleflow.config import CandleSettings
 from devstack.testing import stack_test_settings
 from jobs.candles import run
-from jobs.flink_env import make_table_env
-from tests.jobs.harness import job_config_for
+from tests.jobs.harness import job_config_for, stack_table_env
 
 SETTINGS = CandleSettings(intervals="1m,5m", allowed_lateness_seconds=120)
 
@@ -23,14 +22,7 @@ def main() -> None:
     s = stack_test_settings()
     config = job_config_for(s, trades, candles, late, ns, SETTINGS, bounded=False)
     extra = {"execution.state-recovery.path": restore} if restore else {}
-    t_env = make_table_env(
-        parallelism=1,
-        checkpoint_interval_ms=1000,
-        connectors=True,
-        stack=s,
-        checkpoint_dir=ckpt,
-        extra=extra,
-    )
+    t_env = stack_table_env(s, ckpt, checkpoint_interval_ms=1000, extra=extra)
     run(t_env, config).wait()  # this process is the job: it runs until killed
 
 

@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from pyflink.table import TableEnvironment
+
 from adapters import catalog
 from candleflow.config import CandleSettings, StackSettings, Topics
 from candleflow.domain import Candle, InstrumentKind, LateTrade, Side, Trade
@@ -115,6 +117,63 @@ def bronze_config_for(
         namespace=namespace,
         bounded=bounded,
     )
+
+
+def stack_table_env(
+    stack: StackSettings,
+    checkpoints: Path | str,
+    *,
+    parallelism: int = 1,
+    checkpoint_interval_ms: int = 2000,
+    extra: dict[str, str] | None = None,
+) -> TableEnvironment:
+    """An in-process table environment with the connectors, on the test stack, checkpointing
+    into `checkpoints` (a directory, or a URI as is)."""
+    return make_table_env(
+        parallelism=parallelism,
+        checkpoint_interval_ms=checkpoint_interval_ms,
+        connectors=True,
+        stack=stack,
+        checkpoint_dir=checkpoints.as_uri() if isinstance(checkpoints, Path) else checkpoints,
+        extra=extra,
+    )
+
+
+def run_candles_on_stack(
+    stack: StackSettings,
+    topics: tuple[str, str, str],
+    namespace: str,
+    settings: CandleSettings,
+    checkpoints: Path,
+    *,
+    parallelism: int = 1,
+    checkpoint_interval_ms: int = 2000,
+) -> None:
+    """The candles job, production wiring (job_config_for), bounded: reads (trades, candles,
+    late) topics' trades to the end, writes the candle and late topics and
+    `<namespace>.candles`, and returns when it is done."""
+    config = job_config_for(stack, *topics, namespace, settings)
+    env = stack_table_env(
+        stack, checkpoints, parallelism=parallelism, checkpoint_interval_ms=checkpoint_interval_ms
+    )
+    run(env, config).wait()
+
+
+def run_bronze_on_stack(
+    stack: StackSettings,
+    trades_topic: str,
+    namespace: str,
+    checkpoints: Path,
+    *,
+    parallelism: int = 1,
+    checkpoint_interval_ms: int = 2000,
+) -> None:
+    """The bronze job, production wiring (bronze_config_for), bounded: every trade of
+    `trades_topic` into `<namespace>.trades`; returns when it is done."""
+    env = stack_table_env(
+        stack, checkpoints, parallelism=parallelism, checkpoint_interval_ms=checkpoint_interval_ms
+    )
+    bronze.run(env, bronze_config_for(stack, trades_topic, namespace)).wait()
 
 
 def iceberg_trades(stack: StackSettings, namespace: str) -> list[Trade]:

@@ -28,11 +28,9 @@ from tests.jobs.test_cli_cluster import (
     T0_US,
     Cli,
     cancel_leftovers,  # noqa: F401 - fixture
-    local_path,
-    operator_id,
     stack_env,
+    stop_with_savepoint,
     submit,
-    wait_state,
     wait_tasks_running,
 )
 from tests.jobs.test_kafka_iceberg import produce
@@ -82,13 +80,9 @@ def test_bronze_restores_its_dedup_memory_from_a_savepoint(
     wait_tasks_running(s, job1)
     produce(s, trades_topic, before + before[::7])  # every 7th trade twice
     assert len(_wait_landed(s, unique_namespace, len(before))) == len(before)
-    stopped = cli("jobs", "savepoint", job1, "--stop", "--directory", (tmp_path / "sp").as_uri())
-    assert stopped.exit_code == 0, stopped.output
-    savepoint = stopped.stdout.strip().splitlines()[-1]
-    wait_state(s, job1, "FINISHED")
-    metadata = (local_path(savepoint) / "_metadata").read_bytes()
-    for uid in (bronze.DEDUP_UID, "pipeline/trades_src"):  # the stateful operators
-        assert operator_id(uid) in metadata, f"no state under {uid!r}"
+    savepoint = stop_with_savepoint(  # the stateful operators: dedup and the source
+        cli, s, job1, tmp_path / "sp", bronze.DEDUP_UID, "pipeline/trades_src"
+    )
 
     # Restored at another parallelism; copies of trades from before the upgrade come too.
     job2 = submit(env, "--parallelism", "1", "--from-savepoint", savepoint, job="bronze")

@@ -90,6 +90,22 @@ def local_path(location: str) -> Path:
     return Path(urlparse(location).path)
 
 
+def stop_with_savepoint(
+    cli: Cli, s: StackSettings, job_id: str, directory: Path, *uids: str
+) -> str:
+    """`candleflow jobs savepoint JOB --stop --directory DIR`, as the upgrade tests run it:
+    it succeeds, the job FINISHES, and the savepoint holds state under each of `uids` (the
+    stateful operators, by their stable uid). Returns the savepoint's location."""
+    stopped = cli("jobs", "savepoint", job_id, "--stop", "--directory", directory.as_uri())
+    assert stopped.exit_code == 0, stopped.output
+    savepoint = stopped.stdout.strip().splitlines()[-1]
+    wait_state(s, job_id, "FINISHED")
+    metadata = (local_path(savepoint) / "_metadata").read_bytes()
+    for uid in uids:
+        assert operator_id(uid) in metadata, f"no state under {uid!r}"
+    return str(savepoint)
+
+
 class Cli:
     """`candleflow ...` in this process (REST commands) with the test stack's settings."""
 
@@ -234,10 +250,7 @@ def test_jobs_cli_lifecycle(
     assert got == want[:4]
 
     # 5. Stop with a savepoint: the job finishes (sinks committed).
-    stopped = cli("jobs", "savepoint", job2, "--stop", "--directory", (tmp_path / "sp2").as_uri())
-    assert stopped.exit_code == 0, stopped.output
-    assert (local_path(stopped.stdout.strip().splitlines()[-1]) / "_metadata").is_file()
-    wait_state(s, job2, "FINISHED")
+    stop_with_savepoint(cli, s, job2, tmp_path / "sp2")
     assert not re.search(job2, cli("jobs", "list").stdout)
     assert re.search(rf"^{job2}  FINISHED", cli("jobs", "list", "--all").stdout, re.M)
     # Nothing more after the stop (the open window 00:04 is not flushed by a stop), and no

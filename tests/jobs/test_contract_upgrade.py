@@ -53,8 +53,8 @@ from tests.jobs.test_cli_cluster import (
     cancel_leftovers,  # noqa: F401 - fixture
     committed_candles,
     stack_env,
+    stop_with_savepoint,
     submit,
-    wait_state,
     wait_tasks_running,
 )
 
@@ -272,10 +272,7 @@ def test_candles_v1_to_v2_through_a_savepoint_with_mixed_trades(
     assert "volatility" not in {f.name for f in silver.schema().fields}
     produce(s, topics["trades"], [(t, 1) for t in phase[0]] + [(t, 2) for t in phase[1]])
     assert committed_candles(s, topics["candles"], 2) == want[:2]
-    stopped = cli("jobs", "savepoint", job1, "--stop", "--directory", (tmp_path / "sp").as_uri())
-    assert stopped.exit_code == 0, stopped.output
-    savepoint = stopped.stdout.strip().splitlines()[-1]
-    wait_state(s, job1, "FINISHED")
+    savepoint = stop_with_savepoint(cli, s, job1, tmp_path / "sp")
 
     # The new release, restored from that savepoint (refusing unclaimed state): silver
     # evolved, Candle v2 out; old and new ingest pods both still write (mixed versions).
@@ -356,12 +353,7 @@ def test_bronze_v1_to_v2_through_a_savepoint(
     wait_tasks_running(s, job1)
     produce(s, trades_topic, [(t, 1 + n % 2) for n, t in enumerate(before)])
     assert len(_wait_landed(s, unique_namespace, len(before))) == len(before)
-    stopped = Cli(stack_env(s))(
-        "jobs", "savepoint", job1, "--stop", "--directory", (tmp_path / "sp").as_uri()
-    )
-    assert stopped.exit_code == 0, stopped.output
-    savepoint = stopped.stdout.strip().splitlines()[-1]
-    wait_state(s, job1, "FINISHED")
+    savepoint = stop_with_savepoint(Cli(stack_env(s)), s, job1, tmp_path / "sp")
 
     job2 = submit(env, "--parallelism", "1", "--from-savepoint", savepoint, job="bronze")
     cancel_leftovers.append(job2)

@@ -10,10 +10,7 @@ import pytest
 from candleflow import binance_files, reference
 from candleflow.config import CandleSettings
 from devstack.sample_data import COINM_DAY
-from jobs import bronze
-from jobs.candles import run
-from jobs.flink_env import make_table_env
-from tests.jobs.harness import bronze_config_for, iceberg_trades, job_config_for
+from tests.jobs.harness import iceberg_trades, run_bronze_on_stack, run_candles_on_stack
 from tests.jobs.test_kafka_iceberg import consume_committed, iceberg_candles, produce
 
 pytestmark = [pytest.mark.integration, pytest.mark.flink, pytest.mark.slow]
@@ -33,15 +30,16 @@ def test_whole_day_through_kafka_to_kafka_and_iceberg(
 
     t_topic, c_topic, l_topic = unique_topic("day"), unique_topic("day-c"), unique_topic("day-l")
     produce(s, t_topic, trades)
-    config = job_config_for(s, t_topic, c_topic, l_topic, unique_namespace, SETTINGS)
-    t_env = make_table_env(
+    topics = (t_topic, c_topic, l_topic)
+    run_candles_on_stack(
+        s,
+        topics,
+        unique_namespace,
+        SETTINGS,
+        tmp_path / "ckpt",
         parallelism=2,
         checkpoint_interval_ms=5000,
-        connectors=True,
-        stack=s,
-        checkpoint_dir=(tmp_path / "ckpt").as_uri(),
     )
-    run(t_env, config).wait()
 
     # candles.v1: trades in exchange order, so each window exactly once, final.
     got = consume_committed(s, c_topic, "candle")
@@ -49,14 +47,14 @@ def test_whole_day_through_kafka_to_kafka_and_iceberg(
     assert {reference.candle_key(c): c for c in got} == want
     assert not consume_committed(s, l_topic, "late_trade")
     assert iceberg_candles(s, unique_namespace) == want
-    t_env = make_table_env(
+    run_bronze_on_stack(
+        s,
+        t_topic,
+        unique_namespace,
+        tmp_path / "ckpt-bronze",
         parallelism=2,
         checkpoint_interval_ms=5000,
-        connectors=True,
-        stack=s,
-        checkpoint_dir=(tmp_path / "ckpt-bronze").as_uri(),
     )
-    bronze.run(t_env, bronze_config_for(s, t_topic, unique_namespace)).wait()
     landed = iceberg_trades(s, unique_namespace)
     assert sorted(landed, key=lambda t: t.trade_id) == sorted(trades, key=lambda t: t.trade_id)
     # Every raw trade of the day in exactly one candle per interval.

@@ -13,12 +13,9 @@ from candleflow import binance_files, reference
 from candleflow.config import CandleSettings
 from candleflow.domain import Candle
 from devstack.sample_data import COINM_DAY
-from jobs import bronze
 from jobs.candle_iceberg import ensure_tables
 from jobs.candle_tables import CANDLE_COLUMNS
-from jobs.candles import run
-from jobs.flink_env import make_table_env
-from tests.jobs.harness import bronze_config_for, iceberg_trades, job_config_for
+from tests.jobs.harness import iceberg_trades, run_bronze_on_stack, run_candles_on_stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.flink]
 
@@ -151,15 +148,8 @@ def test_real_trades_through_kafka_to_kafka_and_iceberg(
         unique_topic("late"),
     )
     produce(s, t_topic, sent)
-    config = job_config_for(s, t_topic, c_topic, l_topic, unique_namespace, SETTINGS)
-    t_env = make_table_env(
-        parallelism=2,
-        checkpoint_interval_ms=2000,
-        connectors=True,
-        stack=s,
-        checkpoint_dir=(tmp_path / "ckpt").as_uri(),
-    )
-    run(t_env, config).wait()
+    topics = (t_topic, c_topic, l_topic)
+    run_candles_on_stack(s, topics, unique_namespace, SETTINGS, tmp_path / "ckpt", parallelism=2)
 
     want = ref.final()
     # candles.v1: each revision exactly once, the last one equal to the reference.
@@ -177,14 +167,7 @@ def test_real_trades_through_kafka_to_kafka_and_iceberg(
     # silver.candles: one row per window, the last revision.
     assert iceberg_candles(s, unique_namespace) == want
     # bronze.trades (the bronze job, same topic): every accepted trade once, every field.
-    t_env = make_table_env(
-        parallelism=2,
-        checkpoint_interval_ms=2000,
-        connectors=True,
-        stack=s,
-        checkpoint_dir=(tmp_path / "ckpt-bronze").as_uri(),
-    )
-    bronze.run(t_env, bronze_config_for(s, t_topic, unique_namespace)).wait()
+    run_bronze_on_stack(s, t_topic, unique_namespace, tmp_path / "ckpt-bronze", parallelism=2)
     landed = iceberg_trades(s, unique_namespace)
 
     def by_id(t):

@@ -19,8 +19,7 @@ import pytest
 from candleflow.config import CandleSettings
 from candleflow.domain import Side, Trade
 from jobs.candles import run
-from jobs.flink_env import make_table_env
-from tests.jobs.harness import job_config_for
+from tests.jobs.harness import job_config_for, stack_table_env
 from tests.jobs.test_kafka_iceberg import consume_committed, produce
 
 pytestmark = [pytest.mark.integration, pytest.mark.flink]
@@ -60,13 +59,7 @@ def test_quiet_lagging_market_single_interval_is_flushed_in_stream(
     # One partition: both markets share it, so the watermark is simply the newest trade time.
     t_topic, c_topic, l_topic = unique_topic("quiet"), unique_topic("quiet-c"), unique_topic("q-l")
     config = job_config_for(s, t_topic, c_topic, l_topic, unique_namespace, SETTINGS, bounded=False)
-    t_env = make_table_env(
-        parallelism=1,
-        checkpoint_interval_ms=1000,
-        connectors=True,
-        stack=s,
-        checkpoint_dir=(tmp_path / "ckpt").as_uri(),
-    )
+    t_env = stack_table_env(s, tmp_path / "ckpt", checkpoint_interval_ms=1000)
     busy = [_trade("B-USD", n, 2 * n) for n in range(300)]  # 0:00 .. 9:58
     produce(s, t_topic, busy)
     job = run(t_env, config).get_job_client()

@@ -31,11 +31,9 @@ from tests.jobs.test_cli_cluster import (
     Cli,
     cancel_leftovers,  # noqa: F401 - fixture
     committed_candles,
-    local_path,
-    operator_id,
     stack_env,
+    stop_with_savepoint,
     submit,
-    wait_state,
     wait_tasks_running,
 )
 from tests.jobs.test_kafka_iceberg import iceberg_candles, produce
@@ -84,13 +82,8 @@ def test_savepoint_restores_into_a_job_with_added_outputs(
     wait_tasks_running(s, job1)
     produce(s, topics["trades"], before)
     assert committed_candles(s, topics["candles"], 2) == want[:2]
-    stopped = cli("jobs", "savepoint", job1, "--stop", "--directory", (tmp_path / "sp").as_uri())
-    assert stopped.exit_code == 0, stopped.output
-    savepoint = stopped.stdout.strip().splitlines()[-1]
-    wait_state(s, job1, "FINISHED")
-    metadata = (local_path(savepoint) / "_metadata").read_bytes()
-    for uid in (PTF_UID, "pipeline/trades_src"):  # the stateful operators, by name
-        assert operator_id(uid) in metadata, f"no state under {uid!r}"
+    # the stateful operators, by name
+    savepoint = stop_with_savepoint(cli, s, job1, tmp_path / "sp", PTF_UID, "pipeline/trades_src")
 
     # v2: the Iceberg output added (silver.candles), restored from v1.
     job2 = submit(env, *options, "--iceberg", "--from-savepoint", savepoint)
@@ -114,9 +107,7 @@ def test_savepoint_restores_into_a_job_with_added_outputs(
 
     # Back to v1 (the Iceberg output removed): its committer's state has nowhere to go,
     # so the restore is refused, in one line, and nothing is dropped.
-    stopped = cli("jobs", "savepoint", job2, "--stop", "--directory", (tmp_path / "sp2").as_uri())
-    assert stopped.exit_code == 0, stopped.output
-    savepoint2 = stopped.stdout.strip().splitlines()[-1]
+    savepoint2 = stop_with_savepoint(cli, s, job2, tmp_path / "sp2")
     back = ("--no-iceberg", "--from-savepoint", savepoint2)
     refused = subprocess.run(
         [sys.executable, "-m", "candleflow.cli", "jobs", "run", "candles", *options, *back],

@@ -30,8 +30,8 @@ from tests.jobs.test_cli_cluster import (
     cancel_leftovers,  # noqa: F401 - fixture
     committed_candles,
     stack_env,
+    stop_with_savepoint,
     submit,
-    wait_state,
     wait_tasks_running,
 )
 from tests.jobs.test_kafka_iceberg import produce
@@ -89,10 +89,7 @@ def test_packed_layout_savepoint_restores_into_live_state(
     wait_tasks_running(s, old)
     produce(s, topics["trades"], before)
     assert committed_candles(s, topics["candles"], 2) == want_1m[:2]
-    stopped = cli("jobs", "savepoint", old, "--stop", "--directory", (tmp_path / "sp").as_uri())
-    assert stopped.exit_code == 0, stopped.output
-    savepoint = stopped.stdout.strip().splitlines()[-1]
-    wait_state(s, old, "FINISHED")
+    savepoint = stop_with_savepoint(cli, s, old, tmp_path / "sp")
 
     # The current build, restored from it: 00:02 .. 00:05 (1m) and 00:00 (5m) follow, once.
     new = submit(env, *options, "--no-iceberg", "--from-savepoint", savepoint)

@@ -21,11 +21,10 @@ from devstack.sample_data import COINM_DAY
 from devstack.upsert_commits import sequence_numbers
 from jobs.candle_iceberg import ensure_silver_table
 from jobs.candles import run
-from jobs.flink_env import make_table_env
 from lakehouse.maintain import Maintainer, TableReport
 from lakehouse.settings import MaintenanceSettings
 from serving.settings import ServingSettings
-from tests.jobs.harness import job_config_for
+from tests.jobs.harness import job_config_for, stack_table_env
 from tests.jobs.test_kafka_iceberg import arrival, iceberg_candles, produce
 from tests.serving.conftest import kafka_stack, trino_server  # noqa: F401 (fixtures)
 
@@ -102,15 +101,10 @@ def test_streaming_commits_survive_concurrent_maintenance(
     loop_guard.append(loop)
 
     config = job_config_for(s, *topics, unique_namespace, SETTINGS)
-    t_env = make_table_env(
-        parallelism=1,
-        checkpoint_interval_ms=300,
-        connectors=True,
-        stack=s,
-        checkpoint_dir=(tmp_path / "ckpt").as_uri(),
-        # No restarts: a streaming commit that failed against a concurrent maintenance commit
-        # would fail the job and this test, instead of being retried by a restart.
-        extra={"restart-strategy.type": "none"},
+    # No restarts: a streaming commit that failed against a concurrent maintenance commit
+    # would fail the job and this test, instead of being retried by a restart.
+    t_env = stack_table_env(
+        s, tmp_path / "ckpt", checkpoint_interval_ms=300, extra={"restart-strategy.type": "none"}
     )
     loop.start()
     run(t_env, config).wait()

@@ -23,9 +23,7 @@ from candleflow.config import CandleSettings
 from candleflow.domain import KLINE_FIELDS, Candle, Side, Trade
 from ingest.producer import TradeProducer
 from ingest.replay import replay
-from jobs.candles import run
-from jobs.flink_env import make_table_env
-from tests.jobs.harness import job_config_for
+from tests.jobs.harness import run_candles_on_stack
 from tests.jobs.test_kafka_iceberg import consume_committed
 from tests.verify.markets import SPOT_KLINE, SPOT_MINUTE
 from verify.reconcile import compare, print_report, read_candles_iceberg
@@ -75,15 +73,10 @@ def test_shipped_trades_reconcile_with_the_official_kline(
     assert result.trades == 2631
 
     settings = CandleSettings(intervals="1m")
-    config = job_config_for(s, t_topic, c_topic, l_topic, unique_namespace, settings)
-    t_env = make_table_env(
-        parallelism=1,
-        checkpoint_interval_ms=1000,
-        connectors=True,
-        stack=s,
-        checkpoint_dir=(tmp_path / "ckpt").as_uri(),
+    topics = (t_topic, c_topic, l_topic)
+    run_candles_on_stack(
+        s, topics, unique_namespace, settings, tmp_path / "ckpt", checkpoint_interval_ms=1000
     )
-    run(t_env, config).wait()
 
     klines = [list(binance_files.read_klines(SPOT_KLINE))]
     assert [k.open_time_us for k in klines[0]] == [WINDOW_US]
