@@ -26,7 +26,8 @@ from pydantic import SecretStr
 from adapters import topics
 from candleflow.config import StackSettings
 from candleflow.kafka_security import KafkaSecurity, client_config
-from devstack.stack import SASL_USERS, Stack, tls_material
+from devstack.stack import SASL_USERS, Stack
+from devstack.tls import tls_material
 from tests.test_kafka_sasl import _refusal, round_trip
 
 pytestmark = pytest.mark.integration
